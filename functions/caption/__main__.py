@@ -1,0 +1,5 @@
+import sys
+
+from caption.cli import run
+
+sys.exit(run())

@@ -1,0 +1,59 @@
+"""The S3 metadata contract: what we write into a captioned object's user metadata.
+
+  caption               best caption (ASCII)
+  caption-score         its score, 0..1 (see the API's score)
+  caption-model         name@version of the model that wrote it; also the idempotency key
+  caption-alternatives  the other captions, best first, separated by " | " (dropped first when
+                        space is short)
+
+S3 limits user metadata to 2 KB, counting the UTF-8 bytes of every key and value; the user's own
+entries are kept as they are and ours must fit beside them.
+"""
+
+from __future__ import annotations
+
+import unicodedata
+
+from caption.model.captioner import Caption
+
+USER_METADATA_LIMIT = 2048
+CAPTION = "caption"
+SCORE = "caption-score"
+MODEL = "caption-model"
+ALTERNATIVES = "caption-alternatives"
+OUR_KEYS = (CAPTION, SCORE, MODEL, ALTERNATIVES)
+
+
+class MetadataFull(Exception):
+    """The user's metadata leaves no room for even the best caption."""
+
+
+def metadata_size(metadata: dict[str, str]) -> int:
+    return sum(len(k.encode()) + len(v.encode()) for k, v in metadata.items())
+
+
+def to_ascii(text: str) -> str:
+    """S3 metadata travels in HTTP headers: keep it printable ASCII (accents are stripped)."""
+    plain = unicodedata.normalize("NFKD", " ".join(text.split()))
+    plain = plain.encode("ascii", "ignore").decode()
+    return "".join(ch for ch in plain if 32 <= ord(ch) < 127).strip()
+
+
+def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id: str
+                     ) -> dict[str, str]:
+    """The object's new user metadata: the user's entries unchanged, ours added or replaced."""
+    if not captions:
+        raise ValueError("no caption to write")
+    kept = {k: v for k, v in existing.items() if k not in OUR_KEYS}
+    ours = {CAPTION: to_ascii(captions[0].text), SCORE: f"{captions[0].score:.4f}",
+            MODEL: to_ascii(model_id)}
+    alternatives = " | ".join(to_ascii(c.text) for c in captions[1:])
+    merged = {**kept, **ours}
+    if alternatives:
+        merged[ALTERNATIVES] = alternatives
+        if metadata_size(merged) > USER_METADATA_LIMIT:
+            del merged[ALTERNATIVES]
+    if metadata_size(merged) > USER_METADATA_LIMIT:
+        raise MetadataFull(f"the object's own metadata uses {metadata_size(kept)} of S3's "
+                           f"{USER_METADATA_LIMIT} bytes; no room for a caption")
+    return merged

@@ -1,0 +1,87 @@
+"""Beam search over any decoder with `start(features)` and `step(tokens, state)`.
+
+All live hypotheses of an image advance as one batch through the decoder, and candidates are
+ranked with a single `topk` on the tensor; nothing is sorted in Python. Hypotheses are ranked by
+their mean log-probability per word (the `<end>` token counts as a word), so long captions are
+not penalised merely for being long.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+
+from caption.model.vocabulary import Vocabulary
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    tokens: tuple[int, ...]  # generated ids, without <start>, with <end> when finished
+    log_prob: float  # sum over tokens
+
+    @property
+    def mean_log_prob(self) -> float:
+        return self.log_prob / max(len(self.tokens), 1)
+
+    @property
+    def score(self) -> float:
+        """Geometric mean of the per-word probabilities: 0..1, comparable across lengths."""
+        return math.exp(self.mean_log_prob)
+
+
+def _banned_mask(vocab: Vocabulary, size: int) -> torch.Tensor:
+    mask = torch.zeros(size, dtype=torch.bool)
+    mask[[vocab.pad, vocab.start, vocab.unk]] = True
+    return mask
+
+
+@torch.inference_mode()
+def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: int = 3,
+                num_captions: int = 3, max_length: int = 20) -> list[Hypothesis]:
+    """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first."""
+    state = decoder.start(features)
+    tokens = torch.full((1,), vocab.start, dtype=torch.long)
+    sums = torch.zeros(1)
+    histories: list[tuple[int, ...]] = [()]
+    finished: list[Hypothesis] = []
+    banned = None
+    for _ in range(max_length):
+        logits, _, state = decoder.step(tokens, state)
+        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        if banned is None:
+            banned = _banned_mask(vocab, log_probs.shape[-1])
+        log_probs[:, banned] = -math.inf
+        candidates = (sums[:, None] + log_probs).flatten()
+        # Twice the beam: enough to refill it even if half the best candidates just ended.
+        top_sums, top_index = candidates.topk(min(2 * beam_size, candidates.numel()))
+        rows = torch.div(top_index, log_probs.shape[-1], rounding_mode="floor")
+        words = top_index % log_probs.shape[-1]
+        keep_rows, keep_words, keep_sums = [], [], []
+        for rank, (total, row, word) in enumerate(zip(top_sums.tolist(), rows.tolist(),
+                                                      words.tolist(), strict=True)):
+            if word == vocab.end:
+                # An ending only counts if it would have made the beam; below that rank it is
+                # not among the best continuations (with a beam of 1 this is greedy decoding).
+                if rank < beam_size:
+                    finished.append(Hypothesis((*histories[row], word), total))
+            elif len(keep_rows) < beam_size:
+                keep_rows.append(row)
+                keep_words.append(word)
+                keep_sums.append(total)
+        if len(finished) >= beam_size or not keep_rows:
+            break
+        histories = [(*histories[r], w) for r, w in zip(keep_rows, keep_words, strict=True)]
+        index = torch.tensor(keep_rows)
+        state = state.select(index)
+        tokens = torch.tensor(keep_words)
+        sums = torch.tensor(keep_sums)
+    else:
+        # Out of length: the live beams still count, as captions cut at max_length.
+        finished.extend(Hypothesis(h, s) for h, s in zip(histories, sums.tolist(), strict=True))
+    finished.sort(key=lambda h: h.mean_log_prob, reverse=True)
+    unique: dict[tuple[int, ...], Hypothesis] = {}
+    for hypothesis in finished:
+        unique.setdefault(hypothesis.tokens, hypothesis)
+    return list(unique.values())[:num_captions]

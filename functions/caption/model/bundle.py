@@ -1,0 +1,90 @@
+"""The model bundle: `model.safetensors` (weights) beside `model.json` (everything else).
+
+The JSON carries the architecture's configuration, the vocabulary, the preprocessing, the
+measured metrics and the training data's provenance, so loading needs the two files alone and
+never unpickles anything. Weights are stored as float16 (half the size) and run as float32.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import torch
+from safetensors.torch import load_file, save_file
+
+from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
+from caption.model.captioner import Captioner, ModelInfo
+from caption.model.efficientnet_lite import EfficientNetLite
+from caption.model.preprocess import Preprocessing
+from caption.model.vocabulary import Vocabulary
+
+FORMAT = "caption-lambda-bundle/1"
+ARCHITECTURE = "efficientnet-lite+attention-lstm"
+WEIGHTS_FILE = "model.safetensors"
+CONFIG_FILE = "model.json"
+
+
+class BundleError(Exception):
+    """The bundle is missing, malformed or of a format this code does not read."""
+
+
+def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite,
+                decoder: AttentionDecoder, vocabulary: Vocabulary, preprocess: Preprocessing,
+                info: ModelInfo) -> None:
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    tensors = {f"encoder.{k}": v for k, v in encoder.state_dict().items()
+               if not k.endswith("num_batches_tracked")}
+    tensors.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    save_file({k: v.detach().to(torch.float16).contiguous() for k, v in tensors.items()},
+              directory / WEIGHTS_FILE)
+    config = {
+        "format": FORMAT,
+        "name": info.name,
+        "version": info.version,
+        "architecture": ARCHITECTURE,
+        "encoder": {"variant": encoder_variant},
+        "decoder": decoder.config.to_json(),
+        "preprocessing": {"size": preprocess.size, "mean": list(preprocess.mean),
+                          "std": list(preprocess.std)},
+        "vocabulary": vocabulary.words,
+        "metrics": info.metrics,
+        "training": info.training,
+    }
+    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+
+
+def read_config(directory: Path) -> dict:
+    path = Path(directory) / CONFIG_FILE
+    try:
+        config = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise BundleError(f"no model bundle at {directory} ({CONFIG_FILE} is missing)") from None
+    except json.JSONDecodeError as exc:
+        raise BundleError(f"{path} is not valid JSON: {exc}") from None
+    if config.get("format") != FORMAT:
+        raise BundleError(f"{path} has format {config.get('format')!r}, expected {FORMAT!r}")
+    return config
+
+
+def load_bundle(directory: Path) -> Captioner:
+    directory = Path(directory)
+    config = read_config(directory)
+    weights = load_file(directory / WEIGHTS_FILE)
+    encoder = EfficientNetLite(config["encoder"]["variant"])
+    decoder = AttentionDecoder(DecoderConfig(**config["decoder"]))
+    for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
+        state = {k[len(prefix):]: v.float() for k, v in weights.items() if k.startswith(prefix)}
+        # strict=False only because BatchNorm's step counters are not stored; any other
+        # missing or unexpected name is an error.
+        result = module.load_state_dict(state, strict=False)
+        missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
+        if missing or result.unexpected_keys:
+            raise BundleError(f"{directory}: weights do not match the config "
+                              f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
+    pre = config["preprocessing"]
+    info = ModelInfo(config["name"], config["version"], config["architecture"],
+                     config.get("metrics", {}), config.get("training", {}))
+    return Captioner(encoder, decoder, Vocabulary(config["vocabulary"]),
+                     Preprocessing(pre["size"], tuple(pre["mean"]), tuple(pre["std"])), info)

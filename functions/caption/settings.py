@@ -1,0 +1,64 @@
+"""Runtime settings, read once from the environment (all optional)."""
+
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+# Run from a checkout, the bundled model sits at <repo>/layers/model.
+_CHECKOUT_MODEL = Path(__file__).resolve().parents[2] / "layers" / "model"
+LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU per 1,769 MB of memory
+
+
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    try:
+        return int(raw)
+    except ValueError:
+        raise ValueError(f"{name} must be an integer, got {raw!r}") from None
+
+
+def _csv(name: str) -> frozenset[str]:
+    return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
+
+
+def torch_threads() -> int:
+    """Threads for PyTorch: Lambda's vCPU share of the configured memory, not the host's cores
+    (the host may report many more cores than the function may use, and oversubscribed threads
+    make inference slower)."""
+    explicit = _int("CAPTION_NUM_THREADS", 0)
+    if explicit > 0:
+        return explicit
+    cores = os.cpu_count() or 1
+    memory_mb = _int("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", 0)
+    if memory_mb:
+        return max(1, min(cores, math.ceil(memory_mb / LAMBDA_MB_PER_VCPU)))
+    return cores
+
+
+@dataclass(frozen=True)
+class Settings:
+    model_dir: Path = _CHECKOUT_MODEL
+    # Buckets the API may read for {"s3_uri": ...}; empty means none.
+    allowed_buckets: frozenset[str] = field(default_factory=frozenset)
+    max_request_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit
+    max_object_bytes: int = 20 * 1024 * 1024  # S3 objects larger than this are skipped
+    max_pixels: int = 40_000_000  # decompression-bomb guard, checked before decoding
+    beam_size: int = 3  # defaults for S3 and Batch Operations captioning
+    num_captions: int = 3
+
+    @classmethod
+    def from_env(cls) -> Settings:
+        return cls(
+            model_dir=Path(os.environ.get("CAPTION_MODEL_DIR") or _CHECKOUT_MODEL),
+            allowed_buckets=_csv("CAPTION_ALLOWED_BUCKETS"),
+            max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
+            max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
+            max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),
+            beam_size=_int("CAPTION_BEAM_SIZE", cls.beam_size),
+            num_captions=_int("CAPTION_NUM_CAPTIONS", cls.num_captions),
+        )

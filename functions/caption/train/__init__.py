@@ -1,0 +1,1 @@
+"""Training and evaluation of caption models (`python -m caption.train`, `caption.evaluate`)."""

@@ -1,0 +1,112 @@
+"""Shared fixtures: real photos from packages, AWS-shaped events, S3 through moto."""
+
+from __future__ import annotations
+
+import copy
+import io
+import json
+import os
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+EVENTS = REPO / "events"
+
+# Before anything imports caption.app: no real AWS account is ever reachable from tests.
+os.environ.update({
+    "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+    "AWS_SESSION_TOKEN": "testing", "AWS_DEFAULT_REGION": "us-east-1",
+    "CAPTION_ALLOWED_BUCKETS": "caption-demo-bucket",
+    "POWERTOOLS_LOG_LEVEL": "WARNING",
+})
+os.environ.pop("AWS_ENDPOINT_URL_S3", None)
+os.environ.pop("AWS_ENDPOINT_URL", None)
+
+
+def load_event(name: str) -> dict:
+    return copy.deepcopy(json.loads((EVENTS / f"{name}.json").read_text()))
+
+
+def jpeg_bytes(array, quality: int = 90) -> bytes:
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(array).convert("RGB").save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="session")
+def photos() -> dict[str, bytes]:
+    """Real photos with known content, as JPEG bytes."""
+    from skimage import data
+    from sklearn.datasets import load_sample_image
+
+    return {
+        "chelsea": jpeg_bytes(data.chelsea()),  # a tabby cat
+        "coffee": jpeg_bytes(data.coffee()),  # a cup of coffee
+        "astronaut": jpeg_bytes(data.astronaut()),
+        "motorcycle": jpeg_bytes(data.stereo_motorcycle()[0]),
+        "china": jpeg_bytes(load_sample_image("china.jpg")),  # a temple
+        "sample": (EVENTS / "sample.jpg").read_bytes(),  # the image in events/*.json
+    }
+
+
+@pytest.fixture
+def s3():
+    """An S3 client on moto, with the handler's lazily created client pointed at it too."""
+    import boto3
+    from moto import mock_aws
+
+    import caption.app as app
+    from tests.s3_helpers import enforce_copy_source_if_match
+
+    with mock_aws():
+        client = boto3.client("s3", region_name="us-east-1")
+        enforce_copy_source_if_match(client)
+        app._s3 = client
+        yield client
+        app._s3 = None
+
+
+@pytest.fixture
+def context():
+    """A Lambda context object with the attributes Powertools reads."""
+
+    class Context:
+        function_name = "caption"
+        function_version = "$LATEST"
+        invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:caption"
+        memory_limit_in_mb = 3008
+        aws_request_id = "3b1c8e2e-0000-4000-8000-000000000000"
+        log_group_name = "/aws/lambda/caption"
+        log_stream_name = "2026/11/25/[$LATEST]0123456789abcdef"
+
+        @staticmethod
+        def get_remaining_time_in_millis() -> int:
+            return 60_000
+
+    return Context()
+
+
+@pytest.fixture(scope="session")
+def tiny_bundle(tmp_path_factory) -> Path:
+    """A small, randomly initialised bundle written by the real save path."""
+    import torch
+
+    from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
+    from caption.model.bundle import save_bundle
+    from caption.model.captioner import ModelInfo
+    from caption.model.efficientnet_lite import EfficientNetLite
+    from caption.model.preprocess import Preprocessing
+    from caption.model.vocabulary import SPECIALS, Vocabulary
+
+    torch.manual_seed(0)
+    vocab = Vocabulary([*SPECIALS, "a", "cat", "dog", "on", "the", "grass", "sits"])
+    decoder = AttentionDecoder(DecoderConfig(len(vocab), embed_dim=16, hidden_dim=32,
+                                             attention_dim=16))
+    directory = tmp_path_factory.mktemp("bundle")
+    save_bundle(directory, "efficientnet-lite0", EfficientNetLite("efficientnet-lite0").eval(),
+                decoder.eval(), vocab, Preprocessing(size=64),
+                ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"))
+    return directory

@@ -1,0 +1,196 @@
+"""The HTTPS API, through API Gateway-shaped events (Mangum) and directly (TestClient)."""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import replace
+
+import pytest
+from fastapi.testclient import TestClient
+from PIL import Image
+
+import caption.app as app
+from caption.api import create_app
+from tests.conftest import load_event
+
+
+@pytest.fixture(scope="module")
+def client():
+    return TestClient(app.api)
+
+
+def invoke(event, context) -> tuple[int, dict | str]:
+    response = app.handler(event, context)
+    body = response["body"]
+    if response.get("isBase64Encoded"):
+        body = base64.b64decode(body).decode()
+    content_type = {k.lower(): v for k, v in response.get("headers", {}).items()}.get(
+        "content-type", "")
+    return response["statusCode"], json.loads(body) if "json" in content_type else body
+
+
+def assert_error(status_and_body, status: int, code: str):
+    got_status, body = status_and_body
+    assert got_status == status, body
+    assert set(body) == {"error"}
+    assert body["error"]["code"] == code
+    assert isinstance(body["error"]["message"], str) and body["error"]["message"]
+
+
+def test_http_api_upload_event(context):
+    status, body = invoke(load_event("api-http-upload"), context)
+    assert status == 200, body
+    assert len(body["captions"]) == 2  # the event asks for num_captions=2
+    assert body["captions"][0]["score"] >= body["captions"][1]["score"]
+    assert all(c["text"] and 0 < c["score"] <= 1 for c in body["captions"])
+    assert body["image"] == {"width": 160, "height": 120, "format": "jpeg"}
+    assert body["model"] == {"name": app.service.captioner.info.name,
+                             "version": app.service.captioner.info.version}
+    assert body["timings_ms"]["total"] >= body["timings_ms"]["inference"] > 0
+
+
+def test_rest_api_upload_event(context):
+    status, body = invoke(load_event("api-rest-upload"), context)
+    assert status == 200, body
+    assert len(body["captions"]) == 3
+
+
+def rest_get(path: str) -> dict:
+    event = load_event("api-rest-upload")
+    event.update(httpMethod="GET", path=path, body=None, isBase64Encoded=False,
+                 pathParameters={"proxy": path.lstrip("/")})
+    event["requestContext"].update(httpMethod="GET", path=f"/Prod{path}")
+    return event
+
+
+def test_docs_work_behind_a_rest_stage_prefix(context):
+    status, page = invoke(rest_get("/docs"), context)
+    assert status == 200
+    assert "/Prod/openapi.json" in page
+    status, spec = invoke(rest_get("/openapi.json"), context)
+    assert status == 200
+    assert "/captions" in spec["paths"]
+    assert {"url": "/Prod"} in spec.get("servers", [])
+
+
+def test_healthz_through_http_api(context):
+    event = load_event("api-http-upload")
+    event.update(rawPath="/healthz", rawQueryString="", body=None, isBase64Encoded=False)
+    event.pop("queryStringParameters")
+    event["requestContext"]["http"].update(method="GET", path="/healthz")
+    status, body = invoke(event, context)
+    assert status == 200
+    assert body["status"] == "ok"
+    assert body["model"]["name"] == app.service.captioner.info.name
+
+
+def test_bad_input_through_api_gateway_is_a_clean_415(context):
+    event = load_event("api-http-upload")
+    event["body"] = base64.b64encode(b"this is not a photo").decode()
+    assert_error(invoke(event, context), 415, "unsupported_image")
+
+
+def test_multipart_upload(client, photos):
+    upload = {"image": ("cat.jpg", photos["chelsea"], "image/jpeg")}
+    response = client.post("/captions", files=upload,
+                           data={"beam_size": "5", "num_captions": "4"})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["captions"]) == 4
+
+
+def test_json_base64_upload(client, photos):
+    image = base64.b64encode(photos["coffee"]).decode()
+    response = client.post("/captions", json={"image": image, "beam_size": 1})
+    assert response.status_code == 200, response.text
+    assert len(response.json()["captions"]) == 1  # num_captions follows a smaller beam
+
+
+def test_raw_png_upload_with_options_in_query(client):
+    buffer = io.BytesIO()
+    Image.new("RGB", (50, 40), (0, 0, 255)).save(buffer, "PNG")
+    response = client.post("/captions?max_length=3&num_captions=1", content=buffer.getvalue(),
+                           headers={"Content-Type": "image/png"})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["image"]["format"] == "png"
+    assert len(body["captions"][0]["text"].split()) <= 3
+
+
+def test_s3_uri_from_an_allowed_bucket(client, s3, photos):
+    s3.create_bucket(Bucket="caption-demo-bucket")
+    s3.put_object(Bucket="caption-demo-bucket", Key="a b/cat.jpg", Body=photos["chelsea"])
+    response = client.post("/captions", json={"s3_uri": "s3://caption-demo-bucket/a b/cat.jpg"})
+    assert response.status_code == 200, response.text
+    missing = client.post("/captions", json={"s3_uri": "s3://caption-demo-bucket/nope.jpg"})
+    assert_error((missing.status_code, missing.json()), 404, "object_not_found")
+
+
+def test_s3_uri_outside_the_allow_list_is_403_and_never_fetched(client, s3):
+    response = client.post("/captions", json={"s3_uri": "s3://someone-elses-bucket/x.jpg"})
+    assert_error((response.status_code, response.json()), 403, "bucket_not_allowed")
+
+
+@pytest.mark.parametrize("query, code", [
+    ("beam_size=11", "invalid_option"),
+    ("beam_size=0", "invalid_option"),
+    ("beam_size=2&num_captions=3", "invalid_option"),
+    ("beam_size=abc", "invalid_option"),
+    ("max_length=500", "invalid_option"),
+    ("num_captions=1.5", "invalid_option"),
+])
+def test_bad_options_are_400(client, photos, query, code):
+    response = client.post(f"/captions?{query}", content=photos["sample"],
+                           headers={"Content-Type": "image/jpeg"})
+    assert_error((response.status_code, response.json()), 400, code)
+
+
+@pytest.mark.parametrize("body, content_type, status, code", [
+    (b"hello", "text/plain", 415, "unsupported_media_type"),
+    (b"<svg/>", "image/svg+xml", 415, "unsupported_media_type"),
+    (b"\x00" * 100, "image/jpeg", 415, "unsupported_image"),
+    (b"", "image/jpeg", 422, "malformed_request"),
+    (b"{not json", "application/json", 422, "malformed_request"),
+    (b"[1, 2]", "application/json", 422, "malformed_request"),
+    (b'{"image": "%%%"}', "application/json", 422, "malformed_request"),
+    (b'{"image": "aGk=", "s3_uri": "s3://b/k"}', "application/json", 422, "malformed_request"),
+    (b'{"picture": "aGk="}', "application/json", 422, "malformed_request"),
+    (b'{"s3_uri": "https://example.com/x.jpg"}', "application/json", 422, "malformed_request"),
+])
+def test_malformed_requests_get_the_error_shape(client, body, content_type, status, code):
+    response = client.post("/captions", content=body, headers={"Content-Type": content_type})
+    assert_error((response.status_code, response.json()), status, code)
+
+
+def test_truncated_jpeg_is_415(client, photos):
+    data = photos["chelsea"][: len(photos["chelsea"]) // 3]
+    response = client.post("/captions", content=data, headers={"Content-Type": "image/jpeg"})
+    assert_error((response.status_code, response.json()), 415, "unreadable_image")
+
+
+def test_multipart_without_the_image_field_is_422(client):
+    response = client.post("/captions", files={"photo": ("x.jpg", b"123", "image/jpeg")})
+    assert_error((response.status_code, response.json()), 422, "malformed_request")
+
+
+def test_oversized_body_is_413(photos):
+    limited = replace(app.settings, max_request_bytes=1000)
+    small = TestClient(create_app(lambda: app.service, limited, app.s3))
+    response = small.post("/captions", content=photos["chelsea"],
+                          headers={"Content-Type": "image/jpeg"})
+    assert_error((response.status_code, response.json()), 413, "payload_too_large")
+
+
+def test_unknown_routes_and_methods_use_the_error_shape(client):
+    assert_error((lambda r: (r.status_code, r.json()))(client.get("/nope")), 404, "not_found")
+    assert_error((lambda r: (r.status_code, r.json()))(client.get("/captions")), 405,
+                 "method_not_allowed")
+
+
+def test_openapi_documents_the_score_and_errors(client):
+    spec = client.get("/openapi.json").json()
+    operation = spec["paths"]["/captions"]["post"]
+    assert {"200", "400", "413", "415", "422"} <= set(operation["responses"])
+    assert "multipart/form-data" in operation["requestBody"]["content"]
+    assert "geometric mean" in json.dumps(spec["components"]["schemas"]["CaptionOut"]).lower()

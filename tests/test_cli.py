@@ -1,0 +1,64 @@
+"""`python -m caption` as a user runs it: a real process, files and s3:// URIs."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.conftest import REPO
+from tests.lambda_runtime import MotoServer
+
+
+def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "caption", *args], cwd=REPO, text=True,
+                          capture_output=True, timeout=180,
+                          env={**os.environ, "PYTHONPATH": str(REPO / "functions"), **(env or {})})
+
+
+def test_json_lines_one_per_input_and_failures_do_not_stop_the_rest(tmp_path, photos):
+    cat = tmp_path / "cat.jpg"
+    cat.write_bytes(photos["chelsea"])
+    notes = tmp_path / "notes.txt"
+    notes.write_text("not an image")
+    result = run_cli("--json", "--beam-size", "4", "--num-captions", "2", str(cat), str(notes),
+                     str(tmp_path / "missing.jpg"))
+    assert result.returncode == 1, result.stderr
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [line["file"] for line in lines] == [str(cat), str(notes), str(tmp_path / "missing.jpg")]
+    assert len(lines[0]["captions"]) == 2
+    assert lines[0]["captions"][0]["score"] >= lines[0]["captions"][1]["score"]
+    assert lines[1]["error"]["code"] == "unsupported_image"
+    assert lines[2]["error"]["code"] == "file_not_found"
+
+
+def test_text_output_and_success_exit_status(tmp_path, photos):
+    cat = tmp_path / "cat.jpg"
+    cat.write_bytes(photos["chelsea"])
+    result = run_cli("--beam-size", "1", str(cat))
+    assert result.returncode == 0, result.stderr
+    first, caption_line = result.stdout.splitlines()[:2]
+    assert first == str(cat)
+    assert caption_line.strip().split("  ", 1)[1]  # "  0.412  a cat ..."
+
+
+def test_s3_uris_use_the_standard_endpoint_settings(photos):
+    with MotoServer() as moto:
+        s3 = moto.client()
+        s3.create_bucket(Bucket="pictures")
+        s3.put_object(Bucket="pictures", Key="pets/my cat.jpg", Body=photos["chelsea"])
+        env = {"AWS_ENDPOINT_URL_S3": moto.url, "AWS_ACCESS_KEY_ID": "testing",
+               "AWS_SECRET_ACCESS_KEY": "testing", "AWS_DEFAULT_REGION": "us-east-1"}
+        result = run_cli("--json", "s3://pictures/pets/my cat.jpg", "s3://pictures/none.jpg",
+                         env=env)
+    lines = [json.loads(line) for line in result.stdout.splitlines()]
+    assert lines[0]["captions"], result.stderr
+    assert lines[1]["error"]["code"] == "object_not_found"
+
+
+def test_bad_options_and_models_exit_2(tmp_path):
+    assert run_cli("--beam-size", "0", "x.jpg").returncode == 2
+    missing_model = run_cli("--model", str(tmp_path), "x.jpg")
+    assert missing_model.returncode == 2
+    assert "no model" in missing_model.stderr

@@ -1,0 +1,101 @@
+"""Decoding untrusted bytes: formats, orientation, transparency and every kind of bad input."""
+
+from __future__ import annotations
+
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from caption.errors import CaptionError
+from caption.images import decode_image
+
+LIMIT = 40_000_000
+
+
+def encode(image: Image.Image, fmt: str, **kwargs) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, fmt, **kwargs)
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def picture() -> Image.Image:
+    from skimage import data
+
+    return Image.fromarray(data.chelsea())
+
+
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "GIF", "BMP", "TIFF"])
+def test_every_allowed_format_decodes_to_rgb(picture, fmt):
+    decoded = decode_image(encode(picture, fmt), LIMIT)
+    assert decoded.image.mode == "RGB"
+    assert (decoded.width, decoded.height) == picture.size
+    assert decoded.format == fmt.lower()
+
+
+def test_gif_uses_the_first_frame(picture):
+    red = Image.new("RGB", (40, 30), (255, 0, 0))
+    blue = Image.new("RGB", (40, 30), (0, 0, 255))
+    data = encode(red, "GIF", save_all=True, append_images=[blue])
+    pixel = decode_image(data, LIMIT).image.getpixel((5, 5))
+    assert pixel[0] > 200 and pixel[2] < 50
+
+
+def test_exif_orientation_is_applied(picture):
+    exif = Image.Exif()
+    exif[0x0112] = 6  # stored sideways: display rotated 90 degrees clockwise
+    decoded = decode_image(encode(picture, "JPEG", exif=exif), LIMIT)
+    assert (decoded.width, decoded.height) == (picture.height, picture.width)
+
+
+def test_transparent_pixels_become_white():
+    clear = Image.new("RGBA", (10, 10), (0, 0, 0, 0))
+    assert decode_image(encode(clear, "PNG"), LIMIT).image.getpixel((3, 3)) == (255, 255, 255)
+
+
+@pytest.mark.parametrize("data, code", [
+    (b"", "empty_image"),
+    (b"definitely not an image", "unsupported_image"),
+    (b"%PDF-1.7\n1 0 obj\n", "unsupported_image"),
+])
+def test_non_images_are_415(data, code):
+    with pytest.raises(CaptionError) as caught:
+        decode_image(data, LIMIT)
+    assert (caught.value.status, caught.value.code) == (415, code)
+
+
+def test_truncated_jpeg_is_415(picture):
+    data = encode(picture, "JPEG")
+    with pytest.raises(CaptionError) as caught:
+        decode_image(data[: len(data) // 2], LIMIT)
+    assert caught.value.status == 415
+    assert caught.value.code == "unreadable_image"
+
+
+def test_formats_off_the_allow_list_are_refused(picture):
+    data = encode(picture, "PPM")  # Pillow reads PPM, but we do not accept it
+    with pytest.raises(CaptionError) as caught:
+        decode_image(data, LIMIT)
+    assert caught.value.status == 415
+
+
+def test_decompression_bomb_is_refused_before_decoding():
+    # 20000 x 20000 of one colour compresses to a few hundred KB but would need 1.2 GB decoded.
+    bomb = encode(Image.new("L", (20_000, 20_000)), "PNG")
+    assert len(bomb) < 2_000_000
+    with pytest.raises(CaptionError) as caught:
+        decode_image(bomb, LIMIT)
+    assert (caught.value.status, caught.value.code) == (413, "image_too_large")
+
+
+def test_pixel_cap_is_configurable(picture):
+    with pytest.raises(CaptionError):
+        decode_image(encode(picture, "PNG"), max_pixels=1000)
+
+
+def test_grayscale_and_16_bit_images_decode():
+    gray16 = Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
+    decoded = decode_image(encode(gray16, "PNG"), LIMIT)
+    assert decoded.image.mode == "RGB"

