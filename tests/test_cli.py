@@ -8,7 +8,7 @@ import subprocess
 import sys
 
 from tests.conftest import REPO
-from tests.lambda_runtime import MotoServer
+from infra.local_lambda import MotoServer
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

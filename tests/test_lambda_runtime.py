@@ -9,7 +9,7 @@ import os
 import pytest
 
 from tests.conftest import load_event
-from tests.lambda_runtime import LambdaRuntime, MotoServer, find_rie
+from infra.local_lambda import LambdaRuntime, MotoServer, find_rie
 
 BUCKET = "caption-demo-bucket"
 KEY = "holiday photos/chelsea the cat.jpg"

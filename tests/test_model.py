@@ -83,6 +83,8 @@ def test_beam_of_one_is_greedy_decoding(tiny_bundle):
         for _ in range(8):
             logits, _, state = model.decoder.step(token, state)
             logits[0, banned] = -float("inf")
+            if not greedy:
+                logits[0, model.vocabulary.end] = -float("inf")  # captions are never empty
             token = logits.argmax(-1)
             greedy.append(int(token))
             if greedy[-1] == model.vocabulary.end:

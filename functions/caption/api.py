@@ -7,15 +7,17 @@ from __future__ import annotations
 
 import base64
 import binascii
+import html
 import json
 import logging
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import HTMLResponse, JSONResponse
 from pydantic import BaseModel, Field
 from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
@@ -175,6 +177,14 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
     async def unexpected(request: Request, exc: Exception) -> JSONResponse:
         log.exception("unhandled error on %s %s", request.method, request.url.path)
         return _error(500, "internal_error", "the server failed; the error has been logged")
+
+    page = (Path(__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+
+    @app.get("/", response_class=HTMLResponse, include_in_schema=False)
+    def upload_page(request: Request) -> HTMLResponse:
+        # The stage prefix (e.g. /Prod) must prefix the page's API calls and links.
+        root = html.escape(request.scope.get("root_path", "").rstrip("/"), quote=True)
+        return HTMLResponse(page.replace("__ROOT__", root))
 
     @app.get("/healthz", response_model=HealthResponse, summary="Is the model loaded?")
     def healthz() -> HealthResponse:

@@ -53,6 +53,8 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         if banned is None:
             banned = _banned_mask(vocab, log_probs.shape[-1])
         log_probs[:, banned] = -math.inf
+        if not histories[0]:
+            log_probs[:, vocab.end] = -math.inf  # an empty caption describes nothing
         candidates = (sums[:, None] + log_probs).flatten()
         # Twice the beam: enough to refill it even if half the best candidates just ended.
         top_sums, top_index = candidates.topk(min(2 * beam_size, candidates.numel()))

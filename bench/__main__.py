@@ -1,0 +1,98 @@
+"""`make bench`: cold start, warm latency, throughput and memory, beside the seed-equivalent
+baseline measured in the same run. Prints a table and writes bench/results/latest.json.
+
+Every figure comes from a fresh child process with BENCH_THREADS (default 2) PyTorch threads.
+Absolute times drift on shared machines; the ratio to the baseline is the stable figure.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import time
+from datetime import UTC, datetime
+from pathlib import Path
+
+import torch
+
+from bench.common import REPO, THREADS, run_child
+
+
+def cli_process(repeat: int) -> dict:
+    """The whole one-image `python -m caption` process, start to exit."""
+    walls = [_cli_once() for _ in range(repeat)]
+    return {"p50_ms": round(statistics.median(walls), 1), "n": repeat}
+
+
+def _cli_once() -> float:
+    env = {**os.environ, "PYTHONPATH": str(REPO / "functions"),
+           "CAPTION_NUM_THREADS": str(THREADS)}
+    started = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "caption", "--json", "events/sample.jpg"], cwd=REPO,
+                   env=env, check=True, capture_output=True, timeout=300)
+    return 1000 * (time.perf_counter() - started)
+
+
+def table(results: dict) -> str:
+    cold, warm, base = results["cold"], results["warm"], results["baseline"]
+    rows = [
+        ("cold: import torch", f"{cold['import_torch_ms']:.0f} ms"),
+        ("cold: other imports", f"{cold['import_other_ms']:.0f} ms"),
+        ("cold: bundle load", f"{cold['bundle_load_ms']:.0f} ms"),
+        ("cold: warm-up inference at init", f"{cold['warm_up_ms']:.0f} ms"),
+        ("cold: init total (process start to ready)", f"{cold['init_total_ms']:.0f} ms"),
+        ("cold: first request after init", f"{cold['first_request_ms']:.0f} ms"),
+        ("one-image CLI process (python -m caption)", f"{results['cli']['p50_ms']:.0f} ms"),
+    ]
+    for beam in ("beam1", "beam3", "beam5"):
+        m = warm["model"][beam]
+        rows.append((f"warm model, {beam.replace('beam', 'beam ')} (p50 / p95)",
+                     f"{m['p50_ms']:.1f} / {m['p95_ms']:.1f} ms"))
+    for name, label in (("handler_api", "warm handler, API event"),
+                        ("handler_s3", "warm handler, S3 event (moto)")):
+        rows.append((f"{label} (p50 / p95)",
+                     f"{warm[name]['p50_ms']:.1f} / {warm[name]['p95_ms']:.1f} ms"))
+    rows += [
+        ("Batch Operations throughput", f"{warm['batch_images_per_s']:.1f} images/s"),
+        ("peak RSS (warm run)", f"{warm['peak_rss_mb']:.0f} MB"),
+        ("seed-equivalent, beam 3 (p50)", f"{base['beam3']['p50_ms']:.0f} ms"),
+        ("speed-up at beam 3 vs seed-equivalent", f"{results['speedup_beam3']:.1f}x"),
+    ]
+    width = max(len(r[0]) for r in rows)
+    lines = [f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
+    lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="make bench", description=__doc__)
+    parser.add_argument("--repeat", type=int, default=30, help="warm samples per figure")
+    parser.add_argument("--out", default=str(REPO / "bench" / "results" / "latest.json"))
+    args = parser.parse_args(argv)
+    results = {
+        "when": datetime.now(UTC).isoformat(timespec="seconds"),
+        "machine": {"python": platform.python_version(), "cpu": platform.processor() or
+                    platform.machine(), "threads": THREADS,
+                    "torch": torch.__version__},
+        "cold": run_child("bench.cold"),
+        "cli": cli_process(3),
+        "warm": run_child("bench.warm", str(args.repeat)),
+        "baseline": run_child("bench.baseline", str(max(3, args.repeat // 6))),
+    }
+    results["speedup_beam3"] = round(results["baseline"]["beam3"]["p50_ms"]
+                                     / results["warm"]["model"]["beam3"]["p50_ms"], 1)
+    results["table"] = table(results)
+    out = Path(args.out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(results["table"])
+    print(f"\nwritten to {out}")
+
+
+if __name__ == "__main__":
+    main()

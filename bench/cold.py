@@ -1,0 +1,43 @@
+"""Cold start in this fresh process, as a Lambda execution environment pays it: imports, then
+`import caption.app` (bundle load + warm-up inference at init), then the first request."""
+
+from __future__ import annotations
+
+import time
+
+started = time.perf_counter()
+
+import json  # noqa: E402
+
+import torch  # noqa: E402,F401
+
+imported_torch = time.perf_counter()
+import aws_lambda_powertools  # noqa: E402,F401
+import mangum  # noqa: E402,F401
+
+import caption.api  # noqa: E402,F401
+import caption.runtime  # noqa: E402,F401
+import caption.s3_events  # noqa: E402,F401
+
+imported = time.perf_counter()
+import caption.app as app  # noqa: E402  (loads the model: Lambda's init phase)
+
+ready = time.perf_counter()
+
+from bench.common import photos  # noqa: E402
+from caption.service import CaptionOptions  # noqa: E402
+
+image = photos()[0]
+first_start = time.perf_counter()
+app.service.caption_bytes(image, CaptionOptions())
+first = time.perf_counter()
+
+print(json.dumps({
+    "import_torch_ms": round(1000 * (imported_torch - started), 1),
+    "import_other_ms": round(1000 * (imported - imported_torch), 1),
+    "bundle_load_ms": app.init_timings["load_ms"],
+    "warm_up_ms": app.init_timings["warm_up_ms"],
+    "init_total_ms": round(1000 * (ready - started), 1),
+    "first_request_ms": round(1000 * (first - first_start), 1),
+    "threads": app.init_timings["threads"],
+}))

@@ -1,0 +1,96 @@
+"""Caption what is already in a bucket: create an S3 Batch Operations job over a prefix.
+
+    python infra/backfill.py --stack caption-lambda [--prefix photos/] [--dry-run]
+    python infra/backfill.py --bucket B --function-arn ARN --role-arn ARN [--prefix P]
+
+With --stack, the bucket, function and role come from the stack's outputs. The job lists the
+objects itself (an S3 manifest generator, no inventory needed), invokes the function with
+invocation schema 2.0, and writes a completion report of failed tasks under
+caption-backfill-reports/ in the same bucket. Objects already captioned by the deployed model
+succeed without being rewritten, so re-running a backfill is safe.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import uuid
+
+REPORT_PREFIX = "caption-backfill-reports"
+
+
+def job_request(account_id: str, bucket: str, function_arn: str, role_arn: str, prefix: str,
+                confirm: bool, all_tasks_report: bool = False) -> dict:
+    """The CreateJob request; a pure function so it can be checked against the API model."""
+    source = f"arn:aws:s3:::{bucket}"
+    key_filter = {"KeyNameConstraint": {"MatchAnyPrefix": [prefix]}} if prefix else {}
+    generator = {"SourceBucket": source, "EnableManifestOutput": False}
+    if key_filter:
+        generator["Filter"] = key_filter
+    return {
+        "AccountId": account_id,
+        "ConfirmationRequired": confirm,
+        "Operation": {"LambdaInvoke": {"FunctionArn": function_arn,
+                                       "InvocationSchemaVersion": "2.0"}},
+        "Report": {"Bucket": source, "Prefix": REPORT_PREFIX, "Format": "Report_CSV_20180820",
+                   "Enabled": True,
+                   "ReportScope": "AllTasks" if all_tasks_report else "FailedTasksOnly"},
+        "ClientRequestToken": str(uuid.uuid4()),
+        "Description": f"caption backfill of s3://{bucket}/{prefix}"[:256],
+        "Priority": 10,
+        "RoleArn": role_arn,
+        "ManifestGenerator": {"S3JobManifestGenerator": generator},
+    }
+
+
+def stack_outputs(stack: str) -> dict[str, str]:
+    import boto3
+
+    described = boto3.client("cloudformation").describe_stacks(StackName=stack)
+    return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python infra/backfill.py", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--stack", help="read bucket, function and role from this stack")
+    parser.add_argument("--bucket")
+    parser.add_argument("--function-arn")
+    parser.add_argument("--role-arn")
+    parser.add_argument("--prefix", default="", help="only keys starting with this")
+    parser.add_argument("--account-id", help="default: the caller's account (STS)")
+    parser.add_argument("--confirm", action="store_true",
+                        help="create the job suspended until confirmed in the console")
+    parser.add_argument("--report-all", action="store_true",
+                        help="report every task, not only failures")
+    parser.add_argument("--dry-run", action="store_true", help="print the request, create nothing")
+    args = parser.parse_args(argv)
+
+    if args.stack:
+        outputs = stack_outputs(args.stack)
+        args.bucket = args.bucket or outputs["BucketName"]
+        args.function_arn = args.function_arn or outputs["FunctionArn"]
+        args.role_arn = args.role_arn or outputs["BatchOperationsRoleArn"]
+    missing = [n for n in ("bucket", "function_arn", "role_arn") if not getattr(args, n)]
+    if missing:
+        flags = ", ".join("--" + m.replace("_", "-") for m in missing)
+        parser.error(f"give --stack or all of: {flags}")
+    account = args.account_id or (
+        "123456789012" if args.dry_run and not args.stack
+        else __import__("boto3").client("sts").get_caller_identity()["Account"])
+    request = job_request(account, args.bucket, args.function_arn, args.role_arn, args.prefix,
+                          args.confirm, args.report_all)
+    if args.dry_run:
+        print(json.dumps(request, indent=2))
+        return 0
+    import boto3
+
+    job = boto3.client("s3control").create_job(**request)
+    print(f"created S3 Batch Operations job {job['JobId']}; follow it with:\n"
+          f"  aws s3control describe-job --account-id {account} --job-id {job['JobId']}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

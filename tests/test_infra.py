@@ -1,0 +1,56 @@
+"""Operations beyond the function: the backfill job request and the docker-less invoke."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import boto3
+import pytest
+from botocore.validate import ParamValidator
+
+from infra.backfill import job_request
+from infra.invoke import objects_named
+from infra.local_lambda import find_rie
+from tests.conftest import REPO, load_event
+
+FUNCTION = "arn:aws:lambda:us-east-1:123456789012:function:caption"
+ROLE = "arn:aws:iam::123456789012:role/caption-batch"
+
+
+@pytest.mark.parametrize("prefix", ["", "photos/2026/"])
+def test_backfill_request_is_valid_for_the_s3control_api(prefix):
+    request = job_request("123456789012", "my-bucket", FUNCTION, ROLE, prefix, confirm=False)
+    model = boto3.client("s3control", region_name="us-east-1").meta.service_model
+    report = ParamValidator().validate(request, model.operation_model("CreateJob").input_shape)
+    assert not report.has_errors(), report.generate_report()
+    generator = request["ManifestGenerator"]["S3JobManifestGenerator"]
+    assert generator["SourceBucket"] == "arn:aws:s3:::my-bucket"
+    assert ("Filter" in generator) == bool(prefix)
+    assert request["Operation"]["LambdaInvoke"]["InvocationSchemaVersion"] == "2.0"
+
+
+def test_backfill_dry_run_prints_the_request():
+    result = subprocess.run(
+        [sys.executable, "infra/backfill.py", "--bucket", "b", "--function-arn", FUNCTION,
+         "--role-arn", ROLE, "--prefix", "p/", "--dry-run"],
+        cwd=REPO, capture_output=True, text=True, timeout=60)
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout)["RoleArn"] == ROLE
+
+
+def test_invoke_seeds_the_objects_each_event_names():
+    assert objects_named(load_event("s3-put")) == [
+        ("caption-demo-bucket", "holiday photos/chelsea the cat.jpg")]
+    assert objects_named(load_event("batch-task")) == objects_named(load_event("batch-task-v2"))
+    assert objects_named(load_event("api-http-upload")) == []
+
+
+@pytest.mark.skipif(find_rie() is None, reason="needs .venv-tools (make test installs it)")
+def test_make_invoke_runs_the_s3_event_in_the_lambda_runtime():
+    result = subprocess.run([sys.executable, "infra/invoke.py", "events/s3-put.json"], cwd=REPO,
+                            capture_output=True, text=True, timeout=180)
+    assert result.returncode == 0, result.stderr[-3000:]
+    assert '"status": "captioned"' in result.stdout
+    assert '"caption-model"' in result.stdout
