@@ -76,13 +76,13 @@ def load_bundle(directory: Path) -> Captioner:
     decoder = AttentionDecoder(DecoderConfig(**config["decoder"]))
     for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
         state = {k[len(prefix):]: v.float() for k, v in weights.items() if k.startswith(prefix)}
-        # strict=False only because BatchNorm's step counters are not stored; any other
-        # missing or unexpected name is an error.
-        result = module.load_state_dict(state, strict=False)
-        missing = [k for k in result.missing_keys if not k.endswith("num_batches_tracked")]
-        if missing or result.unexpected_keys:
-            raise BundleError(f"{directory}: weights do not match the config "
-                              f"(missing {missing[:3]}, unexpected {result.unexpected_keys[:3]})")
+        for name, buffer in module.named_buffers():
+            if name.endswith("num_batches_tracked"):  # BatchNorm step counters are not stored
+                state.setdefault(name, torch.zeros((), dtype=buffer.dtype))
+        try:
+            module.load_state_dict(state, strict=True, assign=True)
+        except RuntimeError as exc:
+            raise BundleError(f"{directory}: weights do not match the config: {exc}") from None
     pre = config["preprocessing"]
     info = ModelInfo(config["name"], config["version"], config["architecture"],
                      config.get("metrics", {}), config.get("training", {}))
