@@ -7,8 +7,8 @@ import os
 import subprocess
 import sys
 
-from tests.conftest import REPO
 from infra.local_lambda import MotoServer
+from tests.conftest import REPO
 
 
 def run_cli(*args: str, env: dict | None = None) -> subprocess.CompletedProcess:

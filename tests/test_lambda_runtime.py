@@ -8,8 +8,8 @@ import os
 
 import pytest
 
-from tests.conftest import load_event
 from infra.local_lambda import LambdaRuntime, MotoServer, find_rie
+from tests.conftest import load_event
 
 BUCKET = "caption-demo-bucket"
 KEY = "holiday photos/chelsea the cat.jpg"

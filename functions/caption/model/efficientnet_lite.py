@@ -135,25 +135,3 @@ def load_pretrained(variant: str, state_dict: dict[str, torch.Tensor]
     encoder.load_state_dict(trunk, strict=True)
     return encoder, ImageNetHead(state_dict["_fc.weight"], state_dict["_fc.bias"])
 
-
-def _fold(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
-    """Fold an eval-mode BatchNorm into the convolution before it (conv gets a bias)."""
-    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)
-    conv.weight.data.mul_(scale.view(-1, 1, 1, 1))
-    bias = bn.bias - bn.running_mean * scale
-    conv.bias = nn.Parameter(bias if conv.bias is None else conv.bias * scale + bias)
-
-
-@torch.no_grad()
-def fold_batchnorm(encoder: EfficientNetLite) -> EfficientNetLite:
-    """Inference only: every BatchNorm becomes part of its convolution, one op instead of two.
-    Numerically the same function; the state dict no longer matches the published layout."""
-    pairs = [(encoder._conv_stem, "_bn0", encoder), (encoder._conv_head, "_bn1", encoder)]
-    for block in encoder._blocks:
-        if block.expands:
-            pairs.append((block._expand_conv, "_bn0", block))
-        pairs += [(block._depthwise_conv, "_bn1", block), (block._project_conv, "_bn2", block)]
-    for conv, name, owner in pairs:
-        _fold(conv, getattr(owner, name))
-        setattr(owner, name, nn.Identity())
-    return encoder
