@@ -54,3 +54,13 @@ def test_make_invoke_runs_the_s3_event_in_the_lambda_runtime():
     assert result.returncode == 0, result.stderr[-3000:]
     assert '"status": "captioned"' in result.stdout
     assert '"caption-model"' in result.stdout
+
+
+def test_dockerfile_copies_only_what_exists_and_orders_layers():
+    lines = [line.split() for line in (REPO / "Dockerfile.lambda").read_text().splitlines()
+             if line.startswith("COPY ")]
+    sources = [parts[1] for parts in lines]
+    assert sources == ["layers/deps/requirements.txt", "layers/model/", "functions/caption/"]
+    for source in sources:
+        assert (REPO / source).exists(), source
+    assert (REPO / "layers/model/model.json").exists(), "the image needs the bundled model"

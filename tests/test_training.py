@@ -63,3 +63,19 @@ def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path)
     assert config["training"]["train_images"] == 16
     assert Path(config["training"]["data"][0]).name == "captions.tsv"
     assert model.caption(Image.new("RGB", (64, 64)), 2, 2, 5)
+
+
+@needs_flickr
+def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, capsys):
+    import shutil
+
+    from caption.evaluate import main
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    main(["--model", str(bundle), "--limit", "4", "--beam-size", "2", "--write", "val_smoke"])
+    printed = json.loads(capsys.readouterr().out.split("\nstored as")[0])
+    stored = json.loads((bundle / "model.json").read_text())["metrics"]["val_smoke"]
+    assert stored == printed
+    assert stored["images"] == 4 and stored["beam_size"] == 2
+    assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "distinct_captions"} <= set(stored)

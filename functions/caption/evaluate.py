@@ -16,6 +16,7 @@ from tqdm import tqdm
 
 from caption.images import decode_image
 from caption.model.bundle import CONFIG_FILE
+from caption.model.captioner import Captioner
 from caption.model.loader import load_model
 from caption.settings import Settings
 from caption.train.datasets import load_dataset, read_split
@@ -24,9 +25,8 @@ from caption.train.scoring import score_captions
 FLICKR = Path("../shared/flickr8k")
 
 
-def evaluate(model_dir: Path, images: Path, captions: list[Path], split: Path | None,
+def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path | None,
              beam_size: int = 3, limit: int | None = None) -> tuple[dict, dict[str, str]]:
-    model = load_model(model_dir)
     data = load_dataset(images, captions)
     if split is not None:
         data = data.subset(read_split(split))
@@ -58,7 +58,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="store the metrics in the bundle's model.json under metrics.NAME")
     args = parser.parse_args(argv)
     split = None if str(args.split) == "all" else args.split
-    metrics, predictions = evaluate(args.model, args.images, args.captions, split,
+    metrics, predictions = evaluate(load_model(args.model), args.images, args.captions, split,
                                     args.beam_size, args.limit)
     print(json.dumps(metrics, indent=1))
     if args.predictions:

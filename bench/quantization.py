@@ -1,0 +1,66 @@
+"""Is dynamic int8 quantization of the decoder worth it? Val BLEU-4 and warm beam-3 latency,
+float32 against int8 (torch.ao dynamic quantization of the decoder's Linear and LSTM layers;
+the encoder is convolutional and dynamic quantization does not apply to it).
+
+    python -m bench.quantization [--limit N]     (needs ../shared/flickr8k)
+
+The rule from the performance issue: adopt it only if val BLEU-4 drops by less than 0.3.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+import torch
+from torch import nn
+
+from bench.common import REPO, THREADS, percentiles, photos, timed
+from caption.evaluate import FLICKR, evaluate
+from caption.images import decode_image
+from caption.model.loader import load_model
+from caption.settings import Settings
+
+
+def quantized(model):
+    model.decoder = torch.ao.quantization.quantize_dynamic(
+        model.decoder, {nn.Linear, nn.LSTMCell}, dtype=torch.qint8)
+    return model
+
+
+def latency(model) -> dict:
+    images = [decode_image(p, 10**8).image for p in photos()]
+    counter = iter(range(10**9))
+
+    def once():
+        model.caption(images[next(counter) % len(images)], 3, 3)
+
+    once()
+    return percentiles(timed(once, 30))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.quantization")
+    parser.add_argument("--limit", type=int, default=None, help="val images to score")
+    args = parser.parse_args()
+    torch.set_num_threads(THREADS)
+    model_dir = Settings.from_env().model_dir
+    results = {}
+    for name, prepare in (("float32", lambda m: m), ("int8_decoder", quantized)):
+        model = prepare(load_model(model_dir))
+        metrics, _ = evaluate(model, FLICKR / "images", [FLICKR / "captions.tsv"],
+                              FLICKR / "splits/val.txt", 3, args.limit)
+        results[name] = {"val_bleu4": metrics["bleu4"], "val_cider_d": metrics["cider_d"],
+                         "beam3": latency(model)}
+    results["bleu4_drop"] = round(results["float32"]["val_bleu4"]
+                                  - results["int8_decoder"]["val_bleu4"], 2)
+    results["adopt"] = results["bleu4_drop"] < 0.3 and (
+        results["int8_decoder"]["beam3"]["p50_ms"] < results["float32"]["beam3"]["p50_ms"])
+    out = REPO / "bench" / "results" / "quantization.json"
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(results, indent=1) + "\n")
+    print(json.dumps(results, indent=1))
+
+
+if __name__ == "__main__":
+    main()

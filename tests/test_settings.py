@@ -1,0 +1,54 @@
+"""Process set-up: thread count from Lambda's memory, environment settings, load-once."""
+
+from __future__ import annotations
+
+import pytest
+
+import caption.app as app
+import caption.model.loader as loader
+from caption.settings import Settings, torch_threads
+from tests.conftest import REPO, load_event
+
+
+@pytest.mark.parametrize("memory, cores, threads", [
+    ("1024", 16, 1), ("1769", 16, 1), ("1770", 16, 2), ("3008", 16, 2), ("10240", 16, 6),
+    ("10240", 2, 2),
+])
+def test_threads_follow_lambda_memory_not_host_cores(monkeypatch, memory, cores, threads):
+    monkeypatch.delenv("CAPTION_NUM_THREADS", raising=False)
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
+    monkeypatch.setattr("os.cpu_count", lambda: cores)
+    assert torch_threads() == threads
+
+
+def test_explicit_thread_count_wins(monkeypatch):
+    monkeypatch.setenv("CAPTION_NUM_THREADS", "3")
+    monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
+    assert torch_threads() == 3
+
+
+def test_settings_from_environment(monkeypatch):
+    monkeypatch.setenv("CAPTION_ALLOWED_BUCKETS", " a, b ,,c ")
+    monkeypatch.setenv("CAPTION_MAX_PIXELS", "1000")
+    monkeypatch.delenv("CAPTION_MODEL_DIR", raising=False)
+    settings = Settings.from_env()
+    assert settings.allowed_buckets == {"a", "b", "c"}
+    assert settings.max_pixels == 1000
+    assert settings.model_dir == REPO / "layers" / "model"  # a checkout finds its bundle
+
+
+def test_bad_numbers_in_the_environment_fail_loudly(monkeypatch):
+    monkeypatch.setenv("CAPTION_MAX_PIXELS", "lots")
+    with pytest.raises(ValueError, match="CAPTION_MAX_PIXELS"):
+        Settings.from_env()
+
+
+def test_the_model_loads_once_at_import_never_per_request(monkeypatch, context):
+    def refuse(*_):
+        raise AssertionError("the handler loaded a model during a request")
+
+    monkeypatch.setattr(loader, "load_model", refuse)
+    service = app.service
+    for _ in range(2):
+        assert app.handler(load_event("api-http-upload"), context)["statusCode"] == 200
+    assert app.service is service
