@@ -17,6 +17,7 @@ from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
 from caption.model.captioner import Captioner, ModelInfo
 from caption.model.efficientnet_lite import EfficientNetLite
 from caption.model.preprocess import Preprocessing
+from caption.model.quantization import quantize_decoder
 from caption.model.vocabulary import Vocabulary
 
 FORMAT = "caption-lambda-bundle/1"
@@ -31,7 +32,7 @@ class BundleError(Exception):
 
 def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite,
                 decoder: AttentionDecoder, vocabulary: Vocabulary, preprocess: Preprocessing,
-                info: ModelInfo) -> None:
+                info: ModelInfo, int8_decoder: bool = True) -> None:
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"encoder.{k}": v for k, v in encoder.state_dict().items()
@@ -49,6 +50,8 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
         "preprocessing": {"size": preprocess.size, "mean": list(preprocess.mean),
                           "std": list(preprocess.std)},
         "vocabulary": vocabulary.words,
+        # How the runtime executes the weights; the metrics below were measured that way.
+        "runtime": {"int8_decoder": int8_decoder},
         "metrics": info.metrics,
         "training": info.training,
     }
@@ -83,6 +86,9 @@ def load_bundle(directory: Path) -> Captioner:
             module.load_state_dict(state, strict=True, assign=True)
         except RuntimeError as exc:
             raise BundleError(f"{directory}: weights do not match the config: {exc}") from None
+    decoder.eval()
+    if config.get("runtime", {}).get("int8_decoder", False):
+        decoder = quantize_decoder(decoder)
     pre = config["preprocessing"]
     info = ModelInfo(config["name"], config["version"], config["architecture"],
                      config.get("metrics", {}), config.get("training", {}))
