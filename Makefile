@@ -40,6 +40,7 @@ lint: $(VENV)/.ready $(TOOLS)/.ready
 
 bench: $(VENV)/.ready
 	$(PY) -m bench
+	$(PY) -m bench.readme
 
 train: $(VENV)/.ready
 	$(PY) -m caption.train

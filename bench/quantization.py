@@ -13,19 +13,12 @@ import argparse
 import json
 
 import torch
-from torch import nn
 
 from bench.common import REPO, THREADS, percentiles, photos, timed
 from caption.evaluate import FLICKR, evaluate
 from caption.images import decode_image
-from caption.model.loader import load_model
+from caption.model.bundle import load_bundle
 from caption.settings import Settings
-
-
-def quantized(model):
-    model.decoder = torch.ao.quantization.quantize_dynamic(
-        model.decoder, {nn.Linear, nn.LSTMCell}, dtype=torch.qint8)
-    return model
 
 
 def latency(model) -> dict:
@@ -46,8 +39,8 @@ def main() -> None:
     torch.set_num_threads(THREADS)
     model_dir = Settings.from_env().model_dir
     results = {}
-    for name, prepare in (("float32", lambda m: m), ("int8_decoder", quantized)):
-        model = prepare(load_model(model_dir))
+    for name, int8 in (("float32", False), ("int8_decoder", True)):
+        model = load_bundle(model_dir, int8_decoder=int8)
         metrics, _ = evaluate(model, FLICKR / "images", [FLICKR / "captions.tsv"],
                               FLICKR / "splits/val.txt", 3, args.limit)
         results[name] = {"val_bleu4": metrics["bleu4"], "val_cider_d": metrics["cider_d"],

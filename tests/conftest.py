@@ -91,7 +91,8 @@ def context():
 
 @pytest.fixture(scope="session")
 def tiny_bundle(tmp_path_factory) -> Path:
-    """A small, randomly initialised bundle written by the real save path."""
+    """A small, randomly initialised bundle written by the real save path (float32 decoder,
+    so tests can check exact probabilities)."""
     import torch
 
     from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
@@ -108,5 +109,5 @@ def tiny_bundle(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bundle")
     save_bundle(directory, "efficientnet-lite0", EfficientNetLite("efficientnet-lite0").eval(),
                 decoder.eval(), vocab, Preprocessing(size=64),
-                ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"))
+                ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"), int8_decoder=False)
     return directory

@@ -43,6 +43,32 @@ def test_bundle_round_trip_keeps_every_weight(tiny_bundle):
     assert not any(name.startswith("_") for name in config)  # nothing private leaks in
 
 
+def test_bundles_can_ask_for_an_int8_decoder(tiny_bundle, tmp_path):
+    import shutil
+
+    shutil.copytree(tiny_bundle, tmp_path / "b")
+    config = json.loads((tmp_path / "b" / "model.json").read_text())
+    config["runtime"] = {"int8_decoder": True}
+    (tmp_path / "b" / "model.json").write_text(json.dumps(config))
+    model = load_bundle(tmp_path / "b")
+    assert "quantized" in type(model.decoder.out).__module__
+    assert "quantized" not in type(load_bundle(tiny_bundle).decoder.out).__module__
+    assert model.caption(Image.new("RGB", (64, 64)), 3, 2, 5)
+
+
+def test_the_shipped_bundle_is_small_and_runs_int8():
+    from tests.conftest import REPO
+
+    bundle = REPO / "layers" / "model"
+    size = sum(p.stat().st_size for p in bundle.iterdir())
+    assert size <= 40 * 1024 * 1024
+    config = json.loads((bundle / "model.json").read_text())
+    assert config["runtime"] == {"int8_decoder": True}
+    assert {"bleu4", "cider_d", "distinct_captions"} <= set(config["metrics"]["val"])
+    assert "Flickr8k" in json.dumps(config["training"]) or "flickr8k" in json.dumps(
+        config["training"])
+
+
 def test_bundle_has_no_pickle(tiny_bundle):
     assert sorted(p.name for p in tiny_bundle.iterdir()) == ["model.json", "model.safetensors"]
 

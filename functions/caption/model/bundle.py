@@ -71,7 +71,8 @@ def read_config(directory: Path) -> dict:
     return config
 
 
-def load_bundle(directory: Path) -> Captioner:
+def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
+    """int8_decoder overrides the bundle's own `runtime.int8_decoder` (for comparisons)."""
     directory = Path(directory)
     config = read_config(directory)
     weights = load_file(directory / WEIGHTS_FILE)
@@ -87,7 +88,9 @@ def load_bundle(directory: Path) -> Captioner:
         except RuntimeError as exc:
             raise BundleError(f"{directory}: weights do not match the config: {exc}") from None
     decoder.eval()
-    if config.get("runtime", {}).get("int8_decoder", False):
+    if int8_decoder is None:
+        int8_decoder = config.get("runtime", {}).get("int8_decoder", False)
+    if int8_decoder:
         decoder = quantize_decoder(decoder)
     pre = config["preprocessing"]
     info = ModelInfo(config["name"], config["version"], config["architecture"],

