@@ -46,7 +46,7 @@ train: $(VENV)/.ready
 	$(PY) -m caption.train
 
 evaluate: $(VENV)/.ready
-	$(PY) -m caption.evaluate
+	$(PY) -m caption.evaluate --write val
 
 invoke: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/invoke.py $(EVENT)
