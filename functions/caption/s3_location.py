@@ -41,6 +41,6 @@ def read_object(s3, location: S3Location, max_bytes: int) -> bytes:
     try:
         if response.get("ContentLength", 0) > max_bytes:
             raise too_large(f"the object is larger than {max_bytes:,} bytes")
-        return body.read(max_bytes + 1)[: max_bytes + 1]
+        return body.read(max_bytes + 1)  # one byte over the cap is enough to refuse it
     finally:
         body.close()
