@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
 import platform
 import statistics
 import subprocess
@@ -20,7 +19,7 @@ from pathlib import Path
 
 import torch
 
-from bench.common import REPO, THREADS, run_child
+from bench.common import REPO, THREADS, child_env, run_child
 
 
 def cli_process(repeat: int) -> dict:
@@ -30,11 +29,9 @@ def cli_process(repeat: int) -> dict:
 
 
 def _cli_once() -> float:
-    env = {**os.environ, "PYTHONPATH": str(REPO / "functions"),
-           "CAPTION_NUM_THREADS": str(THREADS)}
     started = time.perf_counter()
     subprocess.run([sys.executable, "-m", "caption", "--json", "events/sample.jpg"], cwd=REPO,
-                   env=env, check=True, capture_output=True, timeout=300)
+                   env=child_env(), check=True, capture_output=True, timeout=300)
     return 1000 * (time.perf_counter() - started)
 
 

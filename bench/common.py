@@ -44,16 +44,35 @@ def photos() -> list[bytes]:
     return out
 
 
+def caption_latency(captioner, beam: int, repeat: int) -> dict:
+    """Warm per-image latency of `captioner.caption` on the photos, rotating through them,
+    after one untimed call."""
+    from caption.images import decode_image
+
+    images = [decode_image(p, 10**8).image for p in photos()]
+    counter = iter(range(10**9))
+
+    def once():
+        captioner.caption(images[next(counter) % len(images)], beam, min(3, beam))
+
+    once()
+    return percentiles(timed(once, repeat))
+
+
+def child_env(**extra: str) -> dict:
+    """The environment of every benchmark child process: the checkout's code, fixed threads."""
+    return {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}",
+            "CAPTION_NUM_THREADS": str(THREADS), **extra}
+
+
 def peak_rss_mb() -> float:
     return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
 
 
-def run_child(module: str, *args: str, env: dict | None = None) -> dict:
+def run_child(module: str, *args: str) -> dict:
     """Run `python -m <module>` in a fresh process; its last stdout line is JSON."""
-    child_env = {**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}",
-                 "CAPTION_NUM_THREADS": str(THREADS), **(env or {})}
     started = time.perf_counter()
-    result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=child_env,
+    result = subprocess.run([sys.executable, "-m", module, *args], cwd=REPO, env=child_env(),
                             capture_output=True, text=True, timeout=1800)
     wall = time.perf_counter() - started
     if result.returncode != 0:

@@ -14,22 +14,10 @@ import json
 
 import torch
 
-from bench.common import REPO, THREADS, percentiles, photos, timed
+from bench.common import REPO, THREADS, caption_latency
 from caption.evaluate import FLICKR, evaluate
-from caption.images import decode_image
 from caption.model.bundle import load_bundle
 from caption.settings import Settings
-
-
-def latency(model) -> dict:
-    images = [decode_image(p, 10**8).image for p in photos()]
-    counter = iter(range(10**9))
-
-    def once():
-        model.caption(images[next(counter) % len(images)], 3, 3)
-
-    once()
-    return percentiles(timed(once, 30))
 
 
 def main() -> None:
@@ -44,7 +32,7 @@ def main() -> None:
         metrics, _ = evaluate(model, FLICKR / "images", [FLICKR / "captions.tsv"],
                               FLICKR / "splits/val.txt", 3, args.limit)
         results[name] = {"val_bleu4": metrics["bleu4"], "val_cider_d": metrics["cider_d"],
-                         "beam3": latency(model)}
+                         "beam3": caption_latency(model, 3, 30)}
     results["bleu4_drop"] = round(results["float32"]["val_bleu4"]
                                   - results["int8_decoder"]["val_bleu4"], 2)
     results["adopt"] = results["bleu4_drop"] < 0.3 and (

@@ -7,13 +7,12 @@ import json
 import os
 import sys
 
-from bench.common import REPO, peak_rss_mb, percentiles, photos, timed
+from bench.common import REPO, caption_latency, peak_rss_mb, percentiles, photos, timed
 
 os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                    "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR"})
 
 import caption.app as app  # noqa: E402
-from caption.images import decode_image  # noqa: E402
 
 REPEAT = int(sys.argv[1]) if len(sys.argv) > 1 else 30
 EVENTS = REPO / "events"
@@ -26,19 +25,9 @@ class Context:
     aws_request_id = "bench"
 
 
-def model_alone(images: list, beam: int) -> dict:
-    counter = iter(range(10**9))
-
-    def once():
-        app.service.captioner.caption(images[next(counter) % len(images)], beam, min(3, beam))
-
-    once()
-    return percentiles(timed(once, REPEAT))
-
-
 def main() -> None:
-    decoded = [decode_image(p, 10**8).image for p in photos()]
-    figures: dict = {"model": {f"beam{b}": model_alone(decoded, b) for b in (1, 3, 5)}}
+    figures: dict = {"model": {f"beam{b}": caption_latency(app.service.captioner, b, REPEAT)
+                               for b in (1, 3, 5)}}
 
     api_event = json.loads((EVENTS / "api-http-upload.json").read_text())
     figures["handler_api"] = percentiles(timed(lambda: app.handler(api_event, Context()), REPEAT))

@@ -51,6 +51,12 @@ def stack_outputs(stack: str) -> dict[str, str]:
     return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
 
 
+def _caller_account() -> str:
+    import boto3
+
+    return boto3.client("sts").get_caller_identity()["Account"]
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python infra/backfill.py", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -76,9 +82,10 @@ def main(argv: list[str] | None = None) -> int:
     if missing:
         flags = ", ".join("--" + m.replace("_", "-") for m in missing)
         parser.error(f"give --stack or all of: {flags}")
-    account = args.account_id or (
-        "123456789012" if args.dry_run and not args.stack
-        else __import__("boto3").client("sts").get_caller_identity()["Account"])
+    account = args.account_id
+    if account is None:
+        # A dry run needs no credentials; a placeholder account shows where it goes.
+        account = "123456789012" if args.dry_run and not args.stack else _caller_account()
     request = job_request(account, args.bucket, args.function_arn, args.role_arn, args.prefix,
                           args.confirm, args.report_all)
     if args.dry_run:
