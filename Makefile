@@ -9,7 +9,7 @@ PY := $(VENV)/bin/python
 EVENT ?= events/s3-put.json
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint bench train evaluate invoke clean
+.PHONY: run test lint bench train evaluate invoke screenshot clean
 
 # The runtime venv: CPU PyTorch, the runtime pins and the dev/train extras.
 $(VENV)/.ready: pyproject.toml layers/deps/requirements.txt
@@ -42,11 +42,22 @@ bench: $(VENV)/.ready
 	$(PY) -m bench
 	$(PY) -m bench.readme
 
+# Three stages, each resumable on its own: cross-entropy training of the decoder (80-minute
+# budget on 2 CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also
+# adds the ImageNet labels), then the guidance threshold measured on Flickr8k val.
 train: $(VENV)/.ready
-	$(PY) -m caption.train
+	$(PY) -m caption.train --out .cache/xe --max-minutes 80
+	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
+	$(PY) -m caption.train.tune_guidance --model layers/model --write
 
+# Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided.
 evaluate: $(VENV)/.ready
-	$(PY) -m caption.evaluate --write val
+	$(PY) -m caption.evaluate --guidance both --write val
+	$(PY) -m caption.evaluate --data ../shared/coco-dev --guidance both --write coco_dev
+
+# Refresh the README's screenshot of the upload page (the test itself writes to a temp folder).
+screenshot: $(VENV)/.ready
+	UPLOAD_PAGE_SCREENSHOT=$(CURDIR)/docs/upload-page.png $(PY) -m pytest -q tests/test_upload_page.py
 
 invoke: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/invoke.py $(EVENT)

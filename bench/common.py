@@ -44,16 +44,17 @@ def photos() -> list[bytes]:
     return out
 
 
-def caption_latency(captioner, beam: int, repeat: int) -> dict:
-    """Warm per-image latency of `captioner.caption` on the photos, rotating through them,
-    after one untimed call."""
+def caption_latency(captioner, beam: int, repeat: int, guidance: bool = False) -> dict:
+    """Warm per-image latency of the model (preprocess, encoder, labels, search) on decoded
+    photos, rotating through them, after one untimed call."""
     from caption.images import decode_image
 
-    images = [decode_image(p, 10**8).image for p in photos()]
+    images = [decode_image(p, 10**8, captioner.preprocess.size).image for p in photos()]
     counter = iter(range(10**9))
 
     def once():
-        captioner.caption(images[next(counter) % len(images)], beam, min(3, beam))
+        captioner.describe([images[next(counter) % len(images)]], beam, min(3, beam),
+                           guidance=guidance)
 
     once()
     return percentiles(timed(once, repeat))

@@ -14,9 +14,11 @@ START, END = "<!-- bench:start -->", "<!-- bench:end -->"
 
 def render(results: dict) -> str:
     machine = results["machine"]
-    return (f"{START}\nMeasured {results['when']} by `make bench` on {machine['cpu']}, "
-            f"Python {machine['python']}, torch {machine['torch']}, {machine['threads']} "
-            f"PyTorch threads (figures in `bench/results/latest.json`):\n\n"
+    isa = ", ".join(machine.get("cpu_features", [])) or "unknown"
+    return (f"{START}\nMeasured {results['when']} by `make bench` on {machine['cpu']} "
+            f"(vector instructions: {isa}), Python {machine['python']}, torch "
+            f"{machine['torch']}, {machine['threads']} PyTorch threads (figures in "
+            f"`bench/results/latest.json`):\n\n"
             f"{results['table']}\n{END}")
 
 

@@ -28,6 +28,7 @@ class Context:
 def main() -> None:
     figures: dict = {"model": {f"beam{b}": caption_latency(app.service.captioner, b, REPEAT)
                                for b in (1, 3, 5)}}
+    figures["model"]["beam3_guided"] = caption_latency(app.service.captioner, 3, REPEAT, True)
 
     api_event = json.loads((EVENTS / "api-http-upload.json").read_text())
     figures["handler_api"] = percentiles(timed(lambda: app.handler(api_event, Context()), REPEAT))

@@ -194,3 +194,145 @@ def test_openapi_documents_the_score_and_errors(client):
     assert {"200", "400", "413", "415", "422"} <= set(operation["responses"])
     assert "multipart/form-data" in operation["requestBody"]["content"]
     assert "geometric mean" in json.dumps(spec["components"]["schemas"]["CaptionOut"]).lower()
+
+
+# Hostile and unusual input: each of these once got a 500, a redirect or a wrong answer.
+
+@pytest.mark.parametrize("body", [
+    b'{"image": ' + b"[" * 100_000 + b"]" * 100_000 + b"}",
+    b"[" * 100_000 + b"]" * 100_000,
+], ids=["nested-field", "nested-top"])
+def test_deeply_nested_json_is_a_clean_422(client, body):
+    response = client.post("/captions", content=body, headers={"Content-Type": "application/json"})
+    assert_error((response.status_code, response.json()), 422, "malformed_request")
+
+
+@pytest.mark.parametrize("raw", [b"1e999", b"Infinity", b"-Infinity", b"NaN", b"9" * 5000])
+def test_absurd_numbers_in_json_options_are_400(client, photos, raw):
+    image = base64.b64encode(photos["sample"])
+    body = b'{"image": "' + image + b'", "beam_size": ' + raw + b"}"
+    response = client.post("/captions", content=body, headers={"Content-Type": "application/json"})
+    assert_error((response.status_code, response.json()), 400, "invalid_option")
+
+
+def test_huge_integer_in_the_query_is_400(client, photos):
+    response = client.post("/captions?beam_size=" + "9" * 5000, content=photos["sample"],
+                           headers={"Content-Type": "image/jpeg"})
+    assert_error((response.status_code, response.json()), 400, "invalid_option")
+
+
+def test_s3_uri_while_s3_is_unreachable_is_502(photos, monkeypatch):
+    import boto3
+
+    unreachable = boto3.client("s3", region_name="us-east-1", endpoint_url="http://127.0.0.1:9",
+                               aws_access_key_id="x", aws_secret_access_key="x",
+                               config=__import__("botocore.config").config.Config(
+                                   retries={"max_attempts": 1}, connect_timeout=1))
+    allowed = replace(app.settings, allowed_buckets=frozenset({"b"}))
+    client = TestClient(create_app(lambda: app.service, allowed, lambda: unreachable))
+    response = client.post("/captions", json={"s3_uri": "s3://b/cat.jpg"})
+    assert_error((response.status_code, response.json()), 502, "s3_error")
+
+
+def test_s3_uri_can_be_limited_to_a_prefix(s3, photos):
+    s3.create_bucket(Bucket="caption-demo-bucket")
+    s3.put_object(Bucket="caption-demo-bucket", Key="private/x.jpg", Body=photos["sample"])
+    limited = replace(app.settings, allowed_prefix="public/")
+    client = TestClient(create_app(lambda: app.service, limited, lambda: s3))
+    response = client.post("/captions", json={"s3_uri": "s3://caption-demo-bucket/private/x.jpg"})
+    assert_error((response.status_code, response.json()), 403, "key_not_allowed")
+
+
+def test_s3_uri_objects_are_capped_by_the_object_limit_not_the_payload(s3):
+    """The object's bytes never cross the 6 MB request payload: a 7 MB photo is fine."""
+    import numpy as np
+
+    noise = np.random.default_rng(0).integers(0, 255, (1600, 1500, 3), dtype=np.uint8)
+    buffer = io.BytesIO()
+    Image.fromarray(noise).save(buffer, "PNG")
+    assert 6 * 1024 * 1024 < len(buffer.getvalue()) < app.settings.max_object_bytes
+    s3.create_bucket(Bucket="caption-demo-bucket")
+    s3.put_object(Bucket="caption-demo-bucket", Key="big.png", Body=buffer.getvalue())
+    client = TestClient(create_app(lambda: app.service, app.settings, lambda: s3))
+    response = client.post("/captions", json={"s3_uri": "s3://caption-demo-bucket/big.png",
+                                              "beam_size": 1})
+    assert response.status_code == 200, response.text
+
+
+def test_a_trailing_slash_is_served_not_redirected(client, photos):
+    response = client.post("/captions/", content=photos["sample"], follow_redirects=False,
+                           headers={"Content-Type": "image/jpeg"})
+    assert response.status_code == 200, response.text
+    assert response.json()["captions"]
+
+
+@pytest.mark.parametrize("media_type", ["image/jpg", "image/pjpeg"])
+def test_common_jpeg_media_type_aliases_are_accepted(client, photos, media_type):
+    response = client.post("/captions", content=photos["sample"],
+                           headers={"Content-Type": media_type})
+    assert response.status_code == 200, response.text
+
+
+def test_base64_with_line_breaks_is_accepted(client, photos):
+    wrapped = base64.encodebytes(photos["sample"]).decode()  # 76-character lines, as `base64`
+    assert "\n" in wrapped
+    response = client.post("/captions", json={"image": wrapped})
+    assert response.status_code == 200, response.text
+
+
+def test_a_body_without_length_is_refused_as_soon_as_it_is_too_large(photos):
+    """The body streams in chunks with no Content-Length; the 413 comes before it all arrives."""
+    import asyncio
+
+    import httpx
+
+    limited = replace(app.settings, max_request_bytes=1_000_000)
+    api = create_app(lambda: app.service, limited, app.s3)
+    sent = []
+
+    async def body():
+        for _ in range(100):  # 100 x 1 MB
+            sent.append(1)
+            yield b"\xff" * 1_000_000
+
+    async def go():
+        transport = httpx.ASGITransport(app=api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            return await http.post("/captions", content=body(),
+                                   headers={"Content-Type": "image/jpeg"})
+
+    response = asyncio.run(go())
+    assert_error((response.status_code, response.json()), 413, "payload_too_large")
+    assert len(sent) < 10
+
+
+def test_health_checks_are_answered_while_an_image_is_captioned(photos):
+    """Captioning runs off the event loop: /healthz, sent after a slow caption request has
+    started, finishes before it."""
+    import asyncio
+
+    import httpx
+
+    big = Image.open(io.BytesIO(photos["chelsea"])).resize((4000, 2700))
+    buffer = io.BytesIO()
+    big.save(buffer, "PNG")  # PNG: decoded in full, so the request takes a while
+    finished = []
+
+    async def go():
+        transport = httpx.ASGITransport(app=app.api)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            async def caption():
+                await http.post("/captions?beam_size=10", content=buffer.getvalue(),
+                                headers={"Content-Type": "image/png"})
+                finished.append("caption")
+
+            async def health():
+                await asyncio.sleep(0.05)
+                response = await http.get("/healthz")
+                assert response.status_code == 200
+                finished.append("healthz")
+
+            await asyncio.gather(caption(), health())
+
+    asyncio.run(go())
+    assert finished == ["healthz", "caption"]

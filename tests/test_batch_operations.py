@@ -50,3 +50,28 @@ def test_throttling_is_a_temporary_failure(bucket, context):
     [result] = app.handler(load_event("batch-task-v2"), context)["results"]
     assert result["resultCode"] == "TemporaryFailure"
     assert "SlowDown" in result["resultString"]
+
+
+@pytest.mark.parametrize("bucket_arn", ["arn:aws:s3:::", "arn:aws:s3:::Bad_Bucket!", None])
+def test_invalid_bucket_names_fail_permanently(bucket, context, bucket_arn):
+    event = load_event("batch-task")
+    event["tasks"][0]["s3BucketArn"] = bucket_arn
+    [result] = app.handler(event, context)["results"]
+    assert result["resultCode"] == "PermanentFailure", result
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda e: e["tasks"].__setitem__(0, None),
+    lambda e: e.update(tasks="not a list"),
+    lambda e: e["tasks"][0].pop("taskId"),
+    lambda e: e.pop("invocationId"),
+], ids=["null-task", "tasks-string", "no-task-id", "no-invocation-id"])
+def test_malformed_batch_events_are_refused_before_any_work(bucket, context, mangle):
+    event = load_event("batch-task-v2")
+    event["tasks"].append({**event["tasks"][0], "taskId": "second"})
+    mangle(event)
+    from caption.s3_events import MalformedEvent
+
+    with pytest.raises(MalformedEvent):
+        app.handler(event, context)
+    assert "caption" not in bucket.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]

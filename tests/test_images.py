@@ -99,3 +99,58 @@ def test_grayscale_and_16_bit_images_decode():
     gray16 = Image.fromarray(np.arange(64 * 64, dtype=np.uint16).reshape(64, 64) * 16)
     decoded = decode_image(encode(gray16, "PNG"), LIMIT)
     assert decoded.image.mode == "RGB"
+
+
+def test_large_jpegs_decode_at_reduced_scale_but_report_their_size(picture):
+    """A 12-megapixel upload is decoded in the DCT at 1/8 scale: no side below the model's 224."""
+    phone = picture.resize((4032, 3024), Image.Resampling.LANCZOS)
+    decoded = decode_image(encode(phone, "JPEG", quality=92), LIMIT, min_size=224)
+    assert (decoded.width, decoded.height) == (4032, 3024)
+    assert min(decoded.image.size) >= 224 and decoded.image.width <= 4032 // 4
+
+
+def test_large_pngs_are_reduced_after_decoding(picture):
+    big = picture.resize((2400, 1600))
+    decoded = decode_image(encode(big, "PNG"), LIMIT, min_size=224)
+    assert (decoded.width, decoded.height) == (2400, 1600)
+    assert min(decoded.image.size) >= 224 and decoded.image.width < 2400
+
+
+def test_exif_orientation_holds_at_reduced_scale():
+    """Left half red, right half blue, stored sideways (orientation 6: rotate 90 clockwise to
+    display), so upright the top is red and the bottom blue."""
+    sideways = Image.new("RGB", (4000, 3000), (0, 0, 255))
+    sideways.paste((255, 0, 0), (0, 0, 2000, 3000))
+    exif = Image.Exif()
+    exif[0x0112] = 6
+    decoded = decode_image(encode(sideways, "JPEG", exif=exif), LIMIT, min_size=224)
+    assert (decoded.width, decoded.height) == (3000, 4000)
+    image = decoded.image
+    assert image.height > image.width and min(image.size) >= 224
+    top, bottom = image.getpixel((image.width // 2, 5)), image.getpixel((image.width // 2,
+                                                                         image.height - 5))
+    assert top[0] > 200 and top[2] < 60 and bottom[2] > 200 and bottom[0] < 60
+
+
+def test_16_bit_greyscale_keeps_its_tones():
+    """A 16-bit mid-grey is mid-grey, not clipped to white."""
+    grey = Image.fromarray(np.full((32, 48), 32768, dtype=np.uint16))
+    for fmt in ("PNG", "TIFF"):
+        value = decode_image(encode(grey, fmt), LIMIT).image.getpixel((4, 4))
+        assert 120 <= value[0] <= 135, (fmt, value)
+
+
+def test_float_tiffs_in_zero_to_one_are_not_black():
+    ramp = Image.fromarray(np.tile(np.linspace(0, 1, 64, dtype=np.float32), (16, 1)), "F")
+    image = decode_image(encode(ramp, "TIFF"), LIMIT).image
+    assert image.getpixel((0, 0))[0] < 10 and image.getpixel((63, 0))[0] > 245
+    assert 110 <= image.getpixel((32, 0))[0] <= 145
+
+
+def test_png_transparency_given_as_a_trns_colour_becomes_white():
+    keyed = Image.new("RGB", (10, 10), (0, 0, 0))
+    keyed.putpixel((0, 0), (200, 10, 10))
+    data = encode(keyed, "PNG", transparency=(0, 0, 0))
+    image = decode_image(data, LIMIT).image
+    assert image.getpixel((5, 5)) == (255, 255, 255)
+    assert image.getpixel((0, 0)) == (200, 10, 10)

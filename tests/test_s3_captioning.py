@@ -180,3 +180,56 @@ def test_deleted_objects_are_skipped(bucket, context):
 def test_unknown_events_raise_a_clear_error(context):
     with pytest.raises(ValueError, match="unsupported event"):
         app.handler({"hello": "world"}, context)
+
+
+@pytest.mark.parametrize("mangle", [
+    lambda r: r.pop("s3"),
+    lambda r: r.update(s3=None),
+    lambda r: r["s3"].pop("bucket"),
+    lambda r: r["s3"]["object"].pop("key"),
+    lambda r: r["s3"]["object"].update(key=12345),
+    lambda r: r["s3"]["bucket"].update(name=""),
+    lambda r: r["s3"]["bucket"].update(name="Not A Bucket!"),
+], ids=["no-s3", "s3-null", "no-bucket", "no-key", "integer-key", "empty-bucket",
+        "invalid-bucket"])
+def test_malformed_records_fail_alone_without_a_retry(bucket, photos, context, mangle):
+    """A malformed record is reported and logged; it never raises (Lambda would retry it twice
+    and send it to the failure queue) and never stops the good record beside it."""
+    head = put(bucket, "good.jpg", photos["sample"])
+    event = s3_event("good.jpg", head["ETag"])
+    broken = s3_event("whatever.jpg")["Records"][0]
+    mangle(broken)
+    event["Records"].insert(0, broken)
+    result = app.handler(event, context)
+    statuses = [r["status"] for r in result["results"]]
+    assert statuses == ["failed", "captioned"], result
+    assert "malformed_record 0" in result["results"][0]["reason"]
+
+
+# "never" is kept by the same path, but moto itself drops an Expires it cannot parse on upload.
+@pytest.mark.parametrize("raw", ["0", "-1", "2030-01-01T00:00:00Z",
+                                 "Wed, 01 Jan 2031 00:00:00 GMT"])
+def test_expires_is_kept_exactly_as_the_user_wrote_it(bucket, photos, context, raw):
+    def raw_expires(params, **_):
+        params["headers"]["Expires"] = raw
+
+    bucket.meta.events.register("before-call.s3.PutObject", raw_expires)
+    try:
+        head = put(bucket, "e.jpg", photos["sample"])
+    finally:
+        bucket.meta.events.unregister("before-call.s3.PutObject", raw_expires)
+    assert head["ResponseMetadata"]["HTTPHeaders"]["expires"] == raw
+    result = app.handler(s3_event("e.jpg", head["ETag"]), context)
+    assert result["results"][0]["status"] == "captioned"
+    after = bucket.head_object(Bucket=BUCKET, Key="e.jpg")
+    assert after["ResponseMetadata"]["HTTPHeaders"]["expires"] == raw
+    assert after["Metadata"]["caption"]
+
+
+def test_sse_c_objects_are_skipped_as_documented(bucket, photos, context):
+    """S3 refuses a HEAD without the customer's key with a bare 400."""
+    head = put(bucket, "secret.jpg", photos["sample"])
+    fail_calls(bucket, "HeadObject", 400, "400")
+    result = app.handler(s3_event("secret.jpg", head["ETag"]), context)
+    outcome = result["results"][0]
+    assert outcome["status"] == "skipped" and "customer key" in outcome["reason"]

@@ -5,7 +5,9 @@ from __future__ import annotations
 import pytest
 
 import caption.app as app
+import caption.model.bundle as bundle
 import caption.model.loader as loader
+import caption.runtime as runtime
 from caption.settings import Settings, torch_threads
 from tests.conftest import REPO, load_event
 
@@ -37,6 +39,19 @@ def test_settings_from_environment(monkeypatch):
     assert settings.model_dir == REPO / "layers" / "model"  # a checkout finds its bundle
 
 
+@pytest.mark.parametrize("env, problem", [
+    ({"CAPTION_NUM_CAPTIONS": "5"}, "CAPTION_NUM_CAPTIONS"),
+    ({"CAPTION_BEAM_SIZE": "0"}, "CAPTION_BEAM_SIZE"),
+    ({"CAPTION_BEAM_SIZE": "11"}, "CAPTION_BEAM_SIZE"),
+    ({"CAPTION_MAX_OBJECT_BYTES": "0"}, "CAPTION_MAX_OBJECT_BYTES"),
+])
+def test_a_configuration_that_could_only_fail_later_fails_at_init(monkeypatch, env, problem):
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    with pytest.raises(ValueError, match=problem):
+        Settings.from_env()
+
+
 def test_bad_numbers_in_the_environment_fail_loudly(monkeypatch):
     monkeypatch.setenv("CAPTION_MAX_PIXELS", "lots")
     with pytest.raises(ValueError, match="CAPTION_MAX_PIXELS"):
@@ -44,10 +59,14 @@ def test_bad_numbers_in_the_environment_fail_loudly(monkeypatch):
 
 
 def test_the_model_loads_once_at_import_never_per_request(monkeypatch, context):
-    def refuse(*_):
+    """Every name through which a request could load a model refuses; requests still work."""
+    def refuse(*_, **__):
         raise AssertionError("the handler loaded a model during a request")
 
-    monkeypatch.setattr(loader, "load_model", refuse)
+    for module, name in ((loader, "load_model"), (runtime, "load_model"),
+                         (loader, "load_bundle"), (bundle, "load_bundle"),
+                         (runtime, "load_service"), (app, "load_service")):
+        monkeypatch.setattr(module, name, refuse)
     service = app.service
     for _ in range(2):
         assert app.handler(load_event("api-http-upload"), context)["statusCode"] == 200

@@ -79,3 +79,61 @@ def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, c
     assert stored == printed
     assert stored["images"] == 4 and stored["beam_size"] == 2
     assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "distinct_captions"} <= set(stored)
+
+
+def test_cider_d_matches_pycocoevalcap():
+    """The fast reward is the same CIDEr-D the scores are reported in."""
+    from caption.text import tokenize
+    from caption.train.cider import CiderD
+
+    refs = {"a": ["A dog runs on the grass .", "A brown dog is running", "dog running"],
+            "b": ["Two cats sleep on a bed", "cats on a bed", "two kittens are sleeping"],
+            "c": ["A man rides a bike", "a cyclist on a road", "a person riding a bicycle"]}
+    predictions = {"a": "a dog runs on grass", "b": "two cats on a bed", "c": "a man on a bike"}
+    reference = score_captions(predictions, refs)["cider_d"]
+    cider = CiderD({k: [tokenize(r) for r in v] for k, v in refs.items()})
+    mine = 100 * sum(cider.score(k, tokenize(v)) for k, v in predictions.items()) / 3
+    assert mine == pytest.approx(reference, abs=0.01)
+
+
+def test_self_critical_training_raises_the_reward_it_samples(tiny_bundle):
+    """On a toy task (half the images are "a cat sits on the grass", half "the dog sits"), a few
+    SCST steps make the sampled captions earn more CIDEr-D; the decoder ends holding the best val
+    weights."""
+    import torch
+
+    from caption.model.bundle import load_bundle
+    from caption.train.scst import ScstConfig, sample_captions, self_critical
+
+    model = load_bundle(tiny_bundle)
+    decoder, vocab = model.decoder.train(), model.vocabulary
+    torch.manual_seed(0)
+    features = torch.rand(12, 4, 1280).numpy()
+    names = [f"{i}.jpg" for i in range(12)]
+    features[::2, :, :8] += 3.0  # the "cat" images look different from the "dog" ones
+    captions = {n: ["a cat sits on the grass" if i % 2 == 0 else "the dog sits"] * 5
+                for i, n in enumerate(names)}
+    tokens, log_probs = sample_captions(decoder, torch.from_numpy(features[:2]), vocab, 3, 6)
+    assert tokens.shape[0] == 6 and log_probs.requires_grad
+    ended = (tokens == vocab.end).cumsum(1) > 0
+    assert (tokens[ended & (tokens != vocab.end)] == vocab.pad).all()  # nothing after <end>
+    summary = self_critical(decoder, vocab, features, names, captions, features[:4], names[:4],
+                            captions, ScstConfig(epochs=30, images_per_batch=6, max_words=6,
+                                                 learning_rate=3e-3, evaluate_every=20,
+                                                 average_best=0, samples_per_image=4))
+    rewards = [r["mean_reward"] for r in summary["history"] if r["mean_reward"] is not None]
+    assert rewards[-1] > rewards[0]
+    assert summary["selected"]["cider_d"] == max(r["cider_d"] for r in summary["history"])
+
+
+def test_the_seed_baseline_runs_the_seed_pipeline(photos):
+    """bench/baseline.py answers as the seed app's inference() did: three (sentence, score)."""
+    from bench.baseline import VOCAB_SIZE, SeedPipeline, transform_image
+
+    pixels = transform_image(photos["chelsea"])
+    assert pixels.shape == (1, 3, 224, 224)
+    assert pixels.mean().abs() < 2  # ImageNet-normalised
+    captions = SeedPipeline()(photos["chelsea"])
+    assert len(captions) == 3
+    assert all(isinstance(text, str) and score >= 0 for text, score in captions)
+    assert VOCAB_SIZE == 10_000

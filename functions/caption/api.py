@@ -10,11 +10,14 @@ import binascii
 import html
 import json
 import logging
+import math
 import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import anyio
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import HTMLResponse, JSONResponse
@@ -23,7 +26,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from caption.errors import CaptionError, bad_option, malformed, too_large, unsupported_image
-from caption.images import SUPPORTED_MEDIA_TYPES
+from caption.images import MEDIA_TYPE_ALIASES, SUPPORTED_MEDIA_TYPES
 from caption.s3_location import S3Location, read_object
 from caption.service import MAX_BEAM_SIZE, MAX_LENGTH_CAP, CaptionOptions, CaptionService
 from caption.settings import Settings
@@ -36,6 +39,12 @@ class CaptionOut(BaseModel):
     score: float = Field(description="Geometric mean of the model's per-word probabilities for "
                                      "this caption, 0 to 1; higher is more confident. Comparable "
                                      "between captions of one image, not a calibrated accuracy.")
+
+
+class LabelOut(BaseModel):
+    name: str = Field(description="The ImageNet class, e.g. 'Egyptian Mau'.")
+    noun: str = Field(description="The everyday word for it, e.g. 'cat'.")
+    score: float = Field(description="The classifier's probability for the class, 0 to 1.")
 
 
 class ModelOut(BaseModel):
@@ -57,6 +66,11 @@ class TimingsOut(BaseModel):
 
 class CaptionResponse(BaseModel):
     captions: list[CaptionOut] = Field(description="Best first.")
+    labels: list[LabelOut] = Field(description="What the image classifier sees, most probable "
+                                               "first (up to 5, each at least 0.05).")
+    guided_by: str | None = Field(None, description="The label noun the captions were steered "
+                                                    "to name, or null when none was confident "
+                                                    "enough (or guidance was off).")
     model: ModelOut
     image: ImageOut
     timings_ms: TimingsOut
@@ -85,16 +99,17 @@ _REQUEST_BODY = {
             "type": "object", "required": ["image"],
             "properties": {"image": {"type": "string", "format": "binary"},
                            "beam_size": {"type": "integer"}, "num_captions": {"type": "integer"},
-                           "max_length": {"type": "integer"}}}},
+                           "max_length": {"type": "integer"}, "guidance": {"type": "boolean"}}}},
         "application/json": {"schema": {
             "type": "object",
             "properties": {"image": {"type": "string", "description": "base64 image bytes"},
                            "s3_uri": {"type": "string", "example": "s3://bucket/key.jpg"},
                            "beam_size": {"type": "integer"}, "num_captions": {"type": "integer"},
-                           "max_length": {"type": "integer"}}}},
+                           "max_length": {"type": "integer"}, "guidance": {"type": "boolean"}}}},
     },
 }
-_OPTION_NAMES = ("beam_size", "num_captions", "max_length")
+_OPTION_NAMES = ("beam_size", "num_captions", "max_length", "guidance")
+_TRUE, _FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -108,11 +123,21 @@ def _int_option(name: str, raw: Any, default: int) -> int:
         raise bad_option(f"{name} must be an integer")
     try:
         value = int(raw)
-    except (TypeError, ValueError):
+    except (TypeError, ValueError, OverflowError):  # OverflowError: inf, 1e999
         raise bad_option(f"{name} must be an integer, got {str(raw)[:40]!r}") from None
     if isinstance(raw, float) and raw != value:
         raise bad_option(f"{name} must be an integer")
     return value
+
+
+def _bool_option(name: str, raw: Any, default: bool) -> bool:
+    if raw is None or raw == "":
+        return default
+    if isinstance(raw, bool):
+        return raw
+    if isinstance(raw, str) and raw.strip().lower() in _TRUE + _FALSE:
+        return raw.strip().lower() in _TRUE
+    raise bad_option(f"{name} must be true or false, got {str(raw)[:40]!r}")
 
 
 def _options(sources: list[dict]) -> CaptionOptions:
@@ -126,7 +151,8 @@ def _options(sources: list[dict]) -> CaptionOptions:
     count = _int_option("num_captions", merged.get("num_captions"),
                         min(defaults.num_captions, beam))
     length = _int_option("max_length", merged.get("max_length"), defaults.max_length)
-    return CaptionOptions(beam, count, length).validated()
+    guidance = _bool_option("guidance", merged.get("guidance"), defaults.guidance)
+    return CaptionOptions(beam, count, length, guidance).validated()
 
 
 class StagePrefix:
@@ -152,6 +178,7 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
                s3_factory: Callable[[], Any]) -> FastAPI:
     """`service_factory` returns the loaded service; the app never loads a model itself."""
     app = FastAPI(
+        redirect_slashes=False,
         title="caption-lambda",
         summary="Describe an image in a sentence.",
         version="1",
@@ -179,6 +206,7 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
         return _error(500, "internal_error", "the server failed; the error has been logged")
 
     page = (Path(__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
+    model_slot = anyio.CapacityLimiter(1)
 
     @app.get("/", response_class=HTMLResponse, include_in_schema=False)
     def upload_page(request: Request) -> HTMLResponse:
@@ -192,6 +220,12 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
         return HealthResponse(status="ok", model={"name": info.name, "version": info.version,
                                                   "architecture": info.architecture})
 
+    @app.post("/captions/", include_in_schema=False)
+    async def captions_with_slash(request: Request) -> CaptionResponse:
+        # Served, not redirected: a 307 loses the body on some clients and, behind a REST API
+        # stage, points at a Location without the stage prefix.
+        return await captions(request)
+
     @app.post("/captions", response_model=CaptionResponse, responses=_ERRORS,
               summary="Caption one image",
               description=(
@@ -199,17 +233,25 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
                   "field `image`, or as JSON `{\"image\": \"<base64>\"}` / `{\"s3_uri\": "
                   "\"s3://bucket/key\"}` (allow-listed buckets only). Options `beam_size` "
                   f"(1-{MAX_BEAM_SIZE}, default 3), `num_captions` (1-beam_size, default 3) and "
-                  f"`max_length` (1-{MAX_LENGTH_CAP} words, default 20) go in the query string, "
-                  "form fields or JSON body."),
+                  f"`max_length` (1-{MAX_LENGTH_CAP} words, default 20) and `guidance` (true/"
+                  "false, default true: captions name what the classifier is confident the "
+                  "image shows) go in the query string, form fields or JSON body. `labels` "
+                  "lists the classifier's most probable classes."),
               openapi_extra={"requestBody": _REQUEST_BODY})
     async def captions(request: Request) -> CaptionResponse:
         started = time.perf_counter()
         data, options = await _read_request(request, settings, s3_factory)
         service = service_factory()
-        result = service.caption_bytes(data, options)
+        # Decoding and the model are CPU-bound: off the event loop, so /healthz and other
+        # requests are served meanwhile, one at a time (parallel inference only thrashes).
+        result = await anyio.to_thread.run_sync(service.caption_bytes, data, options,
+                                                limiter=model_slot)
         info = service.captioner.info
         return CaptionResponse(
             captions=[CaptionOut(text=c.text, score=c.score) for c in result.captions],
+            labels=[LabelOut(name=label.name, noun=label.noun, score=label.score)
+                    for label in result.labels],
+            guided_by=result.guided_by,
             model=ModelOut(name=info.name, version=info.version),
             image=ImageOut(width=result.width, height=result.height, format=result.format),
             timings_ms=TimingsOut(decode=result.decode_ms, inference=result.inference_ms,
@@ -226,6 +268,7 @@ async def _read_request(request: Request, settings: Settings, s3_factory: Callab
     declared = request.headers.get("content-length")
     if declared and declared.isdigit() and int(declared) > limit:
         raise too_large(f"the request is larger than {limit:,} bytes")
+    await _read_bounded_body(request, limit)
     media_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     query = dict(request.query_params)
 
@@ -244,10 +287,7 @@ async def _read_request(request: Request, settings: Settings, s3_factory: Callab
     body = await request.body()
     _check_size(body, limit)
     if media_type == "application/json":
-        try:
-            doc = json.loads(body)
-        except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-            raise malformed(f"the body is not valid JSON: {exc}") from None
+        doc = _parse_json(body)
         if not isinstance(doc, dict):
             raise malformed("the JSON body must be an object")
         unknown = set(doc) - {"image", "s3_uri", *_OPTION_NAMES}
@@ -261,7 +301,8 @@ async def _read_request(request: Request, settings: Settings, s3_factory: Callab
         return _read_s3(doc["s3_uri"], settings, s3_factory), options
 
     if media_type in ("", "application/octet-stream") or media_type.startswith("image/"):
-        if media_type.startswith("image/") and media_type not in SUPPORTED_MEDIA_TYPES:
+        if (media_type.startswith("image/") and media_type not in SUPPORTED_MEDIA_TYPES
+                and media_type not in MEDIA_TYPE_ALIASES):
             raise unsupported_image(f"{media_type} is not supported; send one of "
                                     f"{', '.join(SUPPORTED_MEDIA_TYPES)}", "unsupported_media_type")
         if not body:
@@ -270,6 +311,34 @@ async def _read_request(request: Request, settings: Settings, s3_factory: Callab
 
     raise unsupported_image(f"Content-Type {media_type} is not accepted; send image/*, "
                             "multipart/form-data or application/json", "unsupported_media_type")
+
+
+def _parse_int(text: str) -> int | float:
+    # Python refuses to turn over 4,300 digits into an int (a ValueError mid-parse); no option
+    # needs more than a few, so a long one becomes infinity and is refused as out of range.
+    return int(text) if len(text) <= 30 else math.inf
+
+
+def _parse_json(body: bytes) -> Any:
+    try:
+        return json.loads(body, parse_int=_parse_int)
+    except RecursionError:
+        raise malformed("the JSON body is nested too deeply") from None
+    except (ValueError, UnicodeDecodeError) as exc:  # JSONDecodeError is a ValueError
+        raise malformed(f"the body is not valid JSON: {str(exc)[:200]}") from None
+
+
+async def _read_bounded_body(request: Request, limit: int) -> None:
+    """Read the body as it streams and stop at the limit: a body without Content-Length (or
+    with a false one) is refused as soon as it is too large, not after it has all arrived.
+    The bytes are kept where Starlette's body() and form() look for them."""
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            raise too_large(f"the request is larger than {limit:,} bytes")
+        chunks.append(chunk)
+    request._body = b"".join(chunks)
 
 
 def _check_size(data: bytes, limit: int) -> None:
@@ -282,6 +351,8 @@ def _decode_base64(value: Any) -> bytes:
         raise malformed("'image' must be a non-empty base64 string")
     if value.startswith("data:") and "," in value:  # tolerate data URLs from browsers
         value = value.split(",", 1)[1]
+    # `base64` and most encoders wrap lines at 76 characters; the whitespace carries nothing.
+    value = "".join(value.split())
     try:
         return base64.b64decode(value, validate=True)
     except (binascii.Error, ValueError):
@@ -296,6 +367,9 @@ def _read_s3(uri: Any, settings: Settings, s3_factory: Callable[[], Any]) -> byt
         raise CaptionError(403, "bucket_not_allowed",
                            f"bucket {location.bucket!r} is not on this service's allow-list "
                            "(CAPTION_ALLOWED_BUCKETS)")
-    data = read_object(s3_factory(), location, settings.max_request_bytes)
-    _check_size(data, settings.max_request_bytes)
-    return data
+    if not location.key.startswith(settings.allowed_prefix):
+        raise CaptionError(403, "key_not_allowed",
+                           f"only keys under {settings.allowed_prefix!r} may be read "
+                           "(CAPTION_ALLOWED_PREFIX)")
+    # The object's bytes never cross the request payload, so the object cap applies, not 6 MB.
+    return read_object(s3_factory(), location, settings.max_object_bytes)

@@ -1,8 +1,14 @@
-"""`python -m caption.evaluate`: score a model on a split, the way the withheld test split is
-scored: best caption per image at the given beam (default 3), BLEU-1..4 and CIDEr-D.
+"""`python -m caption.evaluate`: score a model on any captioned photo set, the way the withheld
+test sets are scored: best caption per image at the given beam (default 3), BLEU-1..4, CIDEr-D and
+"names the subject" (caption.train.subjects).
 
-Runs the full inference path (file -> decode -> preprocess -> encoder -> beam search), not the
-training feature cache. `--write` stores the figures in the bundle's model.json.
+    python -m caption.evaluate                               # Flickr8k val (../shared/flickr8k)
+    python -m caption.evaluate --data ../shared/coco-dev     # any folder: images/ + captions.tsv
+    python -m caption.evaluate --data ../shared/coco-dev --guidance both
+
+Runs the full inference path (file -> decode -> preprocess -> encoder -> search), images encoded
+in batches, not the training feature cache. `--write NAME` stores the figures in the bundle's
+model.json under metrics.NAME.
 """
 
 from __future__ import annotations
@@ -21,54 +27,90 @@ from caption.model.loader import load_model
 from caption.settings import Settings
 from caption.train.datasets import load_dataset, read_split
 from caption.train.scoring import score_captions
+from caption.train.subjects import names_subject
 
 FLICKR = Path("../shared/flickr8k")
+BATCH = 8
 
 
 def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path | None,
-             beam_size: int = 3, limit: int | None = None) -> tuple[dict, dict[str, str]]:
+             beam_size: int = 3, limit: int | None = None, guidance: bool = False
+             ) -> tuple[dict, dict[str, str]]:
     data = load_dataset(images, captions)
     if split is not None:
         data = data.subset(read_split(split))
     names = data.names[:limit] if limit else data.names
     predictions = {}
+    guided = 0
     started = time.perf_counter()
-    for name in tqdm(names, desc="captioning", unit="image", mininterval=5):
-        decoded = decode_image((images / name).read_bytes(), Settings.max_pixels)
-        predictions[name] = model.caption(decoded.image, beam_size, 1)[0].text
+    progress = tqdm(total=len(names), desc="captioning", unit="image", mininterval=5)
+    for start in range(0, len(names), BATCH):
+        batch = names[start:start + BATCH]
+        decoded = [decode_image((images / name).read_bytes(), Settings.max_pixels,
+                                model.preprocess.size).image
+                   for name in batch]
+        for name, result in zip(batch, model.describe(decoded, beam_size, 1, guidance=guidance,
+                                                      max_labels=0), strict=True):
+            predictions[name] = result.captions[0].text
+            guided += result.guided_by is not None
+        progress.update(len(batch))
+    progress.close()
     metrics = score_captions(predictions, data.captions)
+    metrics.update(names_subject(predictions, data.captions))
     metrics["beam_size"] = beam_size
+    metrics["guidance"] = guidance
+    metrics["guided_images"] = guided
     metrics["seconds_per_image"] = round((time.perf_counter() - started) / len(names), 4)
     return metrics, predictions
 
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m caption.evaluate", description=__doc__,
-                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
+    parser.add_argument("--data", type=Path, default=None,
+                        help="a folder with images/ and captions.tsv; scores every image "
+                             "(overrides --images/--captions/--split)")
     parser.add_argument("--images", type=Path, default=FLICKR / "images")
     parser.add_argument("--captions", type=Path, nargs="+", default=[FLICKR / "captions.tsv"])
     parser.add_argument("--split", type=Path, default=FLICKR / "splits/val.txt",
                         help="file of image names; 'all' scores every captioned image")
     parser.add_argument("--beam-size", type=int, default=3)
+    parser.add_argument("--guidance", choices=("on", "off", "both"), default="on",
+                        help="steer captions by the classifier's labels; 'both' scores each way")
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--predictions", type=Path, default=None,
                         help="also write image -> caption JSON here")
     parser.add_argument("--write", metavar="NAME", default=None,
-                        help="store the metrics in the bundle's model.json under metrics.NAME")
+                        help="store the metrics in the bundle's model.json under metrics.NAME "
+                             "(with --guidance both: NAME and NAME_unguided)")
     args = parser.parse_args(argv)
-    split = None if str(args.split) == "all" else args.split
-    metrics, predictions = evaluate(load_model(args.model), args.images, args.captions, split,
-                                    args.beam_size, args.limit)
-    print(json.dumps(metrics, indent=1))
-    if args.predictions:
-        args.predictions.write_text(json.dumps(predictions, indent=1) + "\n")
+    if args.data is not None:
+        args.images, args.captions, args.split = args.data / "images", [args.data /
+                                                                        "captions.tsv"], None
+    split = None if args.split is None or str(args.split) == "all" else args.split
+    model = load_model(args.model)
+    modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
+    results = {}
+    for guidance in modes:
+        metrics, predictions = evaluate(model, args.images, args.captions, split,
+                                        args.beam_size, args.limit, guidance)
+        key = args.write or "metrics"
+        if args.guidance == "both" and not guidance:
+            key += "_unguided"
+        results[key] = metrics
+        if args.predictions:
+            path = args.predictions if guidance or args.guidance != "both" else \
+                args.predictions.with_suffix(".unguided.json")
+            path.write_text(json.dumps(predictions, indent=1) + "\n")
+    printed = results if len(results) > 1 else next(iter(results.values()))
+    print(json.dumps(printed, indent=1))
     if args.write:
         path = args.model / CONFIG_FILE
         config = json.loads(path.read_text())
-        config.setdefault("metrics", {})[args.write] = metrics
+        config.setdefault("metrics", {}).update(results)
         path.write_text(json.dumps(config, indent=1) + "\n")
-        print(f"stored as metrics.{args.write} in {path}")
+        print(f"stored as metrics.{', metrics.'.join(results)} in {path}")
 
 
 if __name__ == "__main__":

@@ -5,6 +5,9 @@
   caption-model         name@version of the model that wrote it; also the idempotency key
   caption-alternatives  the other captions, best first, separated by " | " (dropped first when
                         space is short)
+  caption-labels        what the image classifier sees, most probable first, separated by "; ",
+                        each "name (noun) score": "Egyptian Mau (cat) 0.8906; tabby cat (cat)
+                        0.0612" (dropped next, before the caption itself)
 
 S3 limits user metadata to 2 KB, counting the UTF-8 bytes of every key and value; the user's own
 entries are kept as they are and ours must fit beside them.
@@ -15,13 +18,16 @@ from __future__ import annotations
 import unicodedata
 
 from caption.model.captioner import Caption
+from caption.model.labels import Label
 
 USER_METADATA_LIMIT = 2048
 CAPTION = "caption"
 SCORE = "caption-score"
 MODEL = "caption-model"
 ALTERNATIVES = "caption-alternatives"
-OUR_KEYS = (CAPTION, SCORE, MODEL, ALTERNATIVES)
+LABELS = "caption-labels"
+OUR_KEYS = (CAPTION, SCORE, MODEL, ALTERNATIVES, LABELS)
+DROPPED_FIRST = (ALTERNATIVES, LABELS)  # what gives way, in order, when space is short
 
 
 class MetadataFull(Exception):
@@ -39,8 +45,13 @@ def to_ascii(text: str) -> str:
     return "".join(ch for ch in plain if 32 <= ord(ch) < 127).strip()
 
 
-def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id: str
-                     ) -> dict[str, str]:
+def labels_value(labels: list[Label]) -> str:
+    return "; ".join(f"{to_ascii(label.name)} ({to_ascii(label.noun)}) {label.score:.4f}"
+                     for label in labels)
+
+
+def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id: str,
+                     labels: list[Label] | None = None) -> dict[str, str]:
     """The object's new user metadata: the user's entries unchanged, ours added or replaced."""
     if not captions:
         raise ValueError("no caption to write")
@@ -51,8 +62,11 @@ def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id
     merged = {**kept, **ours}
     if alternatives:
         merged[ALTERNATIVES] = alternatives
+    if labels:
+        merged[LABELS] = labels_value(labels)
+    for optional in DROPPED_FIRST:
         if metadata_size(merged) > USER_METADATA_LIMIT:
-            del merged[ALTERNATIVES]
+            merged.pop(optional, None)
     if metadata_size(merged) > USER_METADATA_LIMIT:
         raise MetadataFull(f"the object's own metadata uses {metadata_size(kept)} of S3's "
                            f"{USER_METADATA_LIMIT} bytes; no room for a caption")

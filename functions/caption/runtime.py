@@ -24,11 +24,17 @@ def s3_client():
     return boto3.client("s3", config=Config(retries={"mode": "adaptive", "max_attempts": 5}))
 
 
-def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionService, dict]:
-    """Load the model once; returns the service and how long each part took (ms)."""
+def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
+                 ) -> tuple[CaptionService, dict]:
+    """Load the model once; returns the service and how long each part took (ms).
+
+    optimize: build the frozen encoder (worth it for a server or a batch; a one-image CLI run
+    is faster without it)."""
     torch.set_num_threads(torch_threads())
     started = time.perf_counter()
     captioner = load_model(settings.model_dir)
+    if optimize:
+        captioner.optimize()
     loaded = time.perf_counter()
     if warm_up:
         # The first inference pays for lazy kernel set-up; pay it at init, not in a request.

@@ -13,17 +13,19 @@ import logging
 from dataclasses import dataclass
 from typing import Any
 
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from caption.errors import CaptionError
 from caption.metadata import MODEL, MetadataFull, caption_metadata
-from caption.service import CaptionOptions, CaptionService
+from caption.service import CaptionOptions, CaptionResult, CaptionService
 
 log = logging.getLogger(__name__)
 
 # Headers S3 stores with an object that a metadata-replacing copy would otherwise reset.
 _KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
-                 "ContentLanguage", "Expires", "WebsiteRedirectLocation")
+                 "ContentLanguage", "WebsiteRedirectLocation")
+# Expires is kept as the exact text the object has (see _send_expires_verbatim).
+_EXPIRES_VERBATIM = "CaptionExpiresVerbatim"
 # S3 error codes that will not go away by retrying.
 _PERMANENT = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "AccessDenied", "InvalidObjectState",
               "InvalidRequest", "404", "403", "400", "405", "MethodNotAllowed",
@@ -31,6 +33,7 @@ _PERMANENT = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "AccessDenied", "Inv
 
 
 _REPLACED = "changed: a newer upload replaced the object; its own event captions it"
+_CUSTOMER_KEY = "encrypted with a customer key we do not hold (SSE-C)"
 
 
 class TransientS3Error(Exception):
@@ -68,12 +71,56 @@ class ObjectRef:
     etag: str | None = None
 
 
+# Objects read and encoded together; bounds the bytes held at once (8 x the object cap).
+BATCH = 8
+
+
+@dataclass
+class _Pending:
+    """An object read and ready to caption, with what the conditional copy needs."""
+
+    ref: ObjectRef
+    head: dict
+    data: bytes
+
+
 def caption_object(s3: Any, service: CaptionService, ref: ObjectRef, options: CaptionOptions,
                    max_bytes: int) -> Outcome:
     """Returns what happened; raises TransientS3Error only when a retry may succeed."""
+    [outcome] = caption_objects(s3, service, [ref], options, max_bytes)
+    if isinstance(outcome, TransientS3Error):
+        raise outcome
+    return outcome
+
+
+def caption_objects(s3: Any, service: CaptionService, refs: list[ObjectRef],
+                    options: CaptionOptions, max_bytes: int
+                    ) -> list[Outcome | TransientS3Error]:
+    """Caption several objects, one outcome (or transient error) per ref, in order. Objects are
+    read, then encoded as one batch, then written; each fails or succeeds on its own."""
+    outcomes: list[Outcome | TransientS3Error] = []
+    for start in range(0, len(refs), BATCH):
+        chunk = refs[start:start + BATCH]
+        read = [_guarded(ref, lambda r=ref: _read_for_caption(s3, service, r, max_bytes))
+                for ref in chunk]
+        pending = [item for item in read if isinstance(item, _Pending)]
+        results = iter(service.caption_many([p.data for p in pending], options))
+        for ref, item in zip(chunk, read, strict=True):
+            if not isinstance(item, _Pending):
+                outcomes.append(item)
+                continue
+            result = next(results)
+            item.data = b""  # the bytes are no longer needed; free them before the copy
+            outcomes.append(_guarded(ref, lambda i=item, r=result: _write_caption(
+                s3, service, i, r)))
+    return outcomes
+
+
+def _guarded(ref: ObjectRef, step) -> Any:
+    """Run one object's S3 step, turning S3 errors into an Outcome or a TransientS3Error."""
     bucket, key = ref.bucket, ref.key
     try:
-        return _caption_object(s3, service, ref, options, max_bytes)
+        return step()
     except ClientError as exc:
         if _error_code(exc) in ("PreconditionFailed", "412"):  # from IfMatch / CopySourceIfMatch
             return Outcome(bucket, key, "skipped", _REPLACED)
@@ -81,13 +128,45 @@ def caption_object(s3: Any, service: CaptionService, ref: ObjectRef, options: Ca
             log.warning("permanent S3 error", extra={"bucket": bucket, "key": key,
                                                      "s3_error": _error_code(exc)})
             return Outcome(bucket, key, "failed", f"s3_error: {_error_code(exc)}")
-        raise TransientS3Error(f"s3://{bucket}/{key}: {_error_code(exc) or exc}") from exc
+        return _transient(bucket, key, _error_code(exc) or str(exc), exc)
+    except ParamValidationError as exc:  # botocore refused the request: retrying cannot help
+        return Outcome(bucket, key, "failed", f"invalid_request: {exc}"[:500])
     except BotoCoreError as exc:  # connection resets, timeouts
-        raise TransientS3Error(f"s3://{bucket}/{key}: {exc}") from exc
+        return _transient(bucket, key, str(exc), exc)
 
 
-def _caption_object(s3: Any, service: CaptionService, ref: ObjectRef, options: CaptionOptions,
-                    max_bytes: int) -> Outcome:
+def _transient(bucket: str, key: str, why: str, cause: Exception) -> TransientS3Error:
+    error = TransientS3Error(f"s3://{bucket}/{key}: {why}")
+    error.__cause__ = cause
+    return error
+
+
+def _send_expires_verbatim(s3: Any) -> None:
+    """Let copy_object carry an Expires header exactly as the object has it.
+
+    botocore parses Expires into a date (dropping values it cannot parse, like "never", and
+    rewriting "0" as 1970) and would send its own rendering back. Instead the raw header text
+    rides in a parameter of ours, taken out before botocore validates the call and written
+    into the request's headers as it is. Registered once per client."""
+    events = s3.meta.events
+    if getattr(s3.meta, "_caption_expires_hooked", False):
+        return
+
+    def take(params: dict, context: dict, **_: Any) -> None:
+        if _EXPIRES_VERBATIM in params:
+            context[_EXPIRES_VERBATIM] = params.pop(_EXPIRES_VERBATIM)
+
+    def put(params: dict, context: dict, **_: Any) -> None:
+        if _EXPIRES_VERBATIM in context:
+            params["headers"]["Expires"] = context[_EXPIRES_VERBATIM]
+
+    events.register_first("before-parameter-build.s3.CopyObject", take)
+    events.register_first("before-call.s3.CopyObject", put)
+    s3.meta._caption_expires_hooked = True
+
+
+def _read_for_caption(s3: Any, service: CaptionService, ref: ObjectRef, max_bytes: int
+                      ) -> Outcome | _Pending:
     bucket, key = ref.bucket, ref.key
     # Always the current version: copying an older version onto the key would resurrect it.
     try:
@@ -95,6 +174,10 @@ def _caption_object(s3: Any, service: CaptionService, ref: ObjectRef, options: C
     except ClientError as exc:
         if _error_code(exc) in ("404", "NoSuchKey", "NoSuchVersion"):
             return Outcome(bucket, key, "skipped", "gone: the object no longer exists")
+        if _error_code(exc) in ("400", "BadRequest"):
+            # S3 answers a HEAD without the customer's key on an SSE-C object with a bare 400:
+            # the one documented case where reading an existing object's headers is refused.
+            return Outcome(bucket, key, "skipped", _CUSTOMER_KEY)
         raise
     replaced = Outcome(bucket, key, "skipped", _REPLACED)
     if ref.version_id and head.get("VersionId") and head["VersionId"] != ref.version_id:
@@ -109,23 +192,33 @@ def _caption_object(s3: Any, service: CaptionService, ref: ObjectRef, options: C
     if size > max_bytes:
         return Outcome(bucket, key, "skipped", f"too_large: {size} bytes > {max_bytes}")
     if head.get("SSECustomerAlgorithm"):
-        return Outcome(bucket, key, "skipped", "encrypted with a customer key we do not hold")
-    etag = head["ETag"]
+        return Outcome(bucket, key, "skipped", _CUSTOMER_KEY)
 
-    body = s3.get_object(Bucket=bucket, Key=key, IfMatch=etag)["Body"]
+    body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     try:
         data = body.read()
     finally:
         body.close()
+    return _Pending(ref, head, data)
+
+
+def _write_caption(s3: Any, service: CaptionService, pending: _Pending,
+                   result: CaptionResult | CaptionError) -> Outcome:
+    bucket, key, head = pending.ref.bucket, pending.ref.key, pending.head
+    if isinstance(result, CaptionError):
+        return Outcome(bucket, key, "skipped", f"{result.code}: {result.message}")
     try:
-        result = service.caption_bytes(data, options)
-        new_metadata = caption_metadata(metadata, result.captions, service.model_id)
-    except CaptionError as exc:
-        return Outcome(bucket, key, "skipped", f"{exc.code}: {exc.message}")
+        new_metadata = caption_metadata(head.get("Metadata", {}), result.captions,
+                                        service.model_id, result.labels)
     except MetadataFull as exc:
         return Outcome(bucket, key, "skipped", f"metadata_full: {exc}")
+    etag = head["ETag"]
 
     copy_args: dict[str, Any] = {h: head[h] for h in _KEPT_HEADERS if head.get(h)}
+    raw_expires = head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("expires")
+    if raw_expires is not None:
+        _send_expires_verbatim(s3)
+        copy_args[_EXPIRES_VERBATIM] = raw_expires
     if head.get("StorageClass"):
         copy_args["StorageClass"] = head["StorageClass"]
     if head.get("ServerSideEncryption") == "aws:kms":

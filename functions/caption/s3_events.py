@@ -1,15 +1,29 @@
-"""S3 `ObjectCreated` notifications and S3 Batch Operations tasks, turned into captioning."""
+"""S3 `ObjectCreated` notifications and S3 Batch Operations tasks, turned into captioning.
+
+Every record or task is checked before any object is touched: a malformed one gets a clear,
+logged result of its own (retrying could never fix it), and the well-formed ones are captioned
+together, their images encoded in batches (caption.s3_captioning.caption_objects).
+"""
 
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 from urllib.parse import unquote_plus
 
-from caption.s3_captioning import ObjectRef, Outcome, TransientS3Error, caption_object
+from caption.s3_captioning import ObjectRef, Outcome, TransientS3Error, caption_objects
 from caption.service import CaptionOptions, CaptionService
 
 log = logging.getLogger(__name__)
+
+# S3's bucket naming rules (3-63 lower-case letters, digits, dots and hyphens, starting and
+# ending with a letter or digit); anything else can only fail, every time.
+_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
+
+
+class MalformedEvent(ValueError):
+    """The event has the outline of an S3 or Batch Operations event but not its content."""
 
 
 def is_s3_notification(event: dict) -> bool:
@@ -28,25 +42,50 @@ def _decode_key(raw: str) -> str:
     return unquote_plus(raw, encoding="utf-8")
 
 
+def _checked(bucket: Any, key: Any) -> tuple[str, str]:
+    """The bucket and raw key, or ValueError saying what is wrong with them."""
+    if not isinstance(bucket, str) or not _BUCKET_NAME.match(bucket):
+        raise ValueError(f"invalid bucket name {str(bucket)[:80]!r}")
+    if not isinstance(key, str) or not key:
+        raise ValueError(f"invalid object key {str(key)[:80]!r}")
+    return bucket, _decode_key(key)
+
+
+def _notification_ref(record: dict) -> ObjectRef:
+    s3 = record.get("s3")
+    if not isinstance(s3, dict):
+        raise ValueError("the record has no 's3' object")
+    bucket, obj = s3.get("bucket"), s3.get("object")
+    if not isinstance(bucket, dict) or not isinstance(obj, dict):
+        raise ValueError("the record's 's3' lacks its 'bucket' or 'object'")
+    name, key = _checked(bucket.get("name"), obj.get("key"))
+    version, etag = obj.get("versionId"), obj.get("eTag")
+    return ObjectRef(name, key, version if isinstance(version, str) else None,
+                     etag if isinstance(etag, str) else None)
+
+
 def handle_notification(event: dict, s3: Any, service: CaptionService, options: CaptionOptions,
                         max_bytes: int) -> dict:
     """Caption every created object. Raises only if some record hit a transient S3 error,
     after trying all of them: Lambda then retries the event, and the records already done
     are recognised as captioned and skipped."""
     outcomes: list[Outcome] = []
-    transient: list[str] = []
-    for record in event["Records"]:
+    refs: list[ObjectRef] = []
+    for index, record in enumerate(event["Records"]):
         if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
             log.info("ignoring %s", record.get("eventName"))
             continue
-        obj = record["s3"]["object"]
-        ref = ObjectRef(record["s3"]["bucket"]["name"], _decode_key(obj["key"]),
-                        obj.get("versionId"), obj.get("eTag"))
         try:
-            outcome = caption_object(s3, service, ref, options, max_bytes)
-        except TransientS3Error as exc:
-            log.error("transient S3 error; the event will be retried", extra={"error": str(exc)})
-            transient.append(str(exc))
+            refs.append(_notification_ref(record))
+        except ValueError as exc:
+            log.error("malformed S3 record", extra={"record": index, "error": str(exc)})
+            outcomes.append(Outcome("", "", "failed", f"malformed_record {index}: {exc}"))
+    transient: list[str] = []
+    for outcome in caption_objects(s3, service, refs, options, max_bytes):
+        if isinstance(outcome, TransientS3Error):
+            log.error("transient S3 error; the event will be retried",
+                      extra={"error": str(outcome)})
+            transient.append(str(outcome))
             continue
         log.info("s3 object %s", outcome.status, extra=outcome.to_json())
         outcomes.append(outcome)
@@ -55,41 +94,57 @@ def handle_notification(event: dict, s3: Any, service: CaptionService, options: 
     return {"results": [o.to_json() for o in outcomes]}
 
 
-def _task_location(schema: str, task: dict) -> tuple[str, str]:
+def _task_ref(schema: str, task: dict) -> ObjectRef:
     if schema == "1.0":
-        bucket = str(task["s3BucketArn"]).split(":::", 1)[-1]
+        arn = task.get("s3BucketArn")
+        bucket = arn.split(":::", 1)[-1] if isinstance(arn, str) and ":::" in arn else arn
     else:
-        bucket = task["s3Bucket"]
-    return bucket, _decode_key(task["s3Key"])
+        bucket = task.get("s3Bucket")
+    name, key = _checked(bucket, task.get("s3Key"))
+    version = task.get("s3VersionId")
+    return ObjectRef(name, key, version if isinstance(version, str) and version else None)
+
+
+def _validate_batch(event: dict) -> list[dict]:
+    """The tasks, once the event is known to be answerable; MalformedEvent before any work."""
+    invocation, tasks = event.get("invocationId"), event.get("tasks")
+    if not isinstance(invocation, str) or not invocation:
+        raise MalformedEvent("Batch Operations event without an invocationId")
+    if not isinstance(tasks, list) or not all(isinstance(t, dict) for t in tasks):
+        raise MalformedEvent("Batch Operations 'tasks' must be a list of task objects")
+    if not all(isinstance(t.get("taskId"), str) and t["taskId"] for t in tasks):
+        raise MalformedEvent("every Batch Operations task needs a taskId")
+    return tasks
 
 
 def handle_batch_operation(event: dict, s3: Any, service: CaptionService,
                            options: CaptionOptions, max_bytes: int) -> dict:
     """One result per task, as S3 Batch Operations expects: Succeeded, TemporaryFailure (it
     retries) or PermanentFailure (it reports). Objects skipped as already captioned succeed;
-    objects that cannot be captioned (not an image, too large) fail permanently, so the job's
-    completion report lists them."""
+    objects that cannot be captioned (not an image, too large, an invalid bucket name) fail
+    permanently, so the job's completion report lists them."""
     schema = event["invocationSchemaVersion"]
-    results = []
-    for task in event["tasks"]:
+    tasks = _validate_batch(event)
+    results: dict[str, dict] = {}
+    pending: list[tuple[str, ObjectRef]] = []
+    for task in tasks:
         try:
-            bucket, key = _task_location(schema, task)
-        except (KeyError, TypeError):
-            results.append({"taskId": task.get("taskId", ""), "resultCode": "PermanentFailure",
-                            "resultString": "malformed task: no bucket or key"})
-            continue
-        ref = ObjectRef(bucket, key, task.get("s3VersionId"))
-        try:
-            outcome = caption_object(s3, service, ref, options, max_bytes)
-        except TransientS3Error as exc:
-            results.append({"taskId": task["taskId"], "resultCode": "TemporaryFailure",
-                            "resultString": str(exc)[:1000]})
+            pending.append((task["taskId"], _task_ref(schema, task)))
+        except ValueError as exc:
+            results[task["taskId"]] = {"taskId": task["taskId"], "resultCode": "PermanentFailure",
+                                       "resultString": f"malformed task: {exc}"[:1000]}
+    outcomes = caption_objects(s3, service, [ref for _, ref in pending], options, max_bytes)
+    for (task_id, _), outcome in zip(pending, outcomes, strict=True):
+        if isinstance(outcome, TransientS3Error):
+            results[task_id] = {"taskId": task_id, "resultCode": "TemporaryFailure",
+                                "resultString": str(outcome)[:1000]}
             continue
         succeeded = outcome.status == "captioned" or outcome.reason.startswith(
             ("already captioned", "changed:"))
         text = outcome.caption if outcome.status == "captioned" else outcome.reason
-        results.append({"taskId": task["taskId"],
-                        "resultCode": "Succeeded" if succeeded else "PermanentFailure",
-                        "resultString": f"{outcome.status}: {text}"[:1000]})
+        results[task_id] = {"taskId": task_id,
+                            "resultCode": "Succeeded" if succeeded else "PermanentFailure",
+                            "resultString": f"{outcome.status}: {text}"[:1000]}
     return {"invocationSchemaVersion": schema, "treatMissingKeysAs": "PermanentFailure",
-            "invocationId": event["invocationId"], "results": results}
+            "invocationId": event["invocationId"],
+            "results": [results[task["taskId"]] for task in tasks]}

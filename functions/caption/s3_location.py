@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botocore.exceptions import ClientError
+from botocore.exceptions import BotoCoreError, ClientError
 
 from caption.errors import CaptionError, malformed, too_large
 
@@ -37,10 +37,17 @@ def read_object(s3, location: S3Location, max_bytes: int) -> bytes:
             message = f"no permission to read s3://{location.bucket}/{location.key}"
             raise CaptionError(403, "access_denied", message) from None
         raise CaptionError(502, "s3_error", f"S3 answered {code or 'an error'}") from None
+    except BotoCoreError as exc:  # unreachable endpoint, no credentials, timeouts
+        raise CaptionError(502, "s3_error", f"S3 could not be reached: {exc}") from None
     body = response["Body"]
     try:
         if response.get("ContentLength", 0) > max_bytes:
             raise too_large(f"the object is larger than {max_bytes:,} bytes")
-        return body.read(max_bytes + 1)  # one byte over the cap is enough to refuse it
+        data = body.read(max_bytes + 1)  # one byte over the cap is enough to refuse it
+    except BotoCoreError as exc:  # the connection broke while reading
+        raise CaptionError(502, "s3_error", f"reading from S3 failed: {exc}") from None
     finally:
         body.close()
+    if len(data) > max_bytes:
+        raise too_large(f"the object is larger than {max_bytes:,} bytes")
+    return data

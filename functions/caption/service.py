@@ -5,9 +5,10 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass
 
-from caption.errors import bad_option
-from caption.images import decode_image
+from caption.errors import CaptionError, bad_option
+from caption.images import DecodedImage, decode_image
 from caption.model.captioner import Caption, Captioner
+from caption.model.labels import Label
 
 MAX_BEAM_SIZE = 10
 MAX_LENGTH_CAP = 50
@@ -18,6 +19,7 @@ class CaptionOptions:
     beam_size: int = 3
     num_captions: int = 3
     max_length: int = 20
+    guidance: bool = True  # steer captions to name what the classifier is confident of
 
     def validated(self) -> CaptionOptions:
         if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
@@ -32,6 +34,8 @@ class CaptionOptions:
 @dataclass(frozen=True)
 class CaptionResult:
     captions: list[Caption]
+    labels: list[Label]
+    guided_by: str | None
     width: int
     height: int
     format: str
@@ -50,13 +54,39 @@ class CaptionService:
         return f"{self.captioner.info.name}@{self.captioner.info.version}"
 
     def caption_bytes(self, data: bytes, options: CaptionOptions) -> CaptionResult:
+        result = self.caption_many([data], options)[0]
+        if isinstance(result, CaptionError):
+            raise result
+        return result
+
+    def caption_many(self, images: list[bytes], options: CaptionOptions
+                     ) -> list[CaptionResult | CaptionError]:
+        """Several images: each decoded on its own (a bad one fails alone, as its CaptionError),
+        the good ones encoded as one batch. Timings are per image."""
         options = options.validated()
+        decoded: list[DecodedImage | CaptionError] = []
+        decode_ms: list[float] = []
+        for data in images:
+            started = time.perf_counter()
+            try:
+                decoded.append(decode_image(data, self.max_pixels,
+                                            self.captioner.preprocess.size))
+            except CaptionError as exc:
+                decoded.append(exc)
+            decode_ms.append(round(1000 * (time.perf_counter() - started), 2))
+        good = [d for d in decoded if isinstance(d, DecodedImage)]
         started = time.perf_counter()
-        decoded = decode_image(data, self.max_pixels)
-        decoded_at = time.perf_counter()
-        captions = self.captioner.caption(decoded.image, options.beam_size, options.num_captions,
-                                          options.max_length)
-        finished = time.perf_counter()
-        return CaptionResult(captions, decoded.width, decoded.height, decoded.format,
-                             round(1000 * (decoded_at - started), 2),
-                             round(1000 * (finished - decoded_at), 2))
+        described = iter(self.captioner.describe([d.image for d in good], options.beam_size,
+                                                 options.num_captions, options.max_length,
+                                                 options.guidance))
+        inference_ms = round(1000 * (time.perf_counter() - started) / max(len(good), 1), 2)
+        results: list[CaptionResult | CaptionError] = []
+        for item, ms in zip(decoded, decode_ms, strict=True):
+            if isinstance(item, CaptionError):
+                results.append(item)
+                continue
+            description = next(described)
+            results.append(CaptionResult(description.captions, description.labels,
+                                         description.guided_by, item.width, item.height,
+                                         item.format, ms, inference_ms))
+        return results

@@ -43,8 +43,10 @@ def torch_threads() -> int:
 @dataclass(frozen=True)
 class Settings:
     model_dir: Path = _CHECKOUT_MODEL
-    # Buckets the API may read for {"s3_uri": ...}; empty means none.
+    # Buckets the API may read for {"s3_uri": ...}; empty means none (s3_uri is off).
     allowed_buckets: frozenset[str] = field(default_factory=frozenset)
+    # Within them, only keys under this prefix (empty: any key).
+    allowed_prefix: str = ""
     max_request_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit
     max_object_bytes: int = 20 * 1024 * 1024  # S3 objects larger than this are skipped
     max_pixels: int = 40_000_000  # decompression-bomb guard, checked before decoding
@@ -56,9 +58,30 @@ class Settings:
         return cls(
             model_dir=Path(os.environ.get("CAPTION_MODEL_DIR") or _CHECKOUT_MODEL),
             allowed_buckets=_csv("CAPTION_ALLOWED_BUCKETS"),
+            allowed_prefix=os.environ.get("CAPTION_ALLOWED_PREFIX", ""),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
             max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),
             beam_size=_int("CAPTION_BEAM_SIZE", cls.beam_size),
             num_captions=_int("CAPTION_NUM_CAPTIONS", cls.num_captions),
-        )
+        ).validated()
+
+    def validated(self) -> Settings:
+        """Refuse a configuration that could only fail later, one request at a time: the
+        function's init fails with the reason instead (and the deployment shows it)."""
+        from caption.service import MAX_BEAM_SIZE  # the API's own bounds
+
+        problems = []
+        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
+            problems.append(f"CAPTION_BEAM_SIZE must be 1..{MAX_BEAM_SIZE}, got {self.beam_size}")
+        if not 1 <= self.num_captions <= max(self.beam_size, 1):
+            problems.append(f"CAPTION_NUM_CAPTIONS must be 1..CAPTION_BEAM_SIZE "
+                            f"({self.beam_size}), got {self.num_captions}")
+        for name, value in (("CAPTION_MAX_REQUEST_BYTES", self.max_request_bytes),
+                            ("CAPTION_MAX_OBJECT_BYTES", self.max_object_bytes),
+                            ("CAPTION_MAX_PIXELS", self.max_pixels)):
+            if value <= 0:
+                problems.append(f"{name} must be positive, got {value}")
+        if problems:
+            raise ValueError("invalid configuration: " + "; ".join(problems))
+        return self

@@ -31,16 +31,28 @@ class Hypothesis:
         return math.exp(self.mean_log_prob)
 
 
-def _banned_mask(vocab: Vocabulary, size: int) -> torch.Tensor:
+def banned_mask(vocab: Vocabulary, size: int, also: frozenset[int] = frozenset()) -> torch.Tensor:
+    """Words a caption may never contain: the special tokens, and `also`."""
     mask = torch.zeros(size, dtype=torch.bool)
-    mask[[vocab.pad, vocab.start, vocab.unk]] = True
+    mask[[vocab.pad, vocab.start, vocab.unk, *also]] = True
     return mask
+
+
+def finish(finished: list[Hypothesis], num_captions: int) -> list[Hypothesis]:
+    """Best first by mean log-probability per word, each distinct caption once."""
+    finished = sorted(finished, key=lambda h: h.mean_log_prob, reverse=True)
+    unique: dict[tuple[int, ...], Hypothesis] = {}
+    for hypothesis in finished:
+        unique.setdefault(hypothesis.tokens, hypothesis)
+    return list(unique.values())[:num_captions]
 
 
 @torch.inference_mode()
 def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: int = 3,
-                num_captions: int = 3, max_length: int = 20) -> list[Hypothesis]:
-    """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first."""
+                num_captions: int = 3, max_length: int = 20,
+                banned_words: frozenset[int] = frozenset()) -> list[Hypothesis]:
+    """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first.
+    banned_words: word ids the captions must not contain."""
     state = decoder.start(features)
     tokens = torch.full((1,), vocab.start, dtype=torch.long)
     sums = torch.zeros(1)
@@ -51,7 +63,7 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         logits, _, state = decoder.step(tokens, state)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         if banned is None:
-            banned = _banned_mask(vocab, log_probs.shape[-1])
+            banned = banned_mask(vocab, log_probs.shape[-1], banned_words)
         log_probs[:, banned] = -math.inf
         if not histories[0]:
             log_probs[:, vocab.end] = -math.inf  # an empty caption describes nothing
@@ -63,6 +75,10 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         keep_rows, keep_words, keep_sums = [], [], []
         for total, row, word in zip(top_sums.tolist(), rows.tolist(), words.tolist(),
                                     strict=True):
+            if total == -math.inf:
+                break  # banned words: the rest are impossible too (a small vocabulary)
+            if len(keep_rows) == beam_size and beam_size == 1:
+                break  # at beam 1 the search is exactly greedy: no ending below the best word
             if word == vocab.end:
                 # Every ending among the 2 x beam best candidates is kept as a finished caption,
                 # not only those that would have made the beam: on Flickr8k val this scored
@@ -82,8 +98,4 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
     else:
         # Out of length: the live beams still count, as captions cut at max_length.
         finished.extend(Hypothesis(h, s) for h, s in zip(histories, sums.tolist(), strict=True))
-    finished.sort(key=lambda h: h.mean_log_prob, reverse=True)
-    unique: dict[tuple[int, ...], Hypothesis] = {}
-    for hypothesis in finished:
-        unique.setdefault(hypothesis.tokens, hypothesis)
-    return list(unique.values())[:num_captions]
+    return finish(finished, num_captions)

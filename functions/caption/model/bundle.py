@@ -14,8 +14,14 @@ import torch
 from safetensors.torch import load_file, save_file
 
 from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
-from caption.model.captioner import Captioner, ModelInfo
+from caption.model.captioner import (
+    DEFAULT_GUIDE_THRESHOLD,
+    DEFAULT_NOVEL_THRESHOLD,
+    Captioner,
+    ModelInfo,
+)
 from caption.model.efficientnet_lite import EfficientNetLite
+from caption.model.labels import LabelModel
 from caption.model.preprocess import Preprocessing
 from caption.model.quantization import quantize_decoder
 from caption.model.vocabulary import Vocabulary
@@ -32,12 +38,19 @@ class BundleError(Exception):
 
 def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite,
                 decoder: AttentionDecoder, vocabulary: Vocabulary, preprocess: Preprocessing,
-                info: ModelInfo, int8_decoder: bool = True) -> None:
+                info: ModelInfo, int8_decoder: bool = True, labels: dict | None = None,
+                classifier: tuple[torch.Tensor, torch.Tensor] | None = None) -> None:
+    """labels: the JSON `labels` section (see caption.train.imagenet_labels); classifier: the
+    ImageNet classifier's (weight, bias) that the labels name the rows of."""
+    if (labels is None) != (classifier is None):
+        raise ValueError("labels and classifier go together")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     tensors = {f"encoder.{k}": v for k, v in encoder.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     tensors.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
+    if classifier is not None:
+        tensors["classifier.weight"], tensors["classifier.bias"] = classifier
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in tensors.items()},
               directory / WEIGHTS_FILE)
     config = {
@@ -55,6 +68,8 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
         "metrics": info.metrics,
         "training": info.training,
     }
+    if labels is not None:
+        config["labels"] = labels
     (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
 
 
@@ -76,8 +91,11 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
     directory = Path(directory)
     config = read_config(directory)
     weights = load_file(directory / WEIGHTS_FILE)
-    encoder = EfficientNetLite(config["encoder"]["variant"])
-    decoder = AttentionDecoder(DecoderConfig(**config["decoder"]))
+    # Built on the meta device: every parameter is replaced by the bundle's, so initialising
+    # them first (random convolution and LSTM weights) would be wasted start-up time.
+    with torch.device("meta"):
+        encoder = EfficientNetLite(config["encoder"]["variant"])
+        decoder = AttentionDecoder(DecoderConfig(**config["decoder"]))
     for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
         state = {k[len(prefix):]: v.float() for k, v in weights.items() if k.startswith(prefix)}
         for name, buffer in module.named_buffers():
@@ -95,5 +113,15 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
     pre = config["preprocessing"]
     info = ModelInfo(config["name"], config["version"], config["architecture"],
                      config.get("metrics", {}), config.get("training", {}))
+    labels = None
+    section = config.get("labels")
+    if section is not None:
+        try:
+            labels = LabelModel.from_bundle(section, weights["classifier.weight"].float(),
+                                            weights["classifier.bias"].float())
+        except (KeyError, ValueError) as exc:
+            raise BundleError(f"{directory}: labels do not match the classifier: {exc}") from None
     return Captioner(encoder, decoder, Vocabulary(config["vocabulary"]),
-                     Preprocessing(pre["size"], tuple(pre["mean"]), tuple(pre["std"])), info)
+                     Preprocessing(pre["size"], tuple(pre["mean"]), tuple(pre["std"])), info,
+                     labels, (section or {}).get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
+                     (section or {}).get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD))

@@ -9,14 +9,34 @@ from PIL import Image
 from torch import nn
 
 from caption.model.beam_search import beam_search
+from caption.model.guidance import choose_guide, guided_beam_search, unseen_animals
+from caption.model.labels import Label, LabelModel
 from caption.model.preprocess import Preprocessing
 from caption.model.vocabulary import Vocabulary
+
+MAX_LABELS = 5
+LABEL_THRESHOLD = 0.05  # labels below this are noise more often than not
+DEFAULT_GUIDE_THRESHOLD = 0.5  # a bundle's labels.guide_threshold, measured on val, overrides it
+DEFAULT_NOVEL_THRESHOLD = 0.2  # likewise labels.guide_threshold_novel (see choose_guide)
+# With guidance, animals the classifier puts below this are not written. Measured (guide
+# threshold 0.25): 0.03 raised coco-dev CIDEr-D 42.0 -> 43.3 and "names the subject" 70.0 -> 71.4 %
+# for -0.01 BLEU-4 and -0.2 CIDEr-D on Flickr8k val; 0.01 changed nothing.
+ABSENT_ANIMAL = 0.03
 
 
 @dataclass(frozen=True)
 class Caption:
     text: str
     score: float
+
+
+@dataclass(frozen=True)
+class Description:
+    """Everything the model says about one image."""
+
+    captions: list[Caption]  # best first
+    labels: list[Label] = field(default_factory=list)  # most probable first
+    guided_by: str | None = None  # the noun the captions were steered to name, if any
 
 
 @dataclass
@@ -32,28 +52,86 @@ class ModelInfo:
 
 class Captioner:
     def __init__(self, encoder: nn.Module, decoder: nn.Module, vocabulary: Vocabulary,
-                 preprocess: Preprocessing, info: ModelInfo):
+                 preprocess: Preprocessing, info: ModelInfo, labels: LabelModel | None = None,
+                 guide_threshold: float = DEFAULT_GUIDE_THRESHOLD,
+                 novel_threshold: float = DEFAULT_NOVEL_THRESHOLD):
         # Channels-last is the faster layout for the depthwise convolutions on CPU.
         self.encoder = encoder.eval().to(memory_format=torch.channels_last)
         self.decoder = decoder.eval()
         self.vocabulary = vocabulary
         self.preprocess = preprocess
         self.info = info
+        self.labels = labels  # None for models without a classifier (the seed's checkpoint)
+        self.guide_threshold = guide_threshold
+        self.novel_threshold = novel_threshold
+        self.absent_animal = ABSENT_ANIMAL
+        self._frozen_encoder = None  # see optimize()
+
+    def optimize(self) -> None:
+        """Serve the encoder through its frozen fixed-size form (caption.model.
+        fixed_size_encoder): faster per image, at a one-off cost at start-up that pays back
+        after a few images. Only EfficientNet-Lite encoders have one."""
+        from caption.model.efficientnet_lite import EfficientNetLite
+        from caption.model.fixed_size_encoder import frozen_encoder
+
+        if isinstance(self.encoder, EfficientNetLite):
+            self._frozen_encoder = frozen_encoder(self.encoder, self.preprocess.size)
 
     @torch.inference_mode()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) preprocessed images -> what the decoder's start() takes: (N, regions,
         channels) for encoders that return feature maps, (N, dim) for vector encoders."""
-        features = self.encoder(pixels.contiguous(memory_format=torch.channels_last))
+        encoder = self._frozen_encoder if self._frozen_encoder is not None else self.encoder
+        features = encoder(pixels.contiguous(memory_format=torch.channels_last))
         return features.flatten(2).transpose(1, 2) if features.dim() == 4 else features
 
     def caption_features(self, features: torch.Tensor, beam_size: int = 3, num_captions: int = 3,
                          max_length: int = 20) -> list[Caption]:
-        hypotheses = beam_search(self.decoder, features, self.vocabulary, beam_size,
-                                 num_captions, max_length)
-        return [Caption(self.vocabulary.decode(h.tokens), round(h.score, 4)) for h in hypotheses]
+        return self.describe_features(features, beam_size, num_captions, max_length,
+                                      guidance=False, max_labels=0).captions
+
+    @torch.inference_mode()
+    def describe_features(self, features: torch.Tensor, beam_size: int = 3,
+                          num_captions: int = 3, max_length: int = 20, guidance: bool = True,
+                          max_labels: int = MAX_LABELS) -> Description:
+        """features: one image's encoder output, (1, regions, channels)."""
+        labels: list[Label] = []
+        guide = None
+        banned: frozenset[int] = frozenset()
+        if self.labels is not None and features.dim() == 3 and (guidance or max_labels):
+            probabilities = self.labels.probabilities(features)[0]
+            labels = self.labels.top(probabilities, max_labels, LABEL_THRESHOLD)
+            if guidance:
+                guide = choose_guide(self.labels, probabilities, self.vocabulary,
+                                     self.guide_threshold, self.novel_threshold)
+                banned = unseen_animals(self.labels, probabilities, self.vocabulary,
+                                        self.absent_animal)
+        if guide is None:
+            hypotheses = beam_search(self.decoder, features, self.vocabulary, beam_size,
+                                     num_captions, max_length, banned)
+            captions = [Caption(self.vocabulary.decode(h.tokens), round(h.score, 4))
+                        for h in hypotheses]
+            return Description(captions, labels, None)
+        # Searched even when the best caption already names the noun: the constrained search
+        # keeps twice the beams, and on Flickr8k val that scored higher than keeping the
+        # unconstrained captions (BLEU-4 22.08 against 21.89 at threshold 0.5).
+        hypotheses = guided_beam_search(self.decoder, features, self.vocabulary, guide.tokens,
+                                        beam_size, num_captions, max_length, banned)
+        captions = [Caption(guide.render(h.tokens, self.vocabulary), round(h.score, 4))
+                    for h in hypotheses]
+        return Description(captions, labels, guide.noun)
+
+    def describe(self, images: list[Image.Image], beam_size: int = 3, num_captions: int = 3,
+                 max_length: int = 20, guidance: bool = True, max_labels: int = MAX_LABELS
+                 ) -> list[Description]:
+        """Several images: one encoder batch, then one search per image."""
+        if not images:
+            return []
+        features = self.encode(torch.stack([self.preprocess(image) for image in images]))
+        return [self.describe_features(features[i:i + 1], beam_size, num_captions, max_length,
+                                       guidance, max_labels) for i in range(len(images))]
 
     def caption(self, image: Image.Image, beam_size: int = 3, num_captions: int = 3,
-                max_length: int = 20) -> list[Caption]:
-        features = self.encode(self.preprocess(image)[None])
-        return self.caption_features(features, beam_size, num_captions, max_length)
+                max_length: int = 20, guidance: bool = False) -> list[Caption]:
+        return self.describe([image], beam_size, num_captions, max_length, guidance,
+                             max_labels=0)[0].captions

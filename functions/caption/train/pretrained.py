@@ -10,10 +10,25 @@ import importlib
 
 import torch
 
-from caption.model.efficientnet_lite import VARIANTS, EfficientNetLite, load_pretrained
+from caption.model.efficientnet_lite import (
+    VARIANTS,
+    EfficientNetLite,
+    ImageNetHead,
+    load_pretrained,
+)
 
 
 def pretrained_encoder(variant: str) -> EfficientNetLite:
+    return _pretrained(variant)[0]
+
+
+def pretrained_classifier(variant: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """The published ImageNet classifier (weight, bias) that sits on the encoder's features."""
+    head = _pretrained(variant)[1]
+    return head.weight, head.bias
+
+
+def _pretrained(variant: str) -> tuple[EfficientNetLite, ImageNetHead]:
     if variant not in VARIANTS:
         raise ValueError(f"unknown encoder {variant!r}; choose one of {sorted(VARIANTS)}")
     number = variant.rsplit("lite", 1)[1]
@@ -28,5 +43,5 @@ def pretrained_encoder(variant: str) -> EfficientNetLite:
     locator = getattr(package, f"EfficientnetLite{number}ModelFile")
     state = torch.load(locator.get_model_file_path(), map_location="cpu", weights_only=True)
     state = {k: v for k, v in state.items() if not k.endswith("num_batches_tracked")}
-    encoder, _ = load_pretrained(variant, state)
-    return encoder.eval()
+    encoder, head = load_pretrained(variant, state)
+    return encoder.eval(), head

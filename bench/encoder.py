@@ -1,0 +1,98 @@
+"""Which CPU encoder path is fastest, and what each costs at start-up:
+
+- eager: the bundle's EfficientNet-Lite in channels-last float32 (computes 'SAME' padding per call);
+- frozen: the fixed-size, BatchNorm-folded copy traced and frozen by TorchScript (what serving
+  uses, caption.model.fixed_size_encoder);
+- int8: PyTorch's x86 static quantization (FX graph mode) of the same fixed-size copy,
+  calibrated on 32 real photos.
+
+    python -m bench.encoder          (make bench runs it; prints one JSON line)
+
+Also reports the relative error of each path's features against eager, and the CPU's vector
+instruction sets, since Lambda's x86 hosts differ (AVX2 only, or AVX-512 with VNNI).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import time
+import warnings
+
+import torch
+
+from bench.common import photos
+from caption.images import decode_image
+from caption.model.fixed_size_encoder import FixedSizeEncoder, frozen_encoder
+from caption.model.loader import load_model
+from caption.settings import Settings, torch_threads
+
+
+def cpu_features() -> list[str]:
+    try:
+        flags = set(open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split())
+    except (OSError, IndexError):
+        return []
+    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")
+    return [f for f in wanted if f in flags]
+
+
+def _int8(encoder, size: int, calibration: torch.Tensor):
+    from torch.ao.quantization import get_default_qconfig_mapping
+    from torch.ao.quantization.quantize_fx import convert_fx, prepare_fx
+
+    with warnings.catch_warnings(), torch.no_grad():
+        warnings.simplefilter("ignore")
+        fixed = FixedSizeEncoder(encoder, size).eval()
+        prepared = prepare_fx(fixed, get_default_qconfig_mapping("x86"),
+                              example_inputs=(calibration[:1],))
+        for start in range(0, len(calibration), 8):
+            prepared(calibration[start:start + 8])
+        return convert_fx(prepared)
+
+
+def _latency(fn, pixels: torch.Tensor, repeat: int) -> float:
+    with torch.no_grad():
+        for _ in range(3):
+            fn(pixels)
+        samples = []
+        for _ in range(repeat):
+            started = time.perf_counter()
+            fn(pixels)
+            samples.append(1000 * (time.perf_counter() - started))
+    return round(statistics.median(samples), 2)
+
+
+def main() -> None:
+    torch.set_num_threads(torch_threads())
+    model = load_model(Settings.from_env().model_dir)
+    size = model.preprocess.size
+    images = [decode_image(p, 10**8, size).image for p in photos()]
+    calibration = torch.stack([model.preprocess(images[i % len(images)].rotate(7 * i))
+                               for i in range(32)])
+    one = calibration[:1].contiguous(memory_format=torch.channels_last)
+    eight = calibration[:8].contiguous(memory_format=torch.channels_last)
+    eager = model.encoder.eval().to(memory_format=torch.channels_last)
+    paths = {"eager": (eager, 0.0)}
+    started = time.perf_counter()
+    frozen = frozen_encoder(model.encoder, size)
+    paths["frozen"] = (frozen, time.perf_counter() - started)
+    started = time.perf_counter()
+    int8 = _int8(model.encoder, size, calibration)
+    paths["int8"] = (int8, time.perf_counter() - started)
+    with torch.no_grad():
+        reference = eager(eight)
+    figures = {}
+    for name, (fn, build_s) in paths.items():
+        with torch.no_grad():
+            error = float((fn(eight) - reference).norm() / reference.norm())
+        figures[name] = {"batch1_ms": _latency(fn, one, 20),
+                         "batch8_per_image_ms": round(_latency(fn, eight, 5) / 8, 2),
+                         "build_ms": round(1000 * build_s, 1),
+                         "relative_error": round(error, 5)}
+    print(json.dumps({"encoder": figures, "cpu_features": cpu_features(),
+                      "threads": torch.get_num_threads()}))
+
+
+if __name__ == "__main__":
+    main()

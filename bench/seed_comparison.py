@@ -1,0 +1,108 @@
+"""Ours against the seed app's pipeline (bench/baseline.py), from image bytes to captions, in
+alternating rounds of one process, on two kinds of photo:
+
+- Flickr8k-sized JPEGs (about 500x375): Flickr8k val photos when ../shared/flickr8k is there,
+  else scikit-image's photos re-encoded at that size;
+- 12-megapixel phone-sized JPEGs (4032x3024): mosaics of 8x8 of those photos, so the content
+  is real photography at a phone camera's resolution (nothing is downloaded).
+
+Each round times every photo once through the seed pipeline and once through ours
+(`CaptionService.caption_bytes`, as the API runs it, guidance on), alternating, so drift on a
+shared machine hits both sides alike. Prints one JSON line.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import sys
+import time
+
+import torch
+from PIL import Image
+
+from bench.baseline import SeedPipeline
+from bench.common import REPO, peak_rss_mb
+from caption.runtime import load_service
+from caption.service import CaptionOptions
+from caption.settings import Settings
+
+FLICKR_VAL = REPO.parent / "shared" / "flickr8k"
+PHONE = (4032, 3024)
+
+
+def flickr_sized(count: int) -> list[bytes]:
+    split = FLICKR_VAL / "splits" / "val.txt"
+    if split.exists():
+        names = split.read_text().split()[:count]
+        return [(FLICKR_VAL / "images" / name).read_bytes() for name in names]
+    from skimage import data
+
+    out = []
+    for array in (data.chelsea(), data.coffee(), data.astronaut(), data.rocket()):
+        image = Image.fromarray(array).convert("RGB").resize((500, 375))
+        out.append(_jpeg(image, 90))
+    return (out * count)[:count]
+
+
+def phone_sized(tiles: list[bytes], count: int) -> list[bytes]:
+    """4032x3024 mosaics of 8x8 real photos, JPEG quality 92 as phone cameras write them."""
+    tile_w, tile_h = PHONE[0] // 8, PHONE[1] // 8
+    photos = [Image.open(io.BytesIO(t)).convert("RGB").resize((tile_w, tile_h)) for t in tiles]
+    out = []
+    for n in range(count):
+        mosaic = Image.new("RGB", PHONE)
+        for i in range(64):
+            mosaic.paste(photos[(n * 7 + i) % len(photos)], ((i % 8) * tile_w, (i // 8) * tile_h))
+        out.append(_jpeg(mosaic, 92))
+    return out
+
+
+def _jpeg(image: Image.Image, quality: int) -> bytes:
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=quality)
+    return buffer.getvalue()
+
+
+def alternate(seed: SeedPipeline, ours, photos: list[bytes], rounds: int) -> dict:
+    seed_ms, ours_ms = [], []
+    for _ in range(rounds):
+        for data in photos:
+            started = time.perf_counter()
+            seed(data)
+            seed_ms.append(1000 * (time.perf_counter() - started))
+            started = time.perf_counter()
+            ours(data)
+            ours_ms.append(1000 * (time.perf_counter() - started))
+    seed_p50, ours_p50 = statistics.median(seed_ms), statistics.median(ours_ms)
+    return {"seed_p50_ms": round(seed_p50, 1), "ours_p50_ms": round(ours_p50, 1),
+            "speedup": round(seed_p50 / ours_p50, 1), "samples": len(ours_ms)}
+
+
+def main() -> None:
+    rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
+    service, _ = load_service(Settings.from_env())
+    seed = SeedPipeline()
+    options = CaptionOptions()
+
+    def ours(data: bytes) -> None:
+        service.caption_bytes(data, options)
+
+    small = flickr_sized(8)
+    large = phone_sized(flickr_sized(64), 4)
+    for data in (small[0], large[0]):  # warm both pipelines' kernels before timing
+        seed(data)
+        ours(data)
+    print(json.dumps({
+        "flickr_sized": {"size": list(Image.open(io.BytesIO(small[0])).size),
+                         **alternate(seed, ours, small, rounds)},
+        "phone_12mp": {"size": list(PHONE), "jpeg_kb": round(len(large[0]) / 1024),
+                       **alternate(seed, ours, large, rounds)},
+        "threads": torch.get_num_threads(),
+        "peak_rss_mb": peak_rss_mb(),
+    }))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,88 @@
+"""The encoder rewritten for the one input size the model uses, then frozen, for serving.
+
+EfficientNet-Lite's TensorFlow-style 'SAME' padding depends on the input size, so the eager
+encoder computes it on every call and cannot be traced. Fixed to the bundle's input size, the
+padding becomes constant and each BatchNorm folds into its convolution; TorchScript can then trace
+and freeze it. Measured by `python -m bench.encoder` (figures in the README's performance section):
+the frozen encoder is the fastest CPU path we found; static int8 (PyTorch's x86 FX quantization of
+this same fixed-size encoder) was slower than float32 on both 1 and 2 threads here, so it is not
+used.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+
+import torch
+from torch import nn
+from torch.nn.utils.fusion import fuse_conv_bn_eval
+
+from caption.model.efficientnet_lite import EfficientNetLite, MBConvBlock, SamePadConv2d
+
+
+def _plain(conv: SamePadConv2d, size: int) -> tuple[nn.Module, int]:
+    """A SamePadConv2d as fixed padding + an ordinary convolution, for inputs of side `size`."""
+    kernel, stride = conv.kernel_size[0], conv.stride[0]
+    out = nn.Conv2d(conv.in_channels, conv.out_channels, kernel, stride,
+                    padding=kernel // 2 if stride == 1 else 0, groups=conv.groups,
+                    bias=False).eval()
+    out.weight = conv.weight
+    if stride == 1:
+        return out, size
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    pad = nn.ZeroPad2d((total // 2, total - total // 2, total // 2, total - total // 2))
+    return nn.Sequential(pad, out), math.ceil(size / stride)
+
+
+def _fuse(conv: nn.Module, bn: nn.BatchNorm2d) -> nn.Module:
+    if isinstance(conv, nn.Sequential):  # (pad, conv)
+        return nn.Sequential(conv[0], fuse_conv_bn_eval(conv[1], bn))
+    return fuse_conv_bn_eval(conv, bn)
+
+
+class _Block(nn.Module):
+    def __init__(self, block: MBConvBlock, size: int):
+        super().__init__()
+        self.expand = (nn.Sequential(fuse_conv_bn_eval(block._expand_conv, block._bn0),
+                                     nn.ReLU6()) if block.expands else nn.Identity())
+        depthwise, self.out_size = _plain(block._depthwise_conv, size)
+        self.depthwise = nn.Sequential(_fuse(depthwise, block._bn1), nn.ReLU6())
+        self.project = fuse_conv_bn_eval(block._project_conv, block._bn2)
+        self.residual = block.residual
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        y = self.project(self.depthwise(self.expand(x)))
+        return x + y if self.residual else y
+
+
+class FixedSizeEncoder(nn.Module):
+    """EfficientNetLite for one input size, BatchNorm folded: same outputs, traceable."""
+
+    def __init__(self, encoder: EfficientNetLite, size: int):
+        super().__init__()
+        encoder = encoder.eval()
+        stem, size = _plain(encoder._conv_stem, size)
+        self.stem = nn.Sequential(_fuse(stem, encoder._bn0), nn.ReLU6())
+        blocks = []
+        for block in encoder._blocks:
+            blocks.append(_Block(block, size))
+            size = blocks[-1].out_size
+        self.blocks = nn.Sequential(*blocks)
+        self.head = nn.Sequential(fuse_conv_bn_eval(encoder._conv_head, encoder._bn1), nn.ReLU6())
+
+    def forward(self, images: torch.Tensor) -> torch.Tensor:
+        return self.head(self.blocks(self.stem(images)))
+
+
+def frozen_encoder(encoder: EfficientNetLite, size: int) -> torch.jit.ScriptModule:
+    """The fixed-size encoder traced and frozen by TorchScript: weights become constants and
+    oneDNN's fused convolution kernels replace the eager ones. Built at start-up (about 0.3 s on
+    2 vCPUs), never stored: a TorchScript archive is a pickle, and the bundle has none."""
+    example = torch.zeros(1, 3, size, size).contiguous(memory_format=torch.channels_last)
+    with torch.no_grad(), warnings.catch_warnings():
+        # TorchScript is in maintenance mode upstream; the pinned torch has it complete, and
+        # torch.compile would cost seconds of start-up in every Lambda cold start.
+        warnings.simplefilter("ignore", DeprecationWarning)
+        fixed = FixedSizeEncoder(encoder, size).eval().to(memory_format=torch.channels_last)
+        return torch.jit.freeze(torch.jit.trace(fixed, example))

@@ -1,0 +1,78 @@
+"""`python -m caption.train.refine`: self-critical fine-tuning of an existing bundle's decoder.
+
+`make train` runs it after the cross-entropy stage; run alone, it refines a bundle in place of
+retraining it (the shipped model was made this way from the cross-entropy bundle).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+from dataclasses import asdict, fields
+from pathlib import Path
+
+from caption.model.bundle import load_bundle, read_config, save_bundle
+from caption.model.captioner import ModelInfo
+from caption.train.datasets import load_dataset, read_split
+from caption.train.features import cached_features
+from caption.train.imagenet_labels import labels_section
+from caption.train.pretrained import pretrained_classifier
+from caption.train.scst import ScstConfig, self_critical
+
+FLICKR = Path("../shared/flickr8k")
+
+
+def refine(init: Path, out: Path, images: Path, captions: list[Path], train_split: Path,
+           val_split: Path, work_dir: Path, config: ScstConfig) -> dict:
+    captioner = load_bundle(init, int8_decoder=False)
+    bundle_config = read_config(init)
+    data = load_dataset(images, captions)
+    train_names, val_names = read_split(train_split), read_split(val_split)
+    variant = bundle_config["encoder"]["variant"]
+    cache = work_dir / "features"
+    train_features = cached_features(cache, captioner.encoder, variant, captioner.preprocess,
+                                     images, train_names)
+    val_features = cached_features(cache, captioner.encoder, variant, captioner.preprocess,
+                                   images, val_names)
+    decoder = captioner.decoder.train()
+    summary = self_critical(decoder, captioner.vocabulary, train_features, train_names,
+                            data.captions, val_features, val_names, data.captions, config)
+    info = captioner.info
+    labels = bundle_config.get("labels")
+    if captioner.labels is None:  # a bundle from before labels: add the classifier and names
+        labels = labels_section(captioner.vocabulary.words)
+        classifier = pretrained_classifier(variant)
+    else:
+        classifier = (captioner.labels.weight, captioner.labels.bias)
+    training = dict(info.training)
+    training["self_critical"] = {"from": f"{info.name}@{info.version}", "config": asdict(config),
+                                 "selected": summary["selected"], "history": summary["history"]}
+    metrics = {"val_cached_features": summary["selected"]}
+    save_bundle(out, variant, captioner.encoder, decoder.eval(), captioner.vocabulary,
+                captioner.preprocess, ModelInfo(info.name, info.version, info.architecture,
+                                                metrics, training),
+                labels=labels, classifier=classifier)
+    return summary
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m caption.train.refine", description=__doc__,
+                                     formatter_class=argparse.ArgumentDefaultsHelpFormatter)
+    parser.add_argument("--init", type=Path, default=Path("layers/model"))
+    parser.add_argument("--out", type=Path, default=Path(".cache/refined"))
+    parser.add_argument("--images", type=Path, default=FLICKR / "images")
+    parser.add_argument("--captions", type=Path, nargs="+", default=[FLICKR / "captions.tsv"])
+    parser.add_argument("--train-split", type=Path, default=FLICKR / "splits/train.txt")
+    parser.add_argument("--val-split", type=Path, default=FLICKR / "splits/val.txt")
+    parser.add_argument("--work-dir", type=Path, default=Path(".cache"))
+    for f in fields(ScstConfig):
+        kind = float if f.name == "max_minutes" else type(f.default)
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    args = vars(parser.parse_args(argv))
+    config = ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})
+    summary = refine(config=config, **args)
+    print(json.dumps(summary["selected"]))
+
+
+if __name__ == "__main__":
+    main()

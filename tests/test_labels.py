@@ -1,0 +1,164 @@
+"""Labels from the encoder's ImageNet classifier and captions guided by them, on real photos and
+the shipped bundle, through every surface a user sees (API, CLI, S3 metadata)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+import caption.app as app
+from caption.images import decode_image
+from caption.metadata import LABELS, USER_METADATA_LIMIT, caption_metadata, metadata_size
+from caption.model.bundle import load_bundle
+from caption.model.captioner import Caption
+from caption.model.guidance import Guide, article_for, guided_beam_search, plural
+from caption.model.labels import Label
+from caption.train.imagenet_labels import GUIDE_NOUNS, class_names, class_nouns, labels_section
+from caption.train.subjects import classes_named, names_subject, subjects
+from tests.conftest import REPO
+from tests.test_cli import run_cli
+
+SHIPPED = REPO / "layers" / "model"
+
+
+@pytest.fixture(scope="module")
+def shipped():
+    return load_bundle(SHIPPED)
+
+
+def describe(model, data: bytes, **options):
+    return model.describe([decode_image(data, 40_000_000).image], **options)[0]
+
+
+def test_the_cat_is_labelled_a_cat_and_its_caption_says_so(shipped, photos):
+    result = describe(shipped, photos["chelsea"])
+    assert result.labels and result.labels[0].noun == "cat"
+    assert "cat" in result.labels[0].name.lower() or "mau" in result.labels[0].name.lower()
+    assert result.guided_by == "cat"
+    assert all("cat" in c.text.split() for c in result.captions)
+    assert [label.score for label in result.labels] == sorted(
+        (label.score for label in result.labels), reverse=True)
+    assert len(result.labels) <= 5 and all(label.score >= 0.05 for label in result.labels)
+
+
+def test_guidance_off_leaves_the_decoder_alone(shipped, photos):
+    plain = describe(shipped, photos["chelsea"], guidance=False)
+    assert plain.guided_by is None
+    assert plain.labels == describe(shipped, photos["chelsea"]).labels
+    assert [c.text for c in plain.captions] == [
+        c.text for c in shipped.caption(decode_image(photos["chelsea"], 40_000_000).image)]
+
+
+def test_a_noun_outside_the_vocabulary_is_written_through_its_proxy(shipped):
+    section = json.loads((SHIPPED / "model.json").read_text())["labels"]
+    noun, proxy = "zebra", section["proxies"]["zebra"]
+    assert "zebra" not in shipped.vocabulary.ids and proxy in shipped.vocabulary.ids
+    guide = Guide(noun, 0.9, frozenset({shipped.vocabulary.ids[proxy]}),
+                  {shipped.vocabulary.ids[proxy]: noun})
+    features = torch.randn(1, 49, 1280).clamp(min=0)
+    hypotheses = guided_beam_search(shipped.decoder, features, shipped.vocabulary, guide.tokens)
+    assert hypotheses
+    for hypothesis in hypotheses:
+        text = guide.render(hypothesis.tokens, shipped.vocabulary)
+        assert "zebra" in text.split() and proxy not in text.split()
+
+
+def test_guided_search_always_contains_the_required_word(tiny_bundle):
+    model = load_bundle(tiny_bundle)
+    vocab = model.vocabulary
+    features = model.encode(model.preprocess(
+        decode_image(_png(), 40_000_000).image)[None])
+    for word in ("cat", "grass", "sits"):
+        required = frozenset({vocab.ids[word]})
+        found = guided_beam_search(model.decoder, features, vocab, required, beam_size=3,
+                                   num_captions=3, max_length=6)
+        assert found
+        assert all(vocab.ids[word] in h.tokens for h in found), word
+        assert all(h.tokens[-1] == vocab.end or len(h.tokens) == 6 for h in found)
+
+
+def test_articles_and_plurals_read_naturally():
+    assert [plural(n) for n in ("cat", "bus", "strawberry", "knife", "sheep", "teddy bear")] == [
+        "cats", "buses", "strawberries", "knives", "sheep", "teddy bears"]
+    assert [article_for(w) for w in ("elephant", "zebra", "umbrella", "unicycle")] == [
+        "an", "a", "an", "a"]
+    vocab_words = ["<pad>", "<start>", "<end>", "<unk>", "a", "horse", "in", "field"]
+    from caption.model.vocabulary import Vocabulary
+    vocab = Vocabulary(vocab_words)
+    guide = Guide("elephant", 0.9, frozenset({5}), {5: "elephant"})
+    assert guide.render((4, 5, 6, 4, 7, 2), vocab) == "an elephant in a field"
+
+
+def test_class_nouns_group_breeds_and_every_guide_noun_can_be_written(shipped):
+    names, nouns = class_names(), class_nouns(class_names())
+    assert len(names) == len(nouns) == 1000
+    assert set(nouns[151:269]) == {"dog"} and set(nouns[281:286]) == {"cat"}
+    assert nouns[names.index("espresso")] == "coffee"
+    assert nouns[names.index("park bench")] == "bench"
+    section = labels_section(shipped.vocabulary.words)
+    for noun in section["guide_nouns"]:
+        assert noun in GUIDE_NOUNS
+        assert noun in shipped.vocabulary.ids or section["proxies"][noun] in shipped.vocabulary.ids
+    assert "provenance" in section and "imagenet" in json.dumps(section["provenance"]).lower()
+
+
+def test_the_api_returns_labels_and_accepts_the_guidance_option(photos):
+    client = TestClient(app.api)
+    response = client.post("/captions", files={"image": ("cat.jpg", photos["chelsea"])})
+    assert response.status_code == 200, response.text
+    body = response.json()
+    assert body["labels"][0]["noun"] == "cat"
+    assert set(body["labels"][0]) == {"name", "noun", "score"}
+    assert body["guided_by"] == "cat"
+    off = client.post("/captions?guidance=false",
+                      files={"image": ("cat.jpg", photos["chelsea"])}).json()
+    assert off["guided_by"] is None and off["labels"] == body["labels"]
+    bad = client.post("/captions?guidance=maybe", files={"image": ("cat.jpg", photos["chelsea"])})
+    assert bad.status_code == 400 and bad.json()["error"]["code"] == "invalid_option"
+
+
+def test_the_cli_json_lines_carry_labels_beside_captions(tmp_path, photos):
+    cat = tmp_path / "cat.jpg"
+    cat.write_bytes(photos["chelsea"])
+    result = run_cli("--json", str(cat))
+    assert result.returncode == 0, result.stderr
+    line = json.loads(result.stdout)
+    assert line["labels"][0]["noun"] == "cat" and line["captions"]
+    assert line["guided_by"] == "cat"
+
+
+def test_s3_metadata_carries_labels_and_drops_them_before_the_caption():
+    captions = [Caption("a cat sits on the grass", 0.5), Caption("a cat sits", 0.4)]
+    labels = [Label("Egyptian Mau", "cat", 0.8906), Label("tabby cat", "cat", 0.0612)]
+    meta = caption_metadata({}, captions, "m@1", labels)
+    assert meta[LABELS] == "Egyptian Mau (cat) 0.8906; tabby cat (cat) 0.0612"
+    full = {k: v for k, v in meta.items() if k != "caption-alternatives"}
+    room = USER_METADATA_LIMIT - metadata_size(full) + len(meta[LABELS]) - 10 - len("notes")
+    squeezed = caption_metadata({"notes": "n" * room}, captions, "m@1", labels)
+    assert LABELS not in squeezed and "caption-alternatives" not in squeezed
+    assert squeezed["caption"] == "a cat sits on the grass"
+    assert metadata_size(squeezed) <= USER_METADATA_LIMIT
+
+
+def test_names_the_subject_counts_agreed_classes_only():
+    refs = {"a": ["A man rides a horse.", "a person on a pony", "rider and horse", "a horse",
+                  "a field"],
+            "b": ["a kitchen", "a room", "an oven", "a sink", "a tiled floor"]}
+    assert subjects(refs["a"]) == {"horse", "person"}
+    assert classes_named("two teddy bears on a bed") >= {"teddy bear", "bed"}
+    score = names_subject({"a": "a horse in a field", "b": "a dog"}, refs)
+    assert score == {"names_subject": 100.0, "images_with_subject": 1}
+    assert names_subject({"a": "a dog in a field", "b": "x"}, refs)["names_subject"] == 0.0
+
+
+def _png() -> bytes:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (80, 60), (30, 120, 200)).save(buffer, "PNG")
+    return buffer.getvalue()
