@@ -1,13 +1,15 @@
 """Caption what is already in a bucket: create an S3 Batch Operations job over a prefix.
 
-    python infra/backfill.py --stack caption-lambda [--prefix photos/] [--dry-run]
+    python infra/backfill.py --stack caption-lambda [--prefix photos/] [--dry-run] [--wait]
     python infra/backfill.py --bucket B --function-arn ARN --role-arn ARN [--prefix P]
 
 With --stack, the bucket, function and role come from the stack's outputs. The job lists the
 objects itself (an S3 manifest generator, no inventory needed), invokes the function with
 invocation schema 2.0, and writes a completion report of failed tasks under
 caption-backfill-reports/ in the same bucket. Objects already captioned by the deployed model
-succeed without being rewritten, so re-running a backfill is safe.
+succeed without being rewritten, so re-running a backfill is safe. With --wait it follows the
+job (status, tasks succeeded and failed, a progress bar on a terminal) until it ends, then says
+where the failure report is; the exit status is 1 if any task failed or the job did not complete.
 """
 
 from __future__ import annotations
@@ -15,9 +17,12 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
 import uuid
+from typing import Any
 
 REPORT_PREFIX = "caption-backfill-reports"
+FINAL_STATES = ("Complete", "Failed", "Cancelled")
 
 
 def job_request(account_id: str, bucket: str, function_arn: str, role_arn: str, prefix: str,
@@ -42,6 +47,40 @@ def job_request(account_id: str, bucket: str, function_arn: str, role_arn: str, 
         "RoleArn": role_arn,
         "ManifestGenerator": {"S3JobManifestGenerator": generator},
     }
+
+
+def follow_job(s3control: Any, account: str, job_id: str, poll_s: float = 10.0,
+               out=sys.stderr, max_polls: int | None = None) -> dict:
+    """Poll DescribeJob until the job ends; returns its final description."""
+    from tqdm import tqdm
+
+    progress = tqdm(unit="task", file=out, disable=not out.isatty(), desc=job_id[:12])
+    polls = 0
+    try:
+        while True:
+            job = s3control.describe_job(AccountId=account, JobId=job_id)["Job"]
+            summary = job.get("ProgressSummary", {})
+            done = (summary.get("NumberOfTasksSucceeded", 0)
+                    + summary.get("NumberOfTasksFailed", 0))
+            progress.total = summary.get("TotalNumberOfTasks") or None
+            progress.n = done
+            progress.set_postfix(status=job["Status"],
+                                 failed=summary.get("NumberOfTasksFailed", 0))
+            if not out.isatty():
+                print(f"{job['Status']}: {done} of {summary.get('TotalNumberOfTasks', '?')} tasks "
+                      f"({summary.get('NumberOfTasksFailed', 0)} failed)", file=out, flush=True)
+            polls += 1
+            if job["Status"] in FINAL_STATES or (max_polls and polls >= max_polls):
+                return job
+            time.sleep(poll_s)
+    finally:
+        progress.close()
+
+
+def report_location(job: dict) -> str:
+    report = job.get("Report") or {}
+    bucket = str(report.get("Bucket", "")).split(":::")[-1]
+    return f"s3://{bucket}/{report.get('Prefix', REPORT_PREFIX)}/job-{job['JobId']}/"
 
 
 def stack_outputs(stack: str) -> dict[str, str]:
@@ -71,6 +110,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report-all", action="store_true",
                         help="report every task, not only failures")
     parser.add_argument("--dry-run", action="store_true", help="print the request, create nothing")
+    parser.add_argument("--wait", action="store_true", help="follow the job until it ends")
     args = parser.parse_args(argv)
 
     if args.stack:
@@ -93,10 +133,19 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     import boto3
 
-    job = boto3.client("s3control").create_job(**request)
+    s3control = boto3.client("s3control")
+    job = s3control.create_job(**request)
     print(f"created S3 Batch Operations job {job['JobId']}; follow it with:\n"
           f"  aws s3control describe-job --account-id {account} --job-id {job['JobId']}")
-    return 0
+    if not args.wait:
+        return 0
+    final = follow_job(s3control, account, job["JobId"])
+    summary = final.get("ProgressSummary", {})
+    failed = summary.get("NumberOfTasksFailed", 0)
+    print(f"job {final['JobId']} {final['Status']}: "
+          f"{summary.get('NumberOfTasksSucceeded', 0)} succeeded, {failed} failed; "
+          f"report: {report_location(final)}")
+    return 0 if final["Status"] == "Complete" and not failed else 1
 
 
 if __name__ == "__main__":

@@ -62,3 +62,20 @@ def test_bad_options_and_models_exit_2(tmp_path):
     missing_model = run_cli("--model", str(tmp_path), "x.jpg")
     assert missing_model.returncode == 2
     assert "no model" in missing_model.stderr
+
+
+def test_s3_inputs_without_credentials_are_reported_and_the_rest_go_on(tmp_path, photos):
+    cat = tmp_path / "cat.jpg"
+    cat.write_bytes(photos["chelsea"])
+    env = {"AWS_SHARED_CREDENTIALS_FILE": str(tmp_path / "none"),
+           "AWS_CONFIG_FILE": str(tmp_path / "none"), "AWS_EC2_METADATA_DISABLED": "true",
+           "AWS_DEFAULT_REGION": "us-east-1"}
+    clean = {k: v for k, v in os.environ.items()
+             if not k.startswith("AWS_") or k in ("AWS_DEFAULT_REGION",)}
+    result = subprocess.run([sys.executable, "-m", "caption", "--json", "s3://b/k.jpg", str(cat)],
+                            cwd=REPO, text=True, capture_output=True, timeout=180,
+                            env={**clean, "PYTHONPATH": str(REPO / "functions"), **env})
+    assert result.returncode == 1, result.stderr
+    first, second = (json.loads(line) for line in result.stdout.splitlines())
+    assert first["error"]["code"] == "s3_error"
+    assert second["captions"]

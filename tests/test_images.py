@@ -154,3 +154,49 @@ def test_png_transparency_given_as_a_trns_colour_becomes_white():
     image = decode_image(data, LIMIT).image
     assert image.getpixel((5, 5)) == (255, 255, 255)
     assert image.getpixel((0, 0)) == (200, 10, 10)
+
+
+def test_a_jpeg_header_claiming_more_pixels_than_its_data_is_refused(picture):
+    """451x300 of data under a header that says 6000x6000: libjpeg would pad it with grey."""
+    import struct
+
+    data = bytearray(encode(picture, "JPEG", quality=90))
+    sof = data.find(b"\xff\xc0")
+    data[sof + 5:sof + 9] = struct.pack(">HH", 6000, 6000)
+    for min_size in (None, 224):
+        with pytest.raises(CaptionError) as caught:
+            decode_image(bytes(data), LIMIT, min_size)
+        assert caught.value.status == 415 and caught.value.code == "unreadable_image"
+
+
+def test_real_jpegs_of_every_kind_pass_the_length_check(picture):
+    for options in ({"quality": 5}, {"quality": 95, "subsampling": 0}, {"progressive": True},
+                    {"optimize": True, "quality": 1}):
+        decode_image(encode(picture, "JPEG", **options), LIMIT)
+    blank = Image.new("RGB", (4000, 3000), (255, 255, 255))
+    decode_image(encode(blank, "JPEG", quality=1, optimize=True), LIMIT, 224)
+    decode_image(encode(blank.convert("L"), "JPEG", quality=1, optimize=True), LIMIT, 224)
+
+
+def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path):
+    """A transparent 40-megapixel PNG is 152 KB on disk; decoding it must cost about its RGBA
+    pixels (160 MB), not several copies of them. Measured as the peak RSS of a fresh process."""
+    import subprocess
+    import sys
+
+    from tests.conftest import REPO
+
+    path = tmp_path / "clear.png"
+    Image.new("RGBA", (8000, 5000), (0, 0, 0, 0)).save(path, optimize=True)
+    script = (
+        "import resource, sys\n"
+        "from caption.images import decode_image\n"
+        "data = open(sys.argv[1], 'rb').read()\n"
+        "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
+        "decode_image(data, 40_000_000, 224)\n"
+        "print((resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before) // 1024)\n")
+    result = subprocess.run([sys.executable, "-c", script, str(path)], capture_output=True,
+                            text=True, timeout=120, cwd=REPO,
+                            env={"PYTHONPATH": str(REPO / "functions"), "PATH": "/usr/bin"})
+    assert result.returncode == 0, result.stderr
+    assert int(result.stdout) < 300, f"decoding peaked at +{result.stdout.strip()} MB"

@@ -64,3 +64,36 @@ def test_dockerfile_copies_only_what_exists_and_orders_layers():
     for source in sources:
         assert (REPO / source).exists(), source
     assert (REPO / "layers/model/model.json").exists(), "the image needs the bundled model"
+
+
+def test_backfill_wait_follows_the_job_to_its_end_and_names_the_report(capsys):
+    """DescribeJob answers in the API's own shapes (botocore's Stubber checks them)."""
+    import io
+
+    import boto3
+    from botocore.stub import Stubber
+
+    from infra.backfill import follow_job, report_location
+
+    client = boto3.client("s3control", region_name="us-east-1", aws_access_key_id="x",
+                          aws_secret_access_key="x")
+    stub = Stubber(client)
+    job_id = "11111111-2222-3333-4444-555555555555"
+    for status, succeeded, failed in (("Active", 10, 0), ("Active", 60, 2), ("Complete", 98, 2)):
+        stub.add_response("describe_job", {"Job": {
+            "JobId": job_id, "Status": status,
+            "ProgressSummary": {"TotalNumberOfTasks": 100, "NumberOfTasksSucceeded": succeeded,
+                                "NumberOfTasksFailed": failed},
+            "Report": {"Bucket": "arn:aws:s3:::pics", "Prefix": "caption-backfill-reports",
+                       "Format": "Report_CSV_20180820", "Enabled": True,
+                       "ReportScope": "FailedTasksOnly"}}},
+            {"AccountId": "123456789012", "JobId": job_id})
+    log = io.StringIO()
+    with stub:
+        final = follow_job(client, "123456789012", job_id, poll_s=0, out=log)
+    stub.assert_no_pending_responses()
+    assert final["Status"] == "Complete"
+    assert log.getvalue().splitlines() == ["Active: 10 of 100 tasks (0 failed)",
+                                           "Active: 62 of 100 tasks (2 failed)",
+                                           "Complete: 100 of 100 tasks (2 failed)"]
+    assert report_location(final) == f"s3://pics/caption-backfill-reports/job-{job_id}/"

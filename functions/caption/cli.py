@@ -1,32 +1,50 @@
-"""`python -m caption`: caption image files or s3:// objects from the command line.
+"""`python -m caption`: caption image files, folders and S3 objects or prefixes.
 
-    python -m caption [--json] [--beam-size N] [--num-captions K] [--model PATH] IMAGE_OR_S3_URI...
+    python -m caption [options] PATH_OR_S3_URI...
 
-With --json, one object per line: {"file", "captions": [{"text", "score"}] best first,
-"labels": [{"name", "noun", "score"}], "guided_by"}, or {"file", "error": {"code", "message"}}.
-A failing input never stops the others; the exit status is 1 when any failed.
+Inputs: image files; folders (searched recursively; image files are recognised by their first
+bytes, not their names); `s3://bucket/key` objects; `s3://bucket/prefix/` prefixes (every object
+under them with an image extension). boto3's usual credentials and endpoint settings apply.
+
+Output: text, or with --json one object per line: {"file", "captions": [{"text", "score"}] best
+first, "labels": [{"name", "noun", "score"}], "guided_by"}, or {"file", "error": {"code",
+"message"}}. --output FILE.jsonl (or .csv) also writes each record as it is made; --resume skips
+inputs already in that file. A progress bar (images, images/s, ETA, failures) goes to stderr when
+it is a terminal. A failing input never stops the others; the exit status is 1 when any failed,
+2 for bad options, 130 when interrupted (the output file stays consistent: run again with
+--resume).
+
+--write-metadata captions s3:// inputs in place, exactly as the Lambda's S3 handler does (same
+code: conditional copy, headers and metadata kept, objects already captioned by this model
+skipped); --dry-run lists what would be done without loading the model.
 """
 
 from __future__ import annotations
 
 import argparse
+import itertools
 import json
 import sys
+from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
+from typing import Any
 
 from caption.errors import CaptionError
+from caption.inputs import expand
+from caption.records import RecordWriter, done_inputs
 from caption.s3_location import S3Location, read_object
 from caption.service import CaptionOptions, CaptionService
 from caption.settings import Settings
 
-BATCH = 8  # images decoded and encoded together
+BATCH = 8  # images decoded and encoded together; also bounds the bytes held at once
+OPTIMIZE_FROM = 50  # inputs from which freezing the encoder pays for its start-up
 
 
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m caption",
-                                     description="Describe images in a sentence.")
-    parser.add_argument("inputs", nargs="+", metavar="IMAGE_OR_S3_URI")
+    parser = argparse.ArgumentParser(prog="python -m caption", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("inputs", nargs="+", metavar="PATH_OR_S3_URI")
     parser.add_argument("--json", action="store_true", help="one JSON object per line")
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--num-captions", type=int, default=None,
@@ -36,15 +54,34 @@ def _parser() -> argparse.ArgumentParser:
                         help="caption without steering by the classifier's labels")
     parser.add_argument("--model", type=Path, default=None,
                         help="a bundle directory or a seed checkpoint (default: the bundled model)")
+    parser.add_argument("--output", type=Path, default=None,
+                        help="also write every record to this .jsonl or .csv file")
+    parser.add_argument("--resume", action="store_true",
+                        help="skip inputs that already have a record in --output")
+    parser.add_argument("--write-metadata", action="store_true",
+                        help="caption s3:// objects in place, as the Lambda's S3 handler does")
+    parser.add_argument("--dry-run", action="store_true",
+                        help="list what would be done; load no model, write nothing")
     return parser
 
 
-def _read(source: str, settings: Settings, s3_holder: list) -> bytes:
-    if source.startswith("s3://"):
-        if not s3_holder:
+class _S3:
+    """One boto3 client, made on first use (files alone never import boto3)."""
+
+    def __init__(self):
+        self.client = None
+
+    def __call__(self) -> Any:
+        if self.client is None:
             from caption.runtime import s3_client
-            s3_holder.append(s3_client())
-        return read_object(s3_holder[0], S3Location.parse(source), settings.max_object_bytes)
+
+            self.client = s3_client()
+        return self.client
+
+
+def _read(source: str, settings: Settings, s3: _S3) -> bytes:
+    if source.startswith("s3://"):
+        return read_object(s3(), S3Location.parse(source), settings.max_object_bytes)
     path = Path(source)
     if not path.is_file():
         raise CaptionError(404, "file_not_found", f"{source} is not a file")
@@ -54,46 +91,13 @@ def _read(source: str, settings: Settings, s3_holder: list) -> bytes:
     return path.read_bytes()
 
 
-def run(argv: list[str] | None = None, out=sys.stdout) -> int:
-    args = _parser().parse_args(argv)
-    settings = Settings.from_env()
-    if args.model is not None:
-        settings = replace(settings, model_dir=args.model)
-    num = args.num_captions if args.num_captions is not None else min(3, args.beam_size)
-    options = CaptionOptions(args.beam_size, num, args.max_length, args.guidance)
-    try:
-        options.validated()
-    except CaptionError as exc:
-        print(f"error: {exc.message}", file=sys.stderr)
-        return 2
-
-    from caption.model.bundle import BundleError  # after argument errors, which need no model
-    from caption.runtime import load_service
-
-    try:
-        # Freezing the encoder costs more start-up than it saves on a handful of images.
-        service: CaptionService = load_service(settings, warm_up=False,
-                                               optimize=len(args.inputs) >= 50)[0]
-    except BundleError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    failures = 0
-    s3_holder: list = []
-    for start in range(0, len(args.inputs), BATCH):
-        for record in _caption_batch(args.inputs[start:start + BATCH], service, options,
-                                     settings, s3_holder):
-            failures += "error" in record
-            _print_record(record, args.json, out)
-    return 1 if failures else 0
-
-
 def _caption_batch(sources: list[str], service: CaptionService, options: CaptionOptions,
-                   settings: Settings, s3_holder: list) -> list[dict]:
+                   settings: Settings, s3: _S3) -> list[dict]:
     """Read every source (a bad one fails alone), caption the readable ones as one batch."""
     read: list[bytes | CaptionError] = []
     for source in sources:
         try:
-            read.append(_read(source, settings, s3_holder))
+            read.append(_read(source, settings, s3))
         except CaptionError as exc:
             read.append(exc)
     results = iter(service.caption_many([d for d in read if isinstance(d, bytes)], options))
@@ -112,6 +116,39 @@ def _caption_batch(sources: list[str], service: CaptionService, options: Caption
     return records
 
 
+def _write_metadata_batch(sources: list[str], service: CaptionService, options: CaptionOptions,
+                          settings: Settings, s3: _S3) -> list[dict]:
+    """The Lambda's own S3 path (caption_objects) on s3:// inputs; others are refused."""
+    from caption.s3_captioning import ObjectRef, TransientS3Error, caption_objects
+
+    refs, records = [], {}
+    for source in sources:
+        if not source.startswith("s3://"):
+            records[source] = {"file": source, "error": {
+                "code": "not_an_s3_object", "message": "--write-metadata needs s3:// inputs"}}
+            continue
+        try:
+            location = S3Location.parse(source)
+        except CaptionError as exc:
+            records[source] = {"file": source, **exc.to_json()}
+            continue
+        refs.append((source, ObjectRef(location.bucket, location.key)))
+    outcomes = caption_objects(s3(), service, [ref for _, ref in refs], options,
+                               settings.max_object_bytes)
+    for (source, _), outcome in zip(refs, outcomes, strict=True):
+        if isinstance(outcome, TransientS3Error):
+            records[source] = {"file": source,
+                               "error": {"code": "s3_error", "message": str(outcome)}}
+        elif outcome.status == "failed":
+            records[source] = {"file": source,
+                               "error": {"code": "failed", "message": outcome.reason}}
+        else:
+            records[source] = {"file": source, **outcome.to_json()}
+            records[source].pop("bucket", None)
+            records[source].pop("key", None)
+    return [records[source] for source in sources]
+
+
 def _print_record(record: dict, as_json: bool, out) -> None:
     source = record["file"]
     if as_json:
@@ -119,6 +156,9 @@ def _print_record(record: dict, as_json: bool, out) -> None:
     elif "error" in record:
         print(f"{source}: error {record['error']['code']}: {record['error']['message']}",
               file=out, flush=True)
+    elif "status" in record:
+        detail = record.get("caption") or record.get("reason", "")
+        print(f"{source}: {record['status']}: {detail}", file=out, flush=True)
     else:
         print(source, file=out)
         for c in record["captions"]:
@@ -127,3 +167,98 @@ def _print_record(record: dict, as_json: bool, out) -> None:
             seen = ", ".join(f"{label['noun']} ({label['name']}, {label['score']:.2f})"
                              for label in record["labels"])
             print(f"  labels: {seen}", file=out, flush=True)
+
+
+def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
+    while batch := list(itertools.islice(items, size)):
+        yield batch
+
+
+def _dry_run(inputs: Iterator[str], args, settings: Settings, s3: _S3, out) -> int:
+    from caption.metadata import MODEL
+    from caption.model.bundle import read_config
+
+    model_id = None
+    if args.write_metadata:
+        config = read_config(settings.model_dir)
+        model_id = f"{config['name']}@{config['version']}"
+    for source in inputs:
+        action = "caption"
+        if args.write_metadata and source.startswith("s3://"):
+            location = S3Location.parse(source)
+            head = s3().head_object(Bucket=location.bucket, Key=location.key)
+            captioned = head.get("Metadata", {}).get(MODEL) == model_id
+            action = "skip: already captioned by this model" if captioned else "write metadata"
+        elif args.write_metadata:
+            action = "error: --write-metadata needs s3:// inputs"
+        print(json.dumps({"file": source, "would": action}) if args.json
+              else f"{source}: would {action}", file=out, flush=True)
+    return 0
+
+
+def run(argv: list[str] | None = None, out=sys.stdout) -> int:
+    args = _parser().parse_args(argv)
+    settings = Settings.from_env()
+    if args.model is not None:
+        settings = replace(settings, model_dir=args.model)
+    num = args.num_captions if args.num_captions is not None else min(3, args.beam_size)
+    options = CaptionOptions(args.beam_size, num, args.max_length, args.guidance)
+    try:
+        options.validated()
+        if args.resume and args.output is None:
+            raise CaptionError(400, "invalid_option", "--resume needs --output")
+        if args.output is not None and args.output.suffix not in (".jsonl", ".csv"):
+            raise CaptionError(400, "invalid_option", "--output must end in .jsonl or .csv")
+    except CaptionError as exc:
+        print(f"error: {exc.message}", file=sys.stderr)
+        return 2
+
+    s3 = _S3()
+    done = done_inputs(args.output) if args.resume else set()
+    inputs = (source for source in expand(args.inputs, s3) if source not in done)
+    if args.dry_run:
+        return _dry_run(inputs, args, settings, s3, out)
+
+    from caption.model.bundle import BundleError  # after argument errors, which need no model
+    from caption.runtime import load_service
+
+    show_progress = sys.stderr.isatty()
+    total = sum(1 for s in expand(args.inputs, s3) if s not in done) if show_progress else None
+    many = total >= OPTIMIZE_FROM if total is not None else _plural(args.inputs)
+    try:
+        service: CaptionService = load_service(settings, warm_up=False, optimize=many)[0]
+    except BundleError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    writer = RecordWriter(args.output, append=args.resume) if args.output else None
+    step = _write_metadata_batch if args.write_metadata else _caption_batch
+    from tqdm import tqdm
+
+    progress = tqdm(total=total, unit="image", disable=not show_progress, file=sys.stderr,
+                    smoothing=0.1)
+    failures = 0
+    try:
+        for batch in _batches(inputs, BATCH):
+            for record in step(batch, service, options, settings, s3):
+                failures += "error" in record
+                _print_record(record, args.json, out)
+                if writer is not None:
+                    writer.write(record)
+            progress.update(len(batch))
+            progress.set_postfix(failures=failures, refresh=False)
+    except KeyboardInterrupt:
+        progress.close()
+        print("interrupted: every finished input is recorded; run again with --resume",
+              file=sys.stderr)
+        return 130
+    finally:
+        progress.close()
+        if writer is not None:
+            writer.close()
+    return 1 if failures else 0
+
+
+def _plural(inputs: list[str]) -> bool:
+    """Folders, prefixes or many files: worth the frozen encoder's start-up."""
+    return len(inputs) >= OPTIMIZE_FROM or any(
+        i.endswith("/") or (not i.startswith("s3://") and Path(i).is_dir()) for i in inputs)

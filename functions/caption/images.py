@@ -7,6 +7,7 @@ deep inside Pillow.
 from __future__ import annotations
 
 import io
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -62,6 +63,25 @@ def _flatten_alpha(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
+def _jpeg_too_short(image: Image.Image, size: int) -> bool:
+    """A baseline JPEG needs at least 2 bits per 8x8 block (a DC code and an end-of-block code,
+    each at least one bit in any Huffman table). Fewer bytes than that mean the header claims
+    more pixels than the data holds; libjpeg would pad the rest with grey and no error, and we
+    would caption the padding. Progressive JPEGs can code many empty blocks in one symbol, so
+    this lower bound holds only for baseline ones."""
+    if image.format != "JPEG" or image.info.get("progressive") or image.info.get("progression"):
+        return False
+    layers = getattr(image, "layer", None) or []
+    if not layers:
+        return False
+    h_max = max(layer[1] for layer in layers)
+    v_max = max(layer[2] for layer in layers)
+    width, height = image.size
+    blocks = sum(math.ceil(math.ceil(width * h / h_max) / 8)
+                 * math.ceil(math.ceil(height * v / v_max) / 8) for _, h, v, _ in layers)
+    return size * 8 < 2 * blocks
+
+
 def _shrink_while_decoding(image: Image.Image, min_size: int) -> None:
     """Decode no more pixels than the model needs: a 12-megapixel JPEG decodes at 1/8 scale in
     the DCT (Image.draft) for a fraction of the time, as long as both sides stay at least
@@ -98,6 +118,9 @@ def decode_image(data: bytes, max_pixels: int, min_size: int | None = None) -> D
     if width * height > max_pixels:
         raise too_large(f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels",
                         "image_too_large")
+    if _jpeg_too_short(image, len(data)):
+        raise unsupported_image(f"the JPEG claims {width}x{height} pixels but holds too little "
+                                "data for them (a damaged or forged header)", "unreadable_image")
     try:
         image.seek(0)  # animated GIF/WebP/TIFF: the first frame
         orientation = image.getexif().get(0x0112, 1)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import json
 from dataclasses import asdict, fields
+from datetime import date
 from pathlib import Path
 
 from caption.model.bundle import load_bundle, read_config, save_bundle
@@ -23,7 +24,9 @@ FLICKR = Path("../shared/flickr8k")
 
 
 def refine(init: Path, out: Path, images: Path, captions: list[Path], train_split: Path,
-           val_split: Path, work_dir: Path, config: ScstConfig) -> dict:
+           val_split: Path, work_dir: Path, config: ScstConfig, version: str | None = None
+           ) -> dict:
+    """version: the refined model's version (default: today), which S3 idempotency keys on."""
     captioner = load_bundle(init, int8_decoder=False)
     bundle_config = read_config(init)
     data = load_dataset(images, captions)
@@ -49,8 +52,9 @@ def refine(init: Path, out: Path, images: Path, captions: list[Path], train_spli
                                  "selected": summary["selected"], "history": summary["history"]}
     metrics = {"val_cached_features": summary["selected"]}
     save_bundle(out, variant, captioner.encoder, decoder.eval(), captioner.vocabulary,
-                captioner.preprocess, ModelInfo(info.name, info.version, info.architecture,
-                                                metrics, training),
+                captioner.preprocess,
+                ModelInfo(info.name, version or date.today().strftime("%Y.%m.%d"),
+                          info.architecture, metrics, training),
                 labels=labels, classifier=classifier)
     return summary
 
@@ -65,6 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--train-split", type=Path, default=FLICKR / "splits/train.txt")
     parser.add_argument("--val-split", type=Path, default=FLICKR / "splits/val.txt")
     parser.add_argument("--work-dir", type=Path, default=Path(".cache"))
+    parser.add_argument("--version", default=None, help="default: today, as YYYY.MM.DD")
     for f in fields(ScstConfig):
         kind = float if f.name == "max_minutes" else type(f.default)
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
