@@ -301,7 +301,7 @@ def test_a_body_without_length_is_refused_as_soon_as_it_is_too_large(photos):
             return await http.post("/captions", content=body(),
                                    headers={"Content-Type": "image/jpeg"})
 
-    response = asyncio.run(go())
+    response = _run(go())
     assert_error((response.status_code, response.json()), 413, "payload_too_large")
     assert len(sent) < 10
 
@@ -334,5 +334,17 @@ def test_health_checks_are_answered_while_an_image_is_captioned(photos):
 
             await asyncio.gather(caption(), health())
 
-    asyncio.run(go())
+    _run(go())
     assert finished == ["healthz", "caption"]
+
+
+def _run(coroutine):
+    """Run a coroutine on a loop of its own, leaving the thread's current loop as it was
+    (asyncio.run would unset it, and Mangum asks for it in the handler tests)."""
+    import asyncio
+
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.close()

@@ -36,21 +36,21 @@ def test_folders_are_searched_recursively_for_images_by_content(folder):
     assert result.returncode == 0, result.stderr
     lines = [json.loads(line) for line in result.stdout.splitlines()]
     files = [line["file"] for line in lines]
-    assert files == [str(folder / "2025" / "a.jpg"), str(folder / "2025" / "summer" / "scan.dat"),
-                     str(folder / "b.jpg")]
+    assert files == [str(folder / "b.jpg"), str(folder / "2025" / "a.jpg"),
+                     str(folder / "2025" / "summer" / "scan.dat")]  # files, then folders
     assert all(line["captions"] and "labels" in line for line in lines)
 
 
 def test_s3_prefixes_are_listed(photos):
     with MotoServer() as moto:
         s3 = moto.client()
-        s3.create_bucket(Bucket="pictures")
+        s3.create_bucket(Bucket="listed")
         for key in ("pets/cat.jpg", "pets/more/coffee.png", "pets/readme.txt", "other/x.jpg"):
-            s3.put_object(Bucket="pictures", Key=key, Body=photos["chelsea"])
-        result = run_cli("--json", "s3://pictures/pets/", env=_aws(moto))
+            s3.put_object(Bucket="listed", Key=key, Body=photos["chelsea"])
+        result = run_cli("--json", "s3://listed/pets/", env=_aws(moto))
     assert result.returncode == 0, result.stderr
     files = [json.loads(line)["file"] for line in result.stdout.splitlines()]
-    assert files == ["s3://pictures/pets/cat.jpg", "s3://pictures/pets/more/coffee.png"]
+    assert files == ["s3://listed/pets/cat.jpg", "s3://listed/pets/more/coffee.png"]
 
 
 def test_output_files_and_resume_after_an_interrupted_run(folder, tmp_path):
@@ -109,37 +109,37 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, photos):
 def test_write_metadata_captions_objects_in_place_like_the_s3_handler(photos):
     with MotoServer() as moto:
         s3 = moto.client()
-        s3.create_bucket(Bucket="pictures")
-        s3.put_object(Bucket="pictures", Key="pets/cat.jpg", Body=photos["chelsea"],
+        s3.create_bucket(Bucket="in-place")
+        s3.put_object(Bucket="in-place", Key="pets/cat.jpg", Body=photos["chelsea"],
                       ContentType="image/jpeg", CacheControl="max-age=60",
                       Metadata={"owner": "alice"}, Tagging="keep=yes")
-        s3.put_object(Bucket="pictures", Key="pets/coffee.jpg", Body=photos["coffee"])
-        before = s3.head_object(Bucket="pictures", Key="pets/cat.jpg")
-        dry = run_cli("--json", "--write-metadata", "--dry-run", "s3://pictures/pets/",
+        s3.put_object(Bucket="in-place", Key="pets/coffee.jpg", Body=photos["coffee"])
+        before = s3.head_object(Bucket="in-place", Key="pets/cat.jpg")
+        dry = run_cli("--json", "--write-metadata", "--dry-run", "s3://in-place/pets/",
                       env=_aws(moto))
         assert [json.loads(x)["would"] for x in dry.stdout.splitlines()] == [
             "write metadata", "write metadata"], dry.stderr
-        assert "caption" not in s3.head_object(Bucket="pictures", Key="pets/cat.jpg")["Metadata"]
+        assert "caption" not in s3.head_object(Bucket="in-place", Key="pets/cat.jpg")["Metadata"]
 
-        done = run_cli("--json", "--write-metadata", "s3://pictures/pets/", env=_aws(moto))
+        done = run_cli("--json", "--write-metadata", "s3://in-place/pets/", env=_aws(moto))
         assert done.returncode == 0, done.stderr
         assert [json.loads(x)["status"] for x in done.stdout.splitlines()] == [
             "captioned", "captioned"]
-        after = s3.head_object(Bucket="pictures", Key="pets/cat.jpg")
+        after = s3.head_object(Bucket="in-place", Key="pets/cat.jpg")
         assert after["Metadata"]["owner"] == "alice" and "cat" in after["Metadata"]["caption"]
         assert after["Metadata"]["caption-labels"].split(" (")[1].startswith("cat")
         for header in ("ContentType", "CacheControl", "ContentLength"):
             assert after[header] == before[header]
-        body = s3.get_object(Bucket="pictures", Key="pets/cat.jpg")["Body"].read()
+        body = s3.get_object(Bucket="in-place", Key="pets/cat.jpg")["Body"].read()
         assert body == photos["chelsea"]
-        tags = s3.get_object_tagging(Bucket="pictures", Key="pets/cat.jpg")["TagSet"]
+        tags = s3.get_object_tagging(Bucket="in-place", Key="pets/cat.jpg")["TagSet"]
         assert tags == [{"Key": "keep", "Value": "yes"}]
 
-        again = run_cli("--json", "--write-metadata", "s3://pictures/pets/cat.jpg",
+        again = run_cli("--json", "--write-metadata", "s3://in-place/pets/cat.jpg",
                         env=_aws(moto))
         [record] = [json.loads(x) for x in again.stdout.splitlines()]
         assert record["status"] == "skipped" and record["reason"].startswith("already captioned")
-        dry_again = run_cli("--write-metadata", "--dry-run", "s3://pictures/pets/cat.jpg",
+        dry_again = run_cli("--write-metadata", "--dry-run", "s3://in-place/pets/cat.jpg",
                             env=_aws(moto))
         assert "already captioned" in dry_again.stdout
 
@@ -156,7 +156,8 @@ def test_memory_stays_flat_over_a_long_input_list(tmp_path, monkeypatch):
     monkeypatch.setattr(runtime, "load_service", lambda *a, **k: (service, {}))
 
     def peak(count: int) -> int:
-        inputs = (str(tmp_path / f"missing-{i}.jpg") for i in range(count))
+        base = str(tmp_path)  # joined as text: pathlib would intern every name itself
+        inputs = (os.path.join(base, f"missing-{i}.jpg") for i in range(count))
         monkeypatch.setattr(cli, "expand", lambda sources, s3: inputs)
         out = tmp_path / f"out-{count}.jsonl"
         tracemalloc.start()

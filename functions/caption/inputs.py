@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterable, Iterator
-from pathlib import Path
 from typing import Any
 
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".jpe", ".png", ".gif", ".bmp", ".tif", ".tiff", ".webp")
@@ -19,7 +18,7 @@ _SIGNATURES = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a", b"BM
                b"II*\x00", b"MM\x00*")
 
 
-def looks_like_image(path: Path) -> bool:
+def looks_like_image(path: str) -> bool:
     try:
         with open(path, "rb") as handle:
             head = handle.read(12)
@@ -28,15 +27,18 @@ def looks_like_image(path: Path) -> bool:
     return head.startswith(_SIGNATURES) or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
 
 
-def _walk(folder: Path) -> Iterator[str]:
-    """Image files under `folder`, depth first, in name order (so a resumed run sees the same
-    order), without following links to folders (a loop would never end)."""
+def _walk(folder: str) -> Iterator[str]:
+    """Image files under `folder`: each folder's files in name order, then its subfolders in
+    name order (the same order every run, so a resumed run continues where it stopped),
+    without following links to folders (a loop would never end)."""
+    # os.path rather than pathlib: pathlib interns every path component, a cost that grows
+    # with every file of a large tree.
     for root, folders, files in os.walk(folder):
         folders.sort()
         for name in sorted(files):
-            path = Path(root) / name
-            if path.is_file() and looks_like_image(path):
-                yield str(path)
+            path = os.path.join(root, name)
+            if os.path.isfile(path) and looks_like_image(path):
+                yield path
 
 
 def is_s3_prefix(source: str) -> bool:
@@ -60,7 +62,7 @@ def expand(sources: Iterable[str], s3_factory: Callable[[], Any]) -> Iterator[st
     for source in sources:
         if is_s3_prefix(source):
             yield from _list_prefix(s3_factory(), source)
-        elif not source.startswith("s3://") and Path(source).is_dir():
-            yield from _walk(Path(source))
+        elif not source.startswith("s3://") and os.path.isdir(source):
+            yield from _walk(source)
         else:
             yield source

@@ -72,7 +72,7 @@ class CaptionService:
                 decoded.append(decode_image(data, self.max_pixels,
                                             self.captioner.preprocess.size))
             except CaptionError as exc:
-                decoded.append(exc)
+                decoded.append(exc.with_traceback(None))  # no frame cycle (see cli._caption_batch)
             decode_ms.append(round(1000 * (time.perf_counter() - started), 2))
         good = [d for d in decoded if isinstance(d, DecodedImage)]
         started = time.perf_counter()
