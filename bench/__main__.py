@@ -37,6 +37,27 @@ def _cli_once() -> float:
     return 1000 * (time.perf_counter() - started)
 
 
+def cli_folder(count: int = 48) -> dict:
+    """`python -m caption FOLDER --output FILE` on a folder of real photos, start to exit."""
+    import shutil
+    import tempfile
+
+    from bench.seed_comparison import flickr_sized
+
+    with tempfile.TemporaryDirectory() as work:
+        folder = Path(work) / "photos"
+        folder.mkdir()
+        for i, data in enumerate(flickr_sized(count)):
+            (folder / f"{i:04d}.jpg").write_bytes(data)
+        started = time.perf_counter()
+        subprocess.run([sys.executable, "-m", "caption", str(folder), "--output",
+                        str(Path(work) / "out.jsonl")], cwd=REPO, env=child_env(), check=True,
+                       capture_output=True, timeout=900)
+        wall = time.perf_counter() - started
+        shutil.rmtree(folder)
+    return {"images": count, "wall_s": round(wall, 2), "images_per_s": round(count / wall, 2)}
+
+
 def table(results: dict) -> str:
     cold, warm, seed = results["cold"], results["warm"], results["seed"]
     enc = results["encoder"]["encoder"]
@@ -48,6 +69,8 @@ def table(results: dict) -> str:
         ("cold: init total (process start to ready)", f"{cold['init_total_ms']:.0f} ms"),
         ("cold: first request after init", f"{cold['first_request_ms']:.0f} ms"),
         ("one-image CLI process (python -m caption)", f"{results['cli']['p50_ms']:.0f} ms"),
+        (f"CLI on a folder of {results['cli_folder']['images']} photos (whole process)",
+         f"{results['cli_folder']['images_per_s']:.1f} images/s"),
     ]
     for beam in ("beam1", "beam3", "beam5", "beam3_guided"):
         m = warm["model"][beam]
@@ -89,6 +112,7 @@ def main(argv: list[str] | None = None) -> None:
                     "torch": torch.__version__},
         "cold": run_child("bench.cold"),
         "cli": cli_process(3),
+        "cli_folder": cli_folder(),
         "warm": run_child("bench.warm", str(args.repeat)),
         "encoder": run_child("bench.encoder"),
         "seed": run_child("bench.seed_comparison", str(max(2, args.repeat // 10))),

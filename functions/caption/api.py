@@ -242,10 +242,16 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
         started = time.perf_counter()
         data, options = await _read_request(request, settings, s3_factory)
         service = service_factory()
-        # Decoding and the model are CPU-bound: off the event loop, so /healthz and other
-        # requests are served meanwhile, one at a time (parallel inference only thrashes).
-        result = await anyio.to_thread.run_sync(service.caption_bytes, data, options,
-                                                limiter=model_slot)
+        if "aws.event" in request.scope:
+            # In Lambda (Mangum) an environment serves one request at a time and each gets a
+            # fresh event loop: a worker thread would only add its start-up to every request.
+            result = service.caption_bytes(data, options)
+        else:
+            # Under a server, decoding and the model are CPU-bound: off the event loop, so
+            # /healthz and other requests are served meanwhile, one caption at a time
+            # (parallel inference on the same cores only thrashes).
+            result = await anyio.to_thread.run_sync(service.caption_bytes, data, options,
+                                                    limiter=model_slot)
         info = service.captioner.info
         return CaptionResponse(
             captions=[CaptionOut(text=c.text, score=c.score) for c in result.captions],

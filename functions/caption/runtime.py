@@ -24,17 +24,17 @@ def s3_client():
     return boto3.client("s3", config=Config(retries={"mode": "adaptive", "max_attempts": 5}))
 
 
-def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
-                 ) -> tuple[CaptionService, dict]:
+def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True,
+                 freeze: bool | None = None) -> tuple[CaptionService, dict]:
     """Load the model once; returns the service and how long each part took (ms).
 
-    optimize: build the frozen encoder (worth it for a server or a batch; a one-image CLI run
-    is faster without it)."""
+    optimize: serve the fixed-size encoder (a one-image CLI run is faster without it);
+    freeze: also freeze it (default: CAPTION_FREEZE_ENCODER; see Captioner.optimize)."""
     torch.set_num_threads(torch_threads())
     started = time.perf_counter()
     captioner = load_model(settings.model_dir)
     if optimize:
-        captioner.optimize()
+        captioner.optimize(settings.freeze_encoder if freeze is None else freeze)
     loaded = time.perf_counter()
     if warm_up:
         # The first inference pays for lazy kernel set-up; pay it at init, not in a request.

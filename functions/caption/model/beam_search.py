@@ -31,9 +31,10 @@ class Hypothesis:
         return math.exp(self.mean_log_prob)
 
 
-def banned_mask(vocab: Vocabulary, size: int, also: frozenset[int] = frozenset()) -> torch.Tensor:
+def banned_mask(vocab: Vocabulary, size: int, also: frozenset[int] = frozenset(),
+                device: torch.device | None = None) -> torch.Tensor:
     """Words a caption may never contain: the special tokens, and `also`."""
-    mask = torch.zeros(size, dtype=torch.bool)
+    mask = torch.zeros(size, dtype=torch.bool, device=device)
     mask[[vocab.pad, vocab.start, vocab.unk, *also]] = True
     return mask
 
@@ -54,8 +55,9 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
     """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first.
     banned_words: word ids the captions must not contain."""
     state = decoder.start(features)
-    tokens = torch.full((1,), vocab.start, dtype=torch.long)
-    sums = torch.zeros(1)
+    device = features.device  # a GPU during training; new tensors go where it is
+    tokens = torch.full((1,), vocab.start, dtype=torch.long, device=device)
+    sums = torch.zeros(1, device=device)
     histories: list[tuple[int, ...]] = [()]
     finished: list[Hypothesis] = []
     banned = None
@@ -63,7 +65,7 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         logits, _, state = decoder.step(tokens, state)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         if banned is None:
-            banned = banned_mask(vocab, log_probs.shape[-1], banned_words)
+            banned = banned_mask(vocab, log_probs.shape[-1], banned_words, device)
         log_probs[:, banned] = -math.inf
         if not histories[0]:
             log_probs[:, vocab.end] = -math.inf  # an empty caption describes nothing
@@ -91,10 +93,10 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         if len(finished) >= beam_size or not keep_rows:
             break
         histories = [(*histories[r], w) for r, w in zip(keep_rows, keep_words, strict=True)]
-        index = torch.tensor(keep_rows)
+        index = torch.tensor(keep_rows, device=device)
         state = state.select(index)
-        tokens = torch.tensor(keep_words)
-        sums = torch.tensor(keep_sums)
+        tokens = torch.tensor(keep_words, device=device)
+        sums = torch.tensor(keep_sums, device=device)
     else:
         # Out of length: the live beams still count, as captions cut at max_length.
         finished.extend(Hypothesis(h, s) for h, s in zip(histories, sums.tolist(), strict=True))

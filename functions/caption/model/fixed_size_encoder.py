@@ -4,9 +4,9 @@ EfficientNet-Lite's TensorFlow-style 'SAME' padding depends on the input size, s
 encoder computes it on every call and cannot be traced. Fixed to the bundle's input size, the
 padding becomes constant and each BatchNorm folds into its convolution; TorchScript can then trace
 and freeze it. Measured by `python -m bench.encoder` (figures in the README's performance section):
-the frozen encoder is the fastest CPU path we found; static int8 (PyTorch's x86 FX quantization of
-this same fixed-size encoder) was slower than float32 on both 1 and 2 threads here, so it is not
-used.
+the frozen encoder is the fastest CPU path we found, the fixed-size eager one the cheapest to set
+up; static int8 (PyTorch's x86 FX quantization of this same fixed-size encoder) was slower than
+float32 here, so it is not used.
 """
 
 from __future__ import annotations
@@ -75,14 +75,19 @@ class FixedSizeEncoder(nn.Module):
         return self.head(self.blocks(self.stem(images)))
 
 
+def fixed_size_encoder(encoder: EfficientNetLite, size: int) -> nn.Module:
+    with torch.no_grad():
+        return FixedSizeEncoder(encoder, size).eval().to(memory_format=torch.channels_last)
+
+
 def frozen_encoder(encoder: EfficientNetLite, size: int) -> torch.jit.ScriptModule:
     """The fixed-size encoder traced and frozen by TorchScript: weights become constants and
-    oneDNN's fused convolution kernels replace the eager ones. Built at start-up (about 0.3 s on
-    2 vCPUs), never stored: a TorchScript archive is a pickle, and the bundle has none."""
+    oneDNN's fused convolution kernels replace the eager ones. Built at start-up (about a second
+    on 2 vCPUs, mostly TorchScript's first trace), never stored: a TorchScript archive is a
+    pickle, and the bundle has none."""
     example = torch.zeros(1, 3, size, size).contiguous(memory_format=torch.channels_last)
     with torch.no_grad(), warnings.catch_warnings():
         # TorchScript is in maintenance mode upstream; the pinned torch has it complete, and
         # torch.compile would cost seconds of start-up in every Lambda cold start.
         warnings.simplefilter("ignore", DeprecationWarning)
-        fixed = FixedSizeEncoder(encoder, size).eval().to(memory_format=torch.channels_last)
-        return torch.jit.freeze(torch.jit.trace(fixed, example))
+        return torch.jit.freeze(torch.jit.trace(fixed_size_encoder(encoder, size), example))

@@ -127,18 +127,20 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
     within `max_length`, the best captions without it.
     """
     state = decoder.start(features)
-    tokens = torch.full((1,), vocab.start, dtype=torch.long)
-    sums = torch.zeros(1)
+    device = features.device  # a GPU during training; new tensors go where it is
+    tokens = torch.full((1,), vocab.start, dtype=torch.long, device=device)
+    sums = torch.zeros(1, device=device)
     histories: list[tuple[int, ...]] = [()]
-    satisfied = torch.zeros(1, dtype=torch.bool)
+    satisfied = torch.zeros(1, dtype=torch.bool, device=device)
     done: list[list[Hypothesis]] = [[], []]  # without the word, with it
-    required_ids = torch.tensor(sorted(required))
+    required_ids = torch.tensor(sorted(required), device=device)
     banned = None
     for _ in range(max_length):
         logits, _, state = decoder.step(tokens, state)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         if banned is None:
-            banned = banned_mask(vocab, log_probs.shape[-1], banned_words - required)
+            banned = banned_mask(vocab, log_probs.shape[-1], banned_words - required,
+                                 device)
         log_probs[:, banned] = -math.inf
         if not histories[0]:
             log_probs[:, vocab.end] = -math.inf
@@ -174,10 +176,10 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
         if len(done[1]) >= beam_size or not rows:
             break
         histories = [(*histories[r], w) for r, w in zip(rows, words, strict=True)]
-        state = state.select(torch.tensor(rows))
-        tokens = torch.tensor(words)
-        sums = torch.tensor(new_sums)
-        satisfied = torch.tensor(flags)
+        state = state.select(torch.tensor(rows, device=device))
+        tokens = torch.tensor(words, device=device)
+        sums = torch.tensor(new_sums, device=device)
+        satisfied = torch.tensor(flags, device=device)
     else:
         for history, total, flag in zip(histories, sums.tolist(), satisfied.tolist(),
                                         strict=True):

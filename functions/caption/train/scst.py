@@ -84,9 +84,11 @@ def _words(ids: list[int], vocab: Vocabulary) -> list[str]:
 def _beam_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list[str],
                       vocab: Vocabulary, beam_size: int = 3) -> dict[str, str]:
     predictions = {}
+    device = next(decoder.parameters()).device
     with torch.inference_mode():
         for index, name in enumerate(names):
             regions = torch.from_numpy(np.asarray(features[index], dtype=np.float32))[None]
+            regions = regions.to(device)
             best = beam_search(decoder, regions, vocab, beam_size, 1)
             predictions[name] = vocab.decode(best[0].tokens) if best else ""
     return predictions
@@ -102,9 +104,12 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
                   train_captions: dict[str, list[str]],
                   val_features: np.ndarray, val_names: list[str],
                   val_captions: dict[str, list[str]], config: ScstConfig) -> dict:
-    """Fine-tune `decoder` in place; it ends holding the best val weights. Returns the history."""
+    """Fine-tune `decoder` in place (on a GPU when there is one); it ends on the CPU holding the
+    best val weights. Returns the history."""
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
+    device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    decoder.to(device)
     cider = CiderD({n: [tokenize(c) for c in train_captions[n]] for n in train_names})
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
     # Dropout stays off: the policy improved here is exactly the one beam search runs.
@@ -121,7 +126,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     started = time.time()
     history = [evaluate(0, 0.0, None)]
     best = {"score": _selection_score(history[0]), "record": history[0],
-            "weights": {k: v.clone() for k, v in decoder.state_dict().items()}}
+            "weights": {k: v.detach().cpu().clone() for k, v in decoder.state_dict().items()}}
     checkpoints: list[tuple[float, dict]] = []  # (selection score, weights) of every check
     batches_per_epoch = math.ceil(len(train_names) / config.images_per_batch)
     total_batches = int(config.epochs * batches_per_epoch)
@@ -133,12 +138,13 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
             rng.shuffle(order)
         batch, order = order[:config.images_per_batch], order[config.images_per_batch:]
         features = torch.from_numpy(np.asarray(train_features[sorted(batch)], dtype=np.float32))
+        features = features.to(device)
         names = [train_names[i] for i in sorted(batch)]
         tokens, log_probs = sample_captions(decoder, features, vocab, config.samples_per_image,
                                             config.max_words)
         rewards = torch.tensor(cider.scores(
             (names[row // config.samples_per_image], _words(ids, vocab))
-            for row, ids in enumerate(tokens.tolist())))
+            for row, ids in enumerate(tokens.tolist())), device=device)
         grouped = rewards.view(-1, config.samples_per_image)
         # Each sample is judged against the mean of its image's other samples.
         baseline = (grouped.sum(1, keepdim=True) - grouped) / (config.samples_per_image - 1)
@@ -157,7 +163,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
                               round(float(np.mean(rewards_seen)), 4))
             rewards_seen.clear()
             history.append(record)
-            weights = {k: v.clone() for k, v in decoder.state_dict().items()}
+            weights = {k: v.detach().cpu().clone() for k, v in decoder.state_dict().items()}
             checkpoints.append((_selection_score(record), weights))
             if _selection_score(record) > best["score"]:
                 best = {"score": _selection_score(record), "record": record, "weights": weights}
@@ -168,12 +174,14 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
         # Averaging the weights of the best few checkpoints smooths out the step-to-step noise
         # of policy-gradient updates; kept only if it measures better.
         top = sorted(checkpoints, key=lambda c: c[0], reverse=True)[:config.average_best]
-        decoder.load_state_dict({k: torch.stack([w[k] for _, w in top]).mean(0)
+        decoder.load_state_dict({k: torch.stack([w[k].float() for _, w in top]).mean(0)
                                  for k in top[0][1]})
         record = {**evaluate(len(history), -1.0, None), "averaged_checkpoints": len(top)}
         history.append(record)
         if _selection_score(record) > best["score"]:
             best = {"score": _selection_score(record), "record": record,
-                    "weights": {k: v.clone() for k, v in decoder.state_dict().items()}}
+                    "weights": {k: v.detach().cpu().clone()
+                                for k, v in decoder.state_dict().items()}}
+    decoder.cpu()
     decoder.load_state_dict(best["weights"])
     return {"selected": best["record"], "history": history}
