@@ -1,8 +1,10 @@
 """Which CPU encoder path is fastest, and what each costs at start-up:
 
 - eager: the bundle's EfficientNet-Lite in channels-last float32 (computes 'SAME' padding per call);
-- frozen: the fixed-size, BatchNorm-folded copy traced and frozen by TorchScript (what serving
-  uses, caption.model.fixed_size_encoder);
+- fixed: its fixed-size, BatchNorm-folded copy (what the Lambda serves by default,
+  caption.model.fixed_size_encoder);
+- frozen: that copy traced and frozen by TorchScript (CAPTION_FREEZE_ENCODER=1, and the CLI on
+  50 images or more);
 - int8: PyTorch's x86 static quantization (FX graph mode) of the same fixed-size copy,
   calibrated on 32 real photos.
 
@@ -23,7 +25,11 @@ import torch
 
 from bench.common import photos
 from caption.images import decode_image
-from caption.model.fixed_size_encoder import FixedSizeEncoder, frozen_encoder
+from caption.model.fixed_size_encoder import (
+    FixedSizeEncoder,
+    fixed_size_encoder,
+    frozen_encoder,
+)
 from caption.model.loader import load_model
 from caption.settings import Settings, torch_threads
 
@@ -74,6 +80,9 @@ def main() -> None:
     eight = calibration[:8].contiguous(memory_format=torch.channels_last)
     eager = model.encoder.eval().to(memory_format=torch.channels_last)
     paths = {"eager": (eager, 0.0)}
+    started = time.perf_counter()
+    fixed = fixed_size_encoder(model.encoder, size)
+    paths["fixed"] = (fixed, time.perf_counter() - started)
     started = time.perf_counter()
     frozen = frozen_encoder(model.encoder, size)
     paths["frozen"] = (frozen, time.perf_counter() - started)
