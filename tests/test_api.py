@@ -282,7 +282,6 @@ def test_base64_with_line_breaks_is_accepted(client, photos):
 
 def test_a_body_without_length_is_refused_as_soon_as_it_is_too_large(photos):
     """The body streams in chunks with no Content-Length; the 413 comes before it all arrives."""
-    import asyncio
 
     import httpx
 

@@ -162,3 +162,20 @@ def _png() -> bytes:
     buffer = io.BytesIO()
     Image.new("RGB", (80, 60), (30, 120, 200)).save(buffer, "PNG")
     return buffer.getvalue()
+
+
+def test_an_object_noun_is_never_followed_by_what_only_living_things_do(tiny_bundle):
+    """With "sits" declared animate, no guided caption has "cat sits" or "cat is sits"."""
+    model = load_bundle(tiny_bundle)
+    vocab = model.vocabulary
+    features = model.encode(model.preprocess(decode_image(_png(), 40_000_000).image)[None])
+    cat, sits = vocab.ids["cat"], vocab.ids["sits"]
+    free = guided_beam_search(model.decoder, features, vocab, frozenset({cat}), 5, 5, 6)
+    barred = guided_beam_search(model.decoder, features, vocab, frozenset({cat}), 5, 5, 6,
+                                not_after_noun=frozenset({sits}))
+    assert barred and all(cat in h.tokens for h in barred)
+    for hypothesis in barred:
+        pairs = list(zip(hypothesis.tokens, hypothesis.tokens[1:], strict=False))
+        assert (cat, sits) not in pairs
+    assert free != barred or all(
+        (cat, sits) not in zip(h.tokens, h.tokens[1:], strict=False) for h in free)

@@ -117,15 +117,48 @@ def unseen_animals(labels: LabelModel, probabilities: torch.Tensor, vocab: Vocab
     return frozenset(words)
 
 
+# What only living things do. Flickr8k's captions almost always have a person or a dog doing
+# something, so a required object noun tends to land where the dog was: "a coffee is running
+# through the water". After an object noun (and its "is"/"are"), these words are not allowed.
+ANIMATE_VERBS = frozenset(
+    "running runs jumping jumps playing plays swimming swims walking walks riding rides "
+    "climbing climbs smiling smiles dancing dances catching catches chasing chases biting "
+    "bites eating eats looking looks posing poses laughing laughs sleeping sleeps wearing "
+    "wears holding holds carrying carries throwing throws kicking kicks skiing skis surfing "
+    "surfs skating skates biking bikes jogging jogs digging digs sniffing sniffs barking "
+    "barks crawling crawls hiking hikes fighting fights pulling pulls performing performs "
+    "singing sings talking talks waving waves".split())
+_COPULAS = ("is", "are")
+
+
+def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
+    return frozenset(vocab.ids[w] for w in ANIMATE_VERBS if w in vocab.ids)
+
+
+def _after_noun(histories: list[tuple[int, ...]], required: frozenset[int],
+                copulas: frozenset[int]) -> list[int]:
+    """Rows whose caption just wrote the required noun, or the noun and "is"/"are"."""
+    rows = []
+    for row, history in enumerate(histories):
+        if history and (history[-1] in required or (
+                len(history) > 1 and history[-1] in copulas and history[-2] in required)):
+            rows.append(row)
+    return rows
+
+
 @torch.inference_mode()
 def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, required: frozenset[int],
                        beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
-                       banned_words: frozenset[int] = frozenset()) -> list[Hypothesis]:
+                       banned_words: frozenset[int] = frozenset(),
+                       not_after_noun: frozenset[int] = frozenset()) -> list[Hypothesis]:
     """Beam search whose captions contain one of `required` (features: (1, R, F)).
 
     Returns up to `num_captions` hypotheses that contain it, best first; if none could be formed
-    within `max_length`, the best captions without it.
+    within `max_length`, the best captions without it. not_after_noun: words that may not follow
+    the required word (or it and "is"/"are"), e.g. animate verbs after an object.
     """
+    copulas = frozenset(vocab.ids[w] for w in _COPULAS if w in vocab.ids)
+    after_ids = torch.tensor(sorted(not_after_noun), dtype=torch.long, device=features.device)
     state = decoder.start(features)
     device = features.device  # a GPU during training; new tensors go where it is
     tokens = torch.full((1,), vocab.start, dtype=torch.long, device=device)
@@ -144,6 +177,10 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
         log_probs[:, banned] = -math.inf
         if not histories[0]:
             log_probs[:, vocab.end] = -math.inf
+        if not_after_noun:
+            rows_after = _after_noun(histories, required, copulas)
+            if rows_after:
+                log_probs[torch.tensor(rows_after, device=device)[:, None], after_ids] = -math.inf
         totals = sums[:, None] + log_probs
         # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached
         # either from bank 1 by any word or from bank 0 by a required word.
