@@ -71,7 +71,7 @@ class Captioner:
         self.novel_threshold = novel_threshold
         self.absent_animal = ABSENT_ANIMAL
         self._animate_verbs = animate_verb_ids(vocabulary)
-        self._frozen_encoder = None  # the fixed-size serving encoder, see optimize()
+        self._serving_encoder = None  # the fixed-size (maybe frozen) encoder, see optimize()
 
     def optimize(self, freeze: bool = False) -> None:
         """Serve the encoder in its fixed-size form (caption.model.fixed_size_encoder): padding
@@ -84,13 +84,13 @@ class Captioner:
 
         if isinstance(self.encoder, EfficientNetLite):
             build = frozen_encoder if freeze else fixed_size_encoder
-            self._frozen_encoder = build(self.encoder, self.preprocess.size)
+            self._serving_encoder = build(self.encoder, self.preprocess.size)
 
     @torch.inference_mode()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) preprocessed images -> what the decoder's start() takes: (N, regions,
         channels) for encoders that return feature maps, (N, dim) for vector encoders."""
-        encoder = self._frozen_encoder if self._frozen_encoder is not None else self.encoder
+        encoder = self._serving_encoder if self._serving_encoder is not None else self.encoder
         features = encoder(pixels.contiguous(memory_format=torch.channels_last))
         return features.flatten(2).transpose(1, 2) if features.dim() == 4 else features
 

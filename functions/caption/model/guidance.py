@@ -113,8 +113,15 @@ def unseen_animals(labels: LabelModel, probabilities: torch.Tensor, vocab: Vocab
     words = set()
     for noun in labels.animal_nouns:
         if scores.get(noun, 0.0) < below:
-            words.update(vocab.ids[w] for w in (noun, plural(noun)) if w in vocab.ids)
+            forms = (noun, plural(noun), *_YOUNG.get(noun, ()))
+            words.update(vocab.ids[w] for w in forms if w in vocab.ids)
     return frozenset(words)
+
+
+# Other words for an animal the decoder writes: a ruled-out dog must not come back as a puppy.
+_YOUNG = {"dog": ("puppy", "puppies"), "cat": ("kitten", "kittens", "kitty"),
+          "sheep": ("lamb", "lambs"), "cow": ("calf", "calves", "cattle"),
+          "horse": ("pony", "ponies", "foal")}
 
 
 # What only living things do. Flickr8k's captions almost always have a person or a dog doing
