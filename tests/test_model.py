@@ -14,6 +14,7 @@ from caption.model.beam_search import beam_search
 from caption.model.bundle import BundleError, load_bundle
 from caption.model.efficientnet_lite import load_pretrained
 from caption.model.loader import load_model
+from tests.conftest import REPO
 
 
 @pytest.mark.parametrize("variant", ["efficientnet-lite0", "efficientnet-lite1"])
@@ -132,3 +133,21 @@ def test_score_is_the_geometric_mean_word_probability(tiny_bundle):
     total = sum(float(log_probs[i, t]) for i, t in enumerate(best.tokens))
     assert best.log_prob == pytest.approx(total, abs=1e-4)
     assert best.score == pytest.approx(math.exp(total / len(best.tokens)), rel=1e-4)
+
+
+@pytest.mark.parametrize("freeze", [False, True], ids=["fixed-size", "frozen"])
+def test_the_serving_encoder_computes_what_the_bundle_encoder_does(photos, freeze):
+    """The fixed-size (BatchNorm-folded, constant padding) encoder, and its TorchScript-frozen
+    form, give the same features and so the same captions as the bundle's own encoder."""
+    from caption.images import decode_image
+
+    plain, served = (load_bundle(REPO / "layers" / "model") for _ in range(2))
+    served.optimize(freeze=freeze)
+    images = [decode_image(photos[name], 10**8, 224).image for name in ("chelsea", "coffee")]
+    pixels = torch.stack([plain.preprocess(image) for image in images])
+    a, b = plain.encode(pixels), served.encode(pixels)
+    assert float((a - b).norm() / a.norm()) < 1e-4
+    for mine, theirs in zip(plain.describe(images), served.describe(images), strict=True):
+        assert [c.text for c in mine.captions] == [c.text for c in theirs.captions]
+        assert [c.score for c in mine.captions] == pytest.approx(
+            [c.score for c in theirs.captions], abs=2e-4)
