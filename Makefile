@@ -7,6 +7,9 @@ VENV := .venv
 TOOLS := .venv-tools
 PY := $(VENV)/bin/python
 EVENT ?= events/s3-put.json
+# The CPU build of PyTorch (PyPI's Linux torch is the multi-gigabyte CUDA build). Where this
+# index cannot be reached, pip gives up after one quick retry and the plain install runs instead.
+TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint bench train evaluate invoke screenshot clean
@@ -15,7 +18,8 @@ export SAM_CLI_TELEMETRY := 0
 $(VENV)/.ready: pyproject.toml layers/deps/requirements.txt
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q torch==2.13.0 --index-url $(TORCH_INDEX) --timeout 10 --retries 1 \
+	  || $(PY) -m pip install -q torch==2.13.0
 	$(PY) -m pip install -q -r layers/deps/requirements.txt -e '.[train,dev]'
 	touch $@
 
