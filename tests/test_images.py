@@ -200,3 +200,25 @@ def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path
                             env={"PYTHONPATH": str(REPO / "functions"), "PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) < 300, f"decoding peaked at +{result.stdout.strip()} MB"
+
+
+def test_mutated_images_fail_only_with_caption_errors(picture):
+    """Bytes flipped in the headers and bodies of every allowed format, and truncations: the
+    decoder answers a CaptionError (a 4xx), never another exception (a 500)."""
+    import random
+
+    rng = random.Random(0)
+    small = picture.resize((120, 80))
+    seeds = [encode(small, fmt, **options) for fmt, options in (
+        ("JPEG", {}), ("JPEG", {"progressive": True}), ("PNG", {}), ("GIF", {}), ("BMP", {}),
+        ("TIFF", {}), ("WEBP", {}))]
+    for i in range(600):
+        data = bytearray(rng.choice(seeds))
+        for _ in range(rng.randint(1, 12)):
+            data[rng.randrange(min(len(data), 400))] = rng.randrange(256)
+        if rng.random() < 0.2:
+            data = data[: rng.randrange(1, len(data))]
+        try:
+            decode_image(bytes(data), LIMIT, 224 if i % 2 else None)
+        except CaptionError as exc:
+            assert 400 <= exc.status < 500

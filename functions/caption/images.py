@@ -111,17 +111,19 @@ def decode_image(data: bytes, max_pixels: int, min_size: int | None = None) -> D
             f"not a supported image; send one of {', '.join(SUPPORTED_FORMATS)}") from None
     except Image.DecompressionBombError:
         raise too_large("the image has too many pixels", "image_too_large") from None
-    except (OSError, ValueError, SyntaxError) as exc:
-        raise unsupported_image(f"the image could not be read: {exc}", "unreadable_image") from None
+    except Exception as exc:  # OSError, ValueError, SyntaxError, struct.error... from a bad header
+        raise unsupported_image(f"the image could not be read ({type(exc).__name__}: {exc})",
+                                "unreadable_image") from None
     image_format = (image.format or "unknown").lower()
     width, height = image.size
     if width * height > max_pixels:
         raise too_large(f"the image is {width}x{height} pixels; the limit is {max_pixels:,} pixels",
                         "image_too_large")
-    if _jpeg_too_short(image, len(data)):
-        raise unsupported_image(f"the JPEG claims {width}x{height} pixels but holds too little "
-                                "data for them (a damaged or forged header)", "unreadable_image")
     try:
+        if _jpeg_too_short(image, len(data)):
+            raise unsupported_image(f"the JPEG claims {width}x{height} pixels but holds too "
+                                    "little data for them (a damaged or forged header)",
+                                    "unreadable_image")
         image.seek(0)  # animated GIF/WebP/TIFF: the first frame
         orientation = image.getexif().get(0x0112, 1)
         if min_size:

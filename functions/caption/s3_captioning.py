@@ -34,6 +34,8 @@ _PERMANENT = {"NoSuchKey", "NoSuchBucket", "NoSuchVersion", "AccessDenied", "Inv
 
 _REPLACED = "changed: a newer upload replaced the object; its own event captions it"
 _CUSTOMER_KEY = "encrypted with a customer key we do not hold (SSE-C)"
+_HEAD_REFUSED = ("S3 refused to read the object's headers (400): encrypted with a customer key "
+                 "we do not hold (SSE-C), or a malformed key")
 
 
 class TransientS3Error(Exception):
@@ -175,9 +177,10 @@ def _read_for_caption(s3: Any, service: CaptionService, ref: ObjectRef, max_byte
         if _error_code(exc) in ("404", "NoSuchKey", "NoSuchVersion"):
             return Outcome(bucket, key, "skipped", "gone: the object no longer exists")
         if _error_code(exc) in ("400", "BadRequest"):
-            # S3 answers a HEAD without the customer's key on an SSE-C object with a bare 400:
-            # the one documented case where reading an existing object's headers is refused.
-            return Outcome(bucket, key, "skipped", _CUSTOMER_KEY)
+            # S3 answers a HEAD without the customer's key on an SSE-C object with a bare 400
+            # (a HEAD has no body to say more); nothing else about an object we were notified
+            # of draws one, short of a malformed key, which retrying would not fix either.
+            return Outcome(bucket, key, "skipped", _HEAD_REFUSED)
         raise
     replaced = Outcome(bucket, key, "skipped", _REPLACED)
     if ref.version_id and head.get("VersionId") and head["VersionId"] != ref.version_id:
