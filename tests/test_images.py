@@ -202,6 +202,7 @@ def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path
     assert int(result.stdout) < 300, f"decoding peaked at +{result.stdout.strip()} MB"
 
 
+@pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's notes on the broken TIFF tags
 def test_mutated_images_fail_only_with_caption_errors(picture):
     """Bytes flipped in the headers and bodies of every allowed format, and truncations: the
     decoder answers a CaptionError (a 4xx), never another exception (a 500)."""
