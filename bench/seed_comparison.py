@@ -23,7 +23,7 @@ import torch
 from PIL import Image
 
 from bench.baseline import SeedPipeline
-from bench.common import REPO, peak_rss_mb
+from bench.common import REPO, peak_rss_mb, photos
 from caption.runtime import load_service
 from caption.service import CaptionOptions
 from caption.settings import Settings
@@ -37,12 +37,8 @@ def flickr_sized(count: int) -> list[bytes]:
     if split.exists():
         names = split.read_text().split()[:count]
         return [(FLICKR_VAL / "images" / name).read_bytes() for name in names]
-    from skimage import data
-
-    out = []
-    for array in (data.chelsea(), data.coffee(), data.astronaut(), data.rocket()):
-        image = Image.fromarray(array).convert("RGB").resize((500, 375))
-        out.append(_jpeg(image, 90))
+    out = [_jpeg(Image.open(io.BytesIO(p)).convert("RGB").resize((500, 375)), 90)
+           for p in photos()]
     return (out * count)[:count]
 
 

@@ -29,7 +29,7 @@ from caption.errors import CaptionError, bad_option, malformed, too_large, unsup
 from caption.images import MEDIA_TYPE_ALIASES, SUPPORTED_MEDIA_TYPES
 from caption.s3_location import S3Location, read_object
 from caption.service import MAX_BEAM_SIZE, MAX_LENGTH_CAP, CaptionOptions, CaptionService
-from caption.settings import Settings
+from caption.settings import Settings, parse_bool
 
 log = logging.getLogger(__name__)
 
@@ -109,7 +109,6 @@ _REQUEST_BODY = {
     },
 }
 _OPTION_NAMES = ("beam_size", "num_captions", "max_length", "guidance")
-_TRUE, _FALSE = ("true", "1", "on", "yes"), ("false", "0", "off", "no")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -135,8 +134,9 @@ def _bool_option(name: str, raw: Any, default: bool) -> bool:
         return default
     if isinstance(raw, bool):
         return raw
-    if isinstance(raw, str) and raw.strip().lower() in _TRUE + _FALSE:
-        return raw.strip().lower() in _TRUE
+    value = parse_bool(raw) if isinstance(raw, str) else None
+    if value is not None:
+        return value
     raise bad_option(f"{name} must be true or false, got {str(raw)[:40]!r}")
 
 
@@ -286,12 +286,10 @@ async def _read_request(request: Request, settings: Settings, s3_factory: Callab
         upload = form.get("image")
         if upload is None or isinstance(upload, str):
             raise malformed("the multipart body needs a file field named 'image'")
-        data = await upload.read()
-        _check_size(data, limit)
+        data = await upload.read()  # within the body, so within the limit
         return data, _options([query, {k: v for k, v in form.items() if isinstance(v, str)}])
 
-    body = await request.body()
-    _check_size(body, limit)
+    body = await request.body()  # already read, within the limit, by _read_bounded_body
     if media_type == "application/json":
         doc = _parse_json(body)
         if not isinstance(doc, dict):
@@ -345,11 +343,6 @@ async def _read_bounded_body(request: Request, limit: int) -> None:
             raise too_large(f"the request is larger than {limit:,} bytes")
         chunks.append(chunk)
     request._body = b"".join(chunks)
-
-
-def _check_size(data: bytes, limit: int) -> None:
-    if len(data) > limit:
-        raise too_large(f"the request is larger than {limit:,} bytes")
 
 
 def _decode_base64(value: Any) -> bytes:

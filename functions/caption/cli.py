@@ -182,11 +182,12 @@ def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
 def _dry_run(inputs: Iterator[str], args, settings: Settings, s3: _S3, out) -> int:
     from caption.metadata import MODEL
     from caption.model.bundle import read_config
+    from caption.model.captioner import ModelInfo
 
     model_id = None
     if args.write_metadata:
-        config = read_config(settings.model_dir)
-        model_id = f"{config['name']}@{config['version']}"
+        config = read_config(settings.model_dir)  # the id without loading the weights
+        model_id = ModelInfo(config["name"], config["version"], config["architecture"]).id
     for source in inputs:
         action = "caption"
         if args.write_metadata and source.startswith("s3://"):

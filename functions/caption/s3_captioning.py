@@ -1,4 +1,4 @@
-"""Caption one S3 object in place: read it, caption it, write the caption into its metadata.
+"""Caption S3 objects in place: read them, caption them, write each caption into its metadata.
 
 The write is an in-place copy that replaces only the user metadata: the bytes, the user's other
 metadata, the standard headers, storage class, encryption and tags stay. It is conditional on
@@ -84,15 +84,6 @@ class _Pending:
     ref: ObjectRef
     head: dict
     data: bytes
-
-
-def caption_object(s3: Any, service: CaptionService, ref: ObjectRef, options: CaptionOptions,
-                   max_bytes: int) -> Outcome:
-    """Returns what happened; raises TransientS3Error only when a retry may succeed."""
-    [outcome] = caption_objects(s3, service, [ref], options, max_bytes)
-    if isinstance(outcome, TransientS3Error):
-        raise outcome
-    return outcome
 
 
 def caption_objects(s3: Any, service: CaptionService, refs: list[ObjectRef],

@@ -50,8 +50,8 @@ class CaptionService:
 
     @property
     def model_id(self) -> str:
-        """`name@version`: what S3 metadata records, and what idempotency compares."""
-        return f"{self.captioner.info.name}@{self.captioner.info.version}"
+        """The loaded model's `name@version` (ModelInfo.id), the idempotency key."""
+        return self.captioner.info.id
 
     def caption_bytes(self, data: bytes, options: CaptionOptions) -> CaptionResult:
         result = self.caption_many([data], options)[0]

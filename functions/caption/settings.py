@@ -22,6 +22,25 @@ def _int(name: str, default: int) -> int:
         raise ValueError(f"{name} must be an integer, got {raw!r}") from None
 
 
+TRUE_WORDS, FALSE_WORDS = ("true", "1", "on", "yes"), ("false", "0", "off", "no")
+
+
+def parse_bool(raw: str) -> bool | None:
+    """True or False for the words people use for them, None for anything else."""
+    word = raw.strip().lower()
+    return True if word in TRUE_WORDS else False if word in FALSE_WORDS else None
+
+
+def _bool(name: str, default: bool) -> bool:
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return default
+    value = parse_bool(raw)
+    if value is None:
+        raise ValueError(f"{name} must be true or false, got {raw!r}")
+    return value
+
+
 def _csv(name: str) -> frozenset[str]:
     return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
 
@@ -62,8 +81,7 @@ class Settings:
             model_dir=Path(os.environ.get("CAPTION_MODEL_DIR") or _CHECKOUT_MODEL),
             allowed_buckets=_csv("CAPTION_ALLOWED_BUCKETS"),
             allowed_prefix=os.environ.get("CAPTION_ALLOWED_PREFIX", ""),
-            freeze_encoder=os.environ.get("CAPTION_FREEZE_ENCODER", "").strip().lower()
-            in ("1", "true", "yes", "on"),
+            freeze_encoder=_bool("CAPTION_FREEZE_ENCODER", cls.freeze_encoder),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
             max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),
@@ -74,14 +92,15 @@ class Settings:
     def validated(self) -> Settings:
         """Refuse a configuration that could only fail later, one request at a time: the
         function's init fails with the reason instead (and the deployment shows it)."""
-        from caption.service import MAX_BEAM_SIZE  # the API's own bounds
+        from caption.errors import CaptionError
+        from caption.service import CaptionOptions  # the same bounds as a request's options
 
         problems = []
-        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
-            problems.append(f"CAPTION_BEAM_SIZE must be 1..{MAX_BEAM_SIZE}, got {self.beam_size}")
-        if not 1 <= self.num_captions <= max(self.beam_size, 1):
-            problems.append(f"CAPTION_NUM_CAPTIONS must be 1..CAPTION_BEAM_SIZE "
-                            f"({self.beam_size}), got {self.num_captions}")
+        try:
+            CaptionOptions(self.beam_size, self.num_captions).validated()
+        except CaptionError as exc:
+            problems.append(f"CAPTION_BEAM_SIZE={self.beam_size}, "
+                            f"CAPTION_NUM_CAPTIONS={self.num_captions}: {exc.message}")
         for name, value in (("CAPTION_MAX_REQUEST_BYTES", self.max_request_bytes),
                             ("CAPTION_MAX_OBJECT_BYTES", self.max_object_bytes),
                             ("CAPTION_MAX_PIXELS", self.max_pixels)):

@@ -54,6 +54,11 @@ class ModelInfo:
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
+    @property
+    def id(self) -> str:
+        """`name@version`: what S3 metadata records, and what idempotency compares."""
+        return f"{self.name}@{self.version}"
+
 
 class Captioner:
     def __init__(self, encoder: nn.Module, decoder: nn.Module, vocabulary: Vocabulary,
@@ -94,11 +99,6 @@ class Captioner:
         features = encoder(pixels.contiguous(memory_format=torch.channels_last))
         return features.flatten(2).transpose(1, 2) if features.dim() == 4 else features
 
-    def caption_features(self, features: torch.Tensor, beam_size: int = 3, num_captions: int = 3,
-                         max_length: int = 20) -> list[Caption]:
-        return self.describe_features(features, beam_size, num_captions, max_length,
-                                      guidance=False, max_labels=0).captions
-
     @torch.inference_mode()
     def describe_features(self, features: torch.Tensor, beam_size: int = 3,
                           num_captions: int = 3, max_length: int = 20, guidance: bool = True,
@@ -111,9 +111,10 @@ class Captioner:
             probabilities = self.labels.probabilities(features)[0]
             labels = self.labels.top(probabilities, max_labels, LABEL_THRESHOLD)
             if guidance:
-                guide = choose_guide(self.labels, probabilities, self.vocabulary,
+                scores = self.labels.noun_scores(probabilities)  # once, for both uses
+                guide = choose_guide(self.labels, scores, self.vocabulary,
                                      self.guide_threshold, self.novel_threshold)
-                banned = unseen_animals(self.labels, probabilities, self.vocabulary,
+                banned = unseen_animals(self.labels, scores, self.vocabulary,
                                         self.absent_animal)
         if guide is None:
             hypotheses = beam_search(self.decoder, features, self.vocabulary, beam_size,

@@ -44,6 +44,12 @@ def _round_channels(channels: int, width: float) -> int:
     return int(rounded)
 
 
+def same_padding(size: int, kernel: int, stride: int) -> tuple[int, int]:
+    """TensorFlow's 'SAME' padding along one side of `size` pixels: (before, after)."""
+    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
+    return total // 2, total - total // 2
+
+
 class SamePadConv2d(nn.Conv2d):
     """A convolution padded like TensorFlow's 'SAME', which the ported weights expect.
 
@@ -57,9 +63,7 @@ class SamePadConv2d(nn.Conv2d):
         if stride == 1:
             return F.conv2d(x, self.weight, self.bias, 1, kernel // 2, 1, self.groups)
         height, width = x.shape[-2:]
-        pad_h = max((math.ceil(height / stride) - 1) * stride + kernel - height, 0)
-        pad_w = max((math.ceil(width / stride) - 1) * stride + kernel - width, 0)
-        x = F.pad(x, (pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2))
+        x = F.pad(x, (*same_padding(width, kernel, stride), *same_padding(height, kernel, stride)))
         return F.conv2d(x, self.weight, self.bias, stride, 0, 1, self.groups)
 
 

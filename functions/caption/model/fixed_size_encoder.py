@@ -18,7 +18,12 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from caption.model.efficientnet_lite import EfficientNetLite, MBConvBlock, SamePadConv2d
+from caption.model.efficientnet_lite import (
+    EfficientNetLite,
+    MBConvBlock,
+    SamePadConv2d,
+    same_padding,
+)
 
 
 def _plain(conv: SamePadConv2d, size: int) -> tuple[nn.Module, int]:
@@ -30,8 +35,7 @@ def _plain(conv: SamePadConv2d, size: int) -> tuple[nn.Module, int]:
     out.weight = conv.weight
     if stride == 1:
         return out, size
-    total = max((math.ceil(size / stride) - 1) * stride + kernel - size, 0)
-    pad = nn.ZeroPad2d((total // 2, total - total // 2, total // 2, total - total // 2))
+    pad = nn.ZeroPad2d((*same_padding(size, kernel, stride),) * 2)
     return nn.Sequential(pad, out), math.ceil(size / stride)
 
 

@@ -77,13 +77,12 @@ class Guide:
         return " ".join(out)
 
 
-def choose_guide(labels: LabelModel, probabilities: torch.Tensor, vocab: Vocabulary,
+def choose_guide(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary,
                  threshold: float, novel_threshold: float | None = None) -> Guide | None:
     """The most probable guide noun, if its classes together reach `threshold`; for nouns the
     decoder cannot write itself (those written through a proxy), `novel_threshold` if given:
     the unguided decoder never names them, so the caption otherwise lacks them whatever the
-    classifier's confidence."""
-    scores = labels.noun_scores(probabilities)
+    classifier's confidence. scores: LabelModel.noun_scores of the image."""
     candidates = sorted(((s, n) for n, s in scores.items() if n in labels.guide_nouns),
                         reverse=True)
     if not candidates:
@@ -102,14 +101,14 @@ def choose_guide(labels: LabelModel, probabilities: torch.Tensor, vocab: Vocabul
     return Guide(noun, score, frozenset(tokens), tokens)
 
 
-def unseen_animals(labels: LabelModel, probabilities: torch.Tensor, vocab: Vocabulary,
+def unseen_animals(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary,
                    below: float) -> frozenset[int]:
     """Word ids of animals the classifier is sure are absent (summed probability < `below`).
 
     The decoder saw a dog in a third of its training photos and writes one into photos of cats,
     skiers and pandas; ImageNet's 398 animal classes make the classifier a good judge of whether
-    an animal is there at all, so with guidance on, an animal it rules out is not written."""
-    scores = labels.noun_scores(probabilities)
+    an animal is there at all, so with guidance on, an animal it rules out is not written.
+    scores: LabelModel.noun_scores of the image."""
     words = set()
     for noun in labels.animal_nouns:
         if scores.get(noun, 0.0) < below:

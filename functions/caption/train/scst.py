@@ -21,11 +21,11 @@ import numpy as np
 import torch
 
 from caption.model.attention_decoder import AttentionDecoder
-from caption.model.beam_search import beam_search
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.cider import CiderD
 from caption.train.scoring import score_captions
+from caption.train.trainer import val_predictions
 
 
 @dataclass
@@ -81,19 +81,6 @@ def _words(ids: list[int], vocab: Vocabulary) -> list[str]:
     return vocab.decode(ids).split()
 
 
-def _beam_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list[str],
-                      vocab: Vocabulary, beam_size: int = 3) -> dict[str, str]:
-    predictions = {}
-    device = next(decoder.parameters()).device
-    with torch.inference_mode():
-        for index, name in enumerate(names):
-            regions = torch.from_numpy(np.asarray(features[index], dtype=np.float32))[None]
-            regions = regions.to(device)
-            best = beam_search(decoder, regions, vocab, beam_size, 1)
-            predictions[name] = vocab.decode(best[0].tokens) if best else ""
-    return predictions
-
-
 def _selection_score(metrics: dict) -> float:
     """One number to pick the step by: BLEU-4 and CIDEr-D are both what the bundle is judged on."""
     return metrics["bleu4"] + metrics["cider_d"]
@@ -116,7 +103,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     decoder.eval()
 
     def evaluate(step: int, epoch: float, reward: float | None) -> dict:
-        metrics = score_captions(_beam_predictions(decoder, val_features, val_names, vocab),
+        metrics = score_captions(val_predictions(decoder, val_features, val_names, vocab, 3),
                                  {n: val_captions[n] for n in val_names})
         record = {"step": step, "epoch": round(epoch, 2), "mean_reward": reward, **metrics,
                   "elapsed_s": round(time.time() - started)}

@@ -116,15 +116,19 @@ def _batch_tensors(captions: list[list[list[int]]], images: list[int], pad: int
     return tokens, torch.tensor([slot for slot, _ in rows])
 
 
-def _val_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list[str],
-                     vocab: Vocabulary, beam_size: int, device: torch.device) -> dict[str, str]:
+def val_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list[str],
+                    vocab: Vocabulary, beam_size: int) -> dict[str, str]:
+    """Best beam-search caption per cached-feature row, on the decoder's device, in eval mode;
+    the decoder's train/eval mode is restored afterwards."""
+    was_training = decoder.training
+    device = next(decoder.parameters()).device
     decoder.eval()
     predictions = {}
     for index, name in enumerate(names):
         regions = torch.from_numpy(np.asarray(features[index], dtype=np.float32))[None].to(device)
         best = beam_search(decoder, regions, vocab, beam_size, 1)
         predictions[name] = vocab.decode(best[0].tokens) if best else ""
-    decoder.train()
+    decoder.train(was_training)
     return predictions
 
 
@@ -204,8 +208,8 @@ def train(config: TrainConfig) -> dict:
             count += len(captions)
             progress.set_postfix(loss=f"{total / count:.3f}")
 
-        predictions = _val_predictions(decoder, val_feats, val_data.names, vocab,
-                                       config.val_beam_size, device)
+        predictions = val_predictions(decoder, val_feats, val_data.names, vocab,
+                                      config.val_beam_size)
         metrics = score_captions(predictions, val_data.captions)
         record = {"epoch": epoch, "train_loss": round(total / max(count, 1), 4),
                   "learning_rate": optimizer.param_groups[0]["lr"], **metrics,
