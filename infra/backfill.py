@@ -6,7 +6,9 @@
 With --stack, the bucket, function and role come from the stack's outputs. The job lists the
 objects itself (an S3 manifest generator, no inventory needed), invokes the function with
 invocation schema 2.0, and writes a completion report of failed tasks under
-caption-backfill-reports/ in the same bucket. Objects already captioned by the deployed model
+caption-backfill-reports/ in the stack's reports bucket (--report-bucket; default the source
+bucket, where the notification then sees the report as one more object, skipped as not an
+image). Objects already captioned by the deployed model
 succeed without being rewritten, so re-running a backfill is safe. With --wait it follows the
 job (status, tasks succeeded and failed, a progress bar on a terminal) until it ends, then says
 where the failure report is; the exit status is 1 if any task failed or the job did not complete.
@@ -26,7 +28,8 @@ FINAL_STATES = ("Complete", "Failed", "Cancelled")
 
 
 def job_request(account_id: str, bucket: str, function_arn: str, role_arn: str, prefix: str,
-                confirm: bool, all_tasks_report: bool = False) -> dict:
+                confirm: bool, all_tasks_report: bool = False,
+                report_bucket: str | None = None) -> dict:
     """The CreateJob request; a pure function so it can be checked against the API model."""
     source = f"arn:aws:s3:::{bucket}"
     key_filter = {"KeyNameConstraint": {"MatchAnyPrefix": [prefix]}} if prefix else {}
@@ -38,8 +41,8 @@ def job_request(account_id: str, bucket: str, function_arn: str, role_arn: str, 
         "ConfirmationRequired": confirm,
         "Operation": {"LambdaInvoke": {"FunctionArn": function_arn,
                                        "InvocationSchemaVersion": "2.0"}},
-        "Report": {"Bucket": source, "Prefix": REPORT_PREFIX, "Format": "Report_CSV_20180820",
-                   "Enabled": True,
+        "Report": {"Bucket": f"arn:aws:s3:::{report_bucket or bucket}", "Prefix": REPORT_PREFIX,
+                   "Format": "Report_CSV_20180820", "Enabled": True,
                    "ReportScope": "AllTasks" if all_tasks_report else "FailedTasksOnly"},
         "ClientRequestToken": str(uuid.uuid4()),
         "Description": f"caption backfill of s3://{bucket}/{prefix}"[:256],
@@ -104,6 +107,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--function-arn")
     parser.add_argument("--role-arn")
     parser.add_argument("--prefix", default="", help="only keys starting with this")
+    parser.add_argument("--report-bucket", help="where the completion report goes "
+                        "(with --stack: the stack's reports bucket; else the source bucket)")
     parser.add_argument("--account-id", help="default: the caller's account (STS)")
     parser.add_argument("--confirm", action="store_true",
                         help="create the job suspended until confirmed in the console")
@@ -118,6 +123,7 @@ def main(argv: list[str] | None = None) -> int:
         args.bucket = args.bucket or outputs["BucketName"]
         args.function_arn = args.function_arn or outputs["FunctionArn"]
         args.role_arn = args.role_arn or outputs["BatchOperationsRoleArn"]
+        args.report_bucket = args.report_bucket or outputs.get("ReportsBucketName")
     missing = [n for n in ("bucket", "function_arn", "role_arn") if not getattr(args, n)]
     if missing:
         flags = ", ".join("--" + m.replace("_", "-") for m in missing)
@@ -127,7 +133,7 @@ def main(argv: list[str] | None = None) -> int:
         # A dry run needs no credentials; a placeholder account shows where it goes.
         account = "123456789012" if args.dry_run and not args.stack else _caller_account()
     request = job_request(account, args.bucket, args.function_arn, args.role_arn, args.prefix,
-                          args.confirm, args.report_all)
+                          args.confirm, args.report_all, args.report_bucket)
     if args.dry_run:
         print(json.dumps(request, indent=2))
         return 0

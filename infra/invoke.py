@@ -22,10 +22,17 @@ SAMPLE = REPO / "events" / "sample.jpg"
 
 
 def objects_named(event: dict) -> list[tuple[str, str]]:
-    """(bucket, key) of every object an S3 or Batch Operations event refers to."""
+    """(bucket, key) of every object an S3, SQS-wrapped S3 or Batch Operations event refers
+    to."""
     if "Records" in event:
-        return [(r["s3"]["bucket"]["name"], unquote_plus(r["s3"]["object"]["key"]))
-                for r in event["Records"] if r.get("eventSource") == "aws:s3"]
+        named = []
+        for record in event["Records"]:
+            if record.get("eventSource") == "aws:sqs":
+                named += objects_named(json.loads(record["body"]))
+            elif record.get("eventSource") == "aws:s3":
+                named.append((record["s3"]["bucket"]["name"],
+                              unquote_plus(record["s3"]["object"]["key"])))
+        return named
     if "tasks" in event:
         return [(t.get("s3Bucket") or t["s3BucketArn"].split(":::", 1)[-1],
                  unquote_plus(t["s3Key"])) for t in event["tasks"]]

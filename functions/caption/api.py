@@ -174,6 +174,35 @@ class StagePrefix:
         await self.app(scope, receive, send)
 
 
+class UnexpectedErrors:
+    """A bug answers 500 in the one error shape and is logged once, here. (A FastAPI handler for
+    Exception answers too, but Starlette then re-raises the exception, and Mangum or uvicorn log
+    the same traceback a second time, as plain text beside our JSON logs.)"""
+
+    def __init__(self, app: ASGIApp):
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        started = False
+
+        async def tracking_send(message: dict) -> None:
+            nonlocal started
+            started = started or message["type"] == "http.response.start"
+            await send(message)
+
+        try:
+            await self.app(scope, receive, tracking_send)
+        except Exception:
+            log.exception("unhandled error on %s %s", scope.get("method"), scope.get("path"))
+            if not started:  # once a response has begun, it cannot be replaced
+                response = _error(500, "internal_error",
+                                  "the server failed; the error has been logged")
+                await response(scope, receive, send)
+
+
 def create_app(service_factory: Callable[[], CaptionService], settings: Settings,
                s3_factory: Callable[[], Any]) -> FastAPI:
     """`service_factory` returns the loaded service; the app never loads a model itself."""
@@ -199,11 +228,6 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
     async def http_error(_: Request, exc: StarletteHTTPException) -> JSONResponse:
         codes = {404: "not_found", 405: "method_not_allowed"}
         return _error(exc.status_code, codes.get(exc.status_code, "http_error"), str(exc.detail))
-
-    @app.exception_handler(Exception)
-    async def unexpected(request: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error on %s %s", request.method, request.url.path)
-        return _error(500, "internal_error", "the server failed; the error has been logged")
 
     page = (Path(__file__).parent / "static" / "index.html").read_text(encoding="utf-8")
     model_slot = anyio.CapacityLimiter(1)
@@ -264,6 +288,7 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
                                   total=round(1000 * (time.perf_counter() - started), 2)),
         )
 
+    app.add_middleware(UnexpectedErrors)
     app.add_middleware(StagePrefix)
     return app
 

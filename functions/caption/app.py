@@ -2,12 +2,14 @@
 
 The model loads when this module is imported, in Lambda's init phase, and every invocation of
 the execution environment reuses it. Events are dispatched by shape: API Gateway (HTTP API 2.0,
-REST API 1.0) to the FastAPI app through Mangum, S3 notifications and S3 Batch Operations tasks
-to in-place captioning.
+REST API 1.0) to the FastAPI app through Mangum; S3 notifications (direct, or through the upload
+queue) and S3 Batch Operations tasks to in-place captioning. Every invocation flushes its
+metrics and, when tracing is active, is one X-Ray segment.
 """
 
 from __future__ import annotations
 
+import json
 from typing import Any
 
 from aws_lambda_powertools import Logger
@@ -23,10 +25,13 @@ from caption.s3_events import (
 )
 from caption.service import CaptionOptions
 from caption.settings import Settings
+from caption.sqs_events import handle_upload_queue, is_sqs_event
+from caption.telemetry import metrics, record_api_error, record_caption, tracer
 
 logger = Logger(service="caption")  # JSON logs; our modules' loggers are its children
 settings = Settings.from_env()
 service, init_timings = load_service(settings)
+service.observer = record_caption  # per-image metrics, from the Lambda only
 _s3 = None
 
 
@@ -49,18 +54,37 @@ def is_api_gateway(event: dict) -> bool:
     return "requestContext" in event and ("httpMethod" in event or "routeKey" in event)
 
 
+def _api(event: dict, context: Any) -> dict:
+    response = _http(event, context)
+    status = response.get("statusCode", 200)
+    if status >= 400:
+        record_api_error(status, _error_code(response))
+    return response
+
+
+def _error_code(response: dict) -> str:
+    try:
+        return str(json.loads(response.get("body") or "{}")["error"]["code"])
+    except (ValueError, TypeError, KeyError):
+        return "unknown"
+
+
 @logger.inject_lambda_context(clear_state=True)
+@tracer.capture_lambda_handler(capture_response=False)
+@metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: Any) -> dict:
     if not isinstance(event, dict):
         raise UnsupportedEvent(f"expected a JSON object event, got {type(event).__name__}")
     if is_api_gateway(event):
-        return _http(event, context)
+        return _api(event, context)
     options = CaptionOptions(settings.beam_size, settings.num_captions)
+    if is_sqs_event(event):
+        return handle_upload_queue(event, s3(), service, options, settings.max_object_bytes)
     if is_s3_notification(event):
         return handle_notification(event, s3(), service, options, settings.max_object_bytes)
     if is_batch_operation(event):
         return handle_batch_operation(event, s3(), service, options, settings.max_object_bytes)
     raise UnsupportedEvent(
         "unsupported event: expected an API Gateway request (HTTP API 2.0 or REST API 1.0), an "
-        "S3 ObjectCreated notification or an S3 Batch Operations job; "
+        "S3 ObjectCreated notification (direct or through SQS) or an S3 Batch Operations job; "
         f"got keys {sorted(event)[:8]}")

@@ -9,7 +9,6 @@ event our own write causes end there.
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass
 from typing import Any
 
@@ -18,8 +17,6 @@ from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 from caption.errors import CaptionError
 from caption.metadata import MODEL, MetadataFull, caption_metadata
 from caption.service import CaptionOptions, CaptionResult, CaptionService
-
-log = logging.getLogger(__name__)
 
 # Headers S3 stores with an object that a metadata-replacing copy would otherwise reset.
 _KEPT_HEADERS = ("ContentType", "CacheControl", "ContentDisposition", "ContentEncoding",
@@ -49,9 +46,11 @@ class Outcome:
     status: str  # captioned | skipped | failed
     reason: str = ""
     caption: str = ""
+    # A fixed, short name for the reason (a metric dimension; the reason text varies).
+    code: str = ""
 
     def to_json(self) -> dict:
-        return {k: v for k, v in self.__dict__.items() if v}
+        return {k: v for k, v in self.__dict__.items() if v and k != "code"}
 
 
 def _error_code(exc: ClientError) -> str:
@@ -116,14 +115,13 @@ def _guarded(ref: ObjectRef, step) -> Any:
         return step()
     except ClientError as exc:
         if _error_code(exc) in ("PreconditionFailed", "412"):  # from IfMatch / CopySourceIfMatch
-            return Outcome(bucket, key, "skipped", _REPLACED)
-        if _is_permanent(exc):
-            log.warning("permanent S3 error", extra={"bucket": bucket, "key": key,
-                                                     "s3_error": _error_code(exc)})
-            return Outcome(bucket, key, "failed", f"s3_error: {_error_code(exc)}")
+            return Outcome(bucket, key, "skipped", _REPLACED, code="replaced")
+        if _is_permanent(exc):  # logged by the caller, once, with the outcome
+            return Outcome(bucket, key, "failed", f"s3_error: {_error_code(exc)}", code="s3_error")
         return _transient(bucket, key, _error_code(exc) or str(exc), exc)
     except ParamValidationError as exc:  # botocore refused the request: retrying cannot help
-        return Outcome(bucket, key, "failed", f"invalid_request: {exc}"[:500])
+        return Outcome(bucket, key, "failed", f"invalid_request: {exc}"[:500],
+                       code="invalid_request")
     except BotoCoreError as exc:  # connection resets, timeouts
         return _transient(bucket, key, str(exc), exc)
 
@@ -166,14 +164,14 @@ def _read_for_caption(s3: Any, service: CaptionService, ref: ObjectRef, max_byte
         head = s3.head_object(Bucket=bucket, Key=key)
     except ClientError as exc:
         if _error_code(exc) in ("404", "NoSuchKey", "NoSuchVersion"):
-            return Outcome(bucket, key, "skipped", "gone: the object no longer exists")
+            return Outcome(bucket, key, "skipped", "gone: the object no longer exists", code="gone")
         if _error_code(exc) in ("400", "BadRequest"):
             # S3 answers a HEAD without the customer's key on an SSE-C object with a bare 400
             # (a HEAD has no body to say more); nothing else about an object we were notified
             # of draws one, short of a malformed key, which retrying would not fix either.
-            return Outcome(bucket, key, "skipped", _HEAD_REFUSED)
+            return Outcome(bucket, key, "skipped", _HEAD_REFUSED, code="head_refused")
         raise
-    replaced = Outcome(bucket, key, "skipped", _REPLACED)
+    replaced = Outcome(bucket, key, "skipped", _REPLACED, code="replaced")
     if ref.version_id and head.get("VersionId") and head["VersionId"] != ref.version_id:
         return replaced
     if ref.etag and head["ETag"].strip('"') != ref.etag.strip('"'):
@@ -181,12 +179,13 @@ def _read_for_caption(s3: Any, service: CaptionService, ref: ObjectRef, max_byte
     metadata = head.get("Metadata", {})
     if metadata.get(MODEL) == service.model_id:
         return Outcome(bucket, key, "skipped", "already captioned by this model",
-                       metadata.get("caption", ""))
+                       metadata.get("caption", ""), code="already_captioned")
     size = head.get("ContentLength", 0)
     if size > max_bytes:
-        return Outcome(bucket, key, "skipped", f"too_large: {size} bytes > {max_bytes}")
+        return Outcome(bucket, key, "skipped", f"too_large: {size} bytes > {max_bytes}",
+                       code="too_large")
     if head.get("SSECustomerAlgorithm"):
-        return Outcome(bucket, key, "skipped", _CUSTOMER_KEY)
+        return Outcome(bucket, key, "skipped", _CUSTOMER_KEY, code="customer_key")
 
     body = s3.get_object(Bucket=bucket, Key=key, IfMatch=head["ETag"])["Body"]
     try:
@@ -200,12 +199,13 @@ def _write_caption(s3: Any, service: CaptionService, pending: _Pending,
                    result: CaptionResult | CaptionError) -> Outcome:
     bucket, key, head = pending.ref.bucket, pending.ref.key, pending.head
     if isinstance(result, CaptionError):
-        return Outcome(bucket, key, "skipped", f"{result.code}: {result.message}")
+        return Outcome(bucket, key, "skipped", f"{result.code}: {result.message}",
+                       code=result.code)
     try:
         new_metadata = caption_metadata(head.get("Metadata", {}), result.captions,
                                         service.model_id, result.labels)
     except MetadataFull as exc:
-        return Outcome(bucket, key, "skipped", f"metadata_full: {exc}")
+        return Outcome(bucket, key, "skipped", f"metadata_full: {exc}", code="metadata_full")
     etag = head["ETag"]
 
     copy_args: dict[str, Any] = {h: head[h] for h in _KEPT_HEADERS if head.get(h)}

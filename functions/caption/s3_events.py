@@ -14,6 +14,7 @@ from urllib.parse import unquote_plus
 
 from caption.s3_captioning import ObjectRef, Outcome, TransientS3Error, caption_objects
 from caption.service import CaptionOptions, CaptionService
+from caption.telemetry import record_outcome
 
 log = logging.getLogger(__name__)
 
@@ -64,14 +65,12 @@ def _notification_ref(record: dict) -> ObjectRef:
                      etag if isinstance(etag, str) else None)
 
 
-def handle_notification(event: dict, s3: Any, service: CaptionService, options: CaptionOptions,
-                        max_bytes: int) -> dict:
-    """Caption every created object. Raises only if some record hit a transient S3 error,
-    after trying all of them: Lambda then retries the event, and the records already done
-    are recognised as captioned and skipped."""
-    outcomes: list[Outcome] = []
+def notification_refs(records: list) -> tuple[list[ObjectRef], list[Outcome]]:
+    """The objects an S3 notification's records name, and a failed Outcome for each malformed
+    record (logged; retrying could never fix it). Other events than ObjectCreated are ignored."""
     refs: list[ObjectRef] = []
-    for index, record in enumerate(event["Records"]):
+    malformed: list[Outcome] = []
+    for index, record in enumerate(records):
         if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
             log.info("ignoring %s", record.get("eventName"))
             continue
@@ -79,16 +78,43 @@ def handle_notification(event: dict, s3: Any, service: CaptionService, options: 
             refs.append(_notification_ref(record))
         except ValueError as exc:
             log.error("malformed S3 record", extra={"record": index, "error": str(exc)})
-            outcomes.append(Outcome("", "", "failed", f"malformed_record {index}: {exc}"))
-    transient: list[str] = []
-    for outcome in caption_objects(s3, service, refs, options, max_bytes):
-        if isinstance(outcome, TransientS3Error):
-            log.error("transient S3 error; the event will be retried",
-                      extra={"error": str(outcome)})
-            transient.append(str(outcome))
+            malformed.append(Outcome("", "", "failed", f"malformed_record {index}: {exc}",
+                                     code="malformed_record"))
+    return refs, malformed
+
+
+def caption_and_report(s3: Any, service: CaptionService, refs: list[ObjectRef],
+                       options: CaptionOptions, max_bytes: int
+                       ) -> list[Outcome | TransientS3Error]:
+    """caption_objects, with one log line and the metrics for each object."""
+    results = caption_objects(s3, service, refs, options, max_bytes)
+    for result in results:
+        if isinstance(result, TransientS3Error):
+            log.error("transient S3 error; the object will be retried",
+                      extra={"error": str(result)})
             continue
-        log.info("s3 object %s", outcome.status, extra=outcome.to_json())
-        outcomes.append(outcome)
+        record_outcome(result)
+        if result.status == "failed":
+            log.error("s3 object failed", extra=result.to_json())
+        else:
+            log.info("s3 object %s", result.status, extra=result.to_json())
+    return results
+
+
+def handle_notification(event: dict, s3: Any, service: CaptionService, options: CaptionOptions,
+                        max_bytes: int) -> dict:
+    """Caption every created object. Raises only if some record hit a transient S3 error,
+    after trying all of them: Lambda then retries the event, and the records already done
+    are recognised as captioned and skipped."""
+    refs, outcomes = notification_refs(event["Records"])
+    for outcome in outcomes:
+        record_outcome(outcome)
+    transient: list[str] = []
+    for result in caption_and_report(s3, service, refs, options, max_bytes):
+        if isinstance(result, TransientS3Error):
+            transient.append(str(result))
+        else:
+            outcomes.append(result)
     if transient:
         raise TransientS3Error(f"{len(transient)} object(s) failed transiently: {transient[0]}")
     return {"results": [o.to_json() for o in outcomes]}
@@ -131,9 +157,12 @@ def handle_batch_operation(event: dict, s3: Any, service: CaptionService,
         try:
             pending.append((task["taskId"], _task_ref(schema, task)))
         except ValueError as exc:
+            log.error("malformed Batch Operations task",
+                      extra={"taskId": task["taskId"], "error": str(exc)})
+            record_outcome(Outcome("", "", "failed", str(exc), code="malformed_task"))
             results[task["taskId"]] = {"taskId": task["taskId"], "resultCode": "PermanentFailure",
                                        "resultString": f"malformed task: {exc}"[:1000]}
-    outcomes = caption_objects(s3, service, [ref for _, ref in pending], options, max_bytes)
+    outcomes = caption_and_report(s3, service, [ref for _, ref in pending], options, max_bytes)
     for (task_id, _), outcome in zip(pending, outcomes, strict=True):
         if isinstance(outcome, TransientS3Error):
             results[task_id] = {"taskId": task_id, "resultCode": "TemporaryFailure",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from caption.errors import CaptionError, bad_option
@@ -47,6 +48,8 @@ class CaptionService:
     def __init__(self, captioner: Captioner, max_pixels: int):
         self.captioner = captioner
         self.max_pixels = max_pixels
+        # Told of every captioned image (the Lambda records metrics with it).
+        self.observer: Callable[[CaptionResult], None] | None = None
 
     @property
     def model_id(self) -> str:
@@ -86,7 +89,10 @@ class CaptionService:
                 results.append(item)
                 continue
             description = next(described)
-            results.append(CaptionResult(description.captions, description.labels,
-                                         description.guided_by, item.width, item.height,
-                                         item.format, ms, inference_ms))
+            result = CaptionResult(description.captions, description.labels,
+                                   description.guided_by, item.width, item.height, item.format,
+                                   ms, inference_ms)
+            if self.observer is not None:
+                self.observer(result)
+            results.append(result)
         return results

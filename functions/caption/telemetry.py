@@ -1,0 +1,62 @@
+"""What operators see: Powertools metrics (CloudWatch embedded metric format) and X-Ray tracing.
+
+The Lambda handler flushes the metrics after every invocation (`metrics.log_metrics`); nothing
+else records them, so the CLI and the local server print no metric lines. Counters: Captioned,
+Skipped and Failed (each also per `reason`, a fixed code such as `already_captioned`,
+`unsupported_image`, `s3_error`), ApiErrors per `code`; per image: InferenceMs and
+ImageMegapixels.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+from aws_lambda_powertools import Metrics, Tracer
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from caption.s3_captioning import Outcome
+from caption.service import CaptionResult
+
+NAMESPACE = "CaptionLambda"
+SERVICE = "caption"
+
+metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
+# An invocation without metrics (GET /healthz) is normal; Powertools warns of it on every one.
+warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
+# Off outside Lambda and under `sam local` (Powertools decides); the X-Ray SDK loads only when on.
+tracer = Tracer(service=SERVICE)
+
+_COUNTERS = {"captioned": "Captioned", "skipped": "Skipped", "failed": "Failed"}
+
+
+def _count_by(name: str, dimension: str, value: str) -> None:
+    """One more `name` in the series of this dimension value (its own EMF line: the shared
+    metric set has one dimension set, the service)."""
+    with single_metric(name=name, unit=MetricUnit.Count, value=1, namespace=NAMESPACE,
+                       default_dimensions={"service": SERVICE}) as metric:
+        metric.add_dimension(name=dimension, value=value or "unknown")
+
+
+def record_outcome(outcome: Outcome) -> None:
+    """Count an S3 object's outcome: in total (what alarms watch) and per reason."""
+    name = _COUNTERS.get(outcome.status)
+    if name is None:
+        return
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=1)
+    if outcome.status != "captioned":
+        _count_by(name, "reason", outcome.code)
+
+
+def record_caption(result: CaptionResult) -> None:
+    """Per captioned image, whatever brought it: how long the model took, how big it was."""
+    metrics.add_metric(name="InferenceMs", unit=MetricUnit.Milliseconds,
+                       value=result.inference_ms)
+    metrics.add_metric(name="ImageMegapixels", unit=MetricUnit.Count,
+                       value=round(result.width * result.height / 1e6, 2))
+
+
+def record_api_error(status: int, code: str) -> None:
+    """An API request answered with an error: 5xx ones are also what the API 5xx alarm sees."""
+    _count_by("ApiErrors", "code", code)
+    if status >= 500:
+        metrics.add_metric(name="ApiServerErrors", unit=MetricUnit.Count, value=1)
