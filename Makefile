@@ -69,6 +69,11 @@ evaluate: $(VENV)/.ready
 screenshot: $(VENV)/.ready
 	UPLOAD_PAGE_SCREENSHOT=$(CURDIR)/docs/upload-page.png $(PY) -m pytest -q tests/test_upload_page.py
 
+# Build Dockerfile.lambda (docker, or podman on a local stand-in for the base image where no
+# registry is reachable) and invoke the image through its own entrypoint: see infra/image_test.py.
+image-test: $(VENV)/.ready $(TOOLS)/.ready
+	$(PY) infra/image_test.py
+
 invoke: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/invoke.py $(EVENT)
 

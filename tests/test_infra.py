@@ -60,10 +60,35 @@ def test_dockerfile_copies_only_what_exists_and_orders_layers():
     lines = [line.split() for line in (REPO / "Dockerfile.lambda").read_text().splitlines()
              if line.startswith("COPY ")]
     sources = [parts[1] for parts in lines]
-    assert sources == ["layers/deps/requirements.txt", "layers/model/", "functions/caption/"]
+    # torch first, alone: a change to the other dependencies must not download it again
+    assert sources == ["layers/deps/torch.lock", "layers/deps/requirements.lock",
+                       "layers/model/", "functions/caption/"]
+    ignore = (REPO / ".dockerignore").read_text().splitlines()
     for source in sources:
         assert (REPO / source).exists(), source
+        assert f"!{source}" in ignore, f"{source} must be in the build context"
     assert (REPO / "layers/model/model.json").exists(), "the image needs the bundled model"
+
+
+def test_the_locks_pin_every_package_with_hashes_and_torch_for_both_pythons():
+    """Hash-checking mode refuses a lock with an unpinned or unhashed entry; the image runs
+    Python 3.12 and the tests 3.11, so torch's CPU wheel is hashed for both."""
+    import re
+
+    for name in ("torch.lock", "requirements.lock"):
+        text = (REPO / "layers/deps" / name).read_text()
+        entries = re.findall(r"^([A-Za-z0-9_.-]+)==(\S+)(?: ;[^\\\n]*)?"
+                             r"((?: \\\n    --hash=sha256:\w+)+)", text, re.M)
+        lines = [line for line in text.splitlines() if line and not line.startswith((" ", "#"))]
+        assert len(entries) == len(lines), f"{name}: an entry without a pin or a hash"
+    torch = (REPO / "layers/deps/torch.lock").read_text()
+    hashes = re.search(r"^torch==2\.13\.0\+cpu((?: \\\n    --hash=sha256:\w+)+)", torch, re.M)
+    assert hashes and hashes.group(1).count("--hash") == 2
+    pinned = {line.split("==")[0].lower() for line in
+              (REPO / "layers/deps/requirements.txt").read_text().splitlines()
+              if "==" in line}
+    locked = (REPO / "layers/deps/requirements.lock").read_text().lower()
+    assert all(f"\n{name}==" in locked for name in pinned)
 
 
 def test_backfill_wait_follows_the_job_to_its_end_and_names_the_report(capsys):

@@ -179,3 +179,13 @@ def test_sam_turns_the_events_into_routes_integrations_and_a_bounded_queue(auth)
     assert mapping["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
     function = resources["CaptionFunction"]["Properties"]
     assert function["TracingConfig"] == {"Mode": "Active"}
+
+
+def test_sam_build_and_docker_build_start_from_the_same_pinned_base(template):
+    dockerfile = (REPO / "Dockerfile.lambda").read_text()
+    (pinned,) = [line.split("=", 1)[1] for line in dockerfile.splitlines()
+                 if line.startswith("ARG BASE_IMAGE=")]
+    assert "@sha256:" in pinned
+    assert template["Parameters"]["BaseImage"]["Default"] == pinned
+    build_args = template["Resources"]["CaptionFunction"]["Metadata"]["DockerBuildArgs"]
+    assert build_args == {"BASE_IMAGE": {"Ref": "BaseImage"}, "TORCH_INDEX": {"Ref": "TorchIndex"}}

@@ -26,7 +26,13 @@ from caption.s3_events import (
 from caption.service import CaptionOptions
 from caption.settings import Settings
 from caption.sqs_events import handle_upload_queue, is_sqs_event
-from caption.telemetry import metrics, record_api_error, record_caption, tracer
+from caption.telemetry import (
+    metrics,
+    record_api_error,
+    record_caption,
+    trace_aws_calls,
+    tracer,
+)
 
 logger = Logger(service="caption")  # JSON logs; our modules' loggers are its children
 settings = Settings.from_env()
@@ -38,6 +44,7 @@ _s3 = None
 def s3():
     global _s3
     if _s3 is None:
+        trace_aws_calls()
         _s3 = s3_client()
     return _s3
 

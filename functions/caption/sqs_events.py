@@ -12,19 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import Any
-
-from aws_lambda_powertools.utilities.batch import (
-    BatchProcessor,
-    EventType,
-    process_partial_response,
-)
-from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
+from typing import TYPE_CHECKING, Any
 
 from caption.s3_captioning import ObjectRef, TransientS3Error
 from caption.s3_events import caption_and_report, is_s3_notification, notification_refs
 from caption.service import CaptionOptions, CaptionService
 from caption.telemetry import record_outcome
+
+if TYPE_CHECKING:
+    from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
 
 log = logging.getLogger(__name__)
 
@@ -56,6 +52,13 @@ def _notification(body: Any) -> dict | None:
 def handle_upload_queue(event: dict, s3: Any, service: CaptionService, options: CaptionOptions,
                         max_bytes: int) -> dict:
     """`{"batchItemFailures": [{"itemIdentifier": messageId}, ...]}` for the messages to retry."""
+    # Imported here: an API cold start never needs Powertools' batch utilities (about 30 ms).
+    from aws_lambda_powertools.utilities.batch import (
+        BatchProcessor,
+        EventType,
+        process_partial_response,
+    )
+
     problems: dict[str, Exception] = {}
     named: list[tuple[str, ObjectRef]] = []
     for record in event["Records"]:

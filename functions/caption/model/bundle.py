@@ -55,6 +55,9 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
         tensors["classifier.weight"], tensors["classifier.bias"] = classifier
     save_file({k: v.detach().to(torch.float16).contiguous() for k, v in tensors.items()},
               directory / WEIGHTS_FILE)
+    # safetensors creates the file owner-only (0600); the image's function runs as another user
+    # than the one that built it, and must read it.
+    (directory / WEIGHTS_FILE).chmod(0o644)
     config = {
         "format": FORMAT,
         "name": info.name,

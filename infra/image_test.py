@@ -1,0 +1,391 @@
+"""`make image-test`: build the deployable image (Dockerfile.lambda) and run it as Lambda does.
+
+1. Build it with docker, or podman where there is no Docker engine. Where the real base image
+   cannot be pulled (no registry reachable), build on a local stand-in for it,
+   ../shared/tools/lambda-base-standin.sh (LAMBDA_BASE_STANDIN overrides the path; read its
+   header for how it differs: Debian, Python 3.11), whose wheelhouse stands in for PyTorch's
+   CPU index.
+2. Run it through its own entrypoint (the Runtime Interface Emulator on port 8080) with host
+   networking, read-only, as a non-root user, against a moto S3 server on 127.0.0.1, and invoke
+   it with the events/ files: an HTTP API request, an S3 notification and an SQS-delivered one.
+3. Check the answers and the objects' metadata; print the image's size and the INIT duration
+   on the last line. Exit 1 with the reason when anything fails, no engine included.
+"""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from infra.local_lambda import REPO, MotoServer, free_port  # noqa: E402
+
+TAG = "localhost/caption-lambda:image-test"
+BASE_TAG = "public.ecr.aws/lambda/python:3.12"
+RIE_PORT = 8080  # the base image's entrypoint starts the emulator there
+WHEELHOUSE_PORT = 8765
+SAMPLE = REPO / "events" / "sample.jpg"
+BUCKET, KEY = "caption-demo-bucket", "holiday photos/chelsea the cat.jpg"  # the events' object
+# podman on this kind of machine: crun fails in the VM, and ulimits above its hard limit fail.
+PODMAN = ["podman", "--runtime", "runc"]
+LIMITS = ["--ulimit", "nofile=1024:1024", "--ulimit", "nproc=1024:1024"]
+
+
+class ImageTestFailed(Exception):
+    pass
+
+
+def log(message: str) -> None:
+    print(f"[image-test] {message}", file=sys.stderr, flush=True)
+
+
+def run(command: list[str], timeout: float = 1800, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(command, timeout=timeout, check=False, text=True, **kwargs)
+
+
+def find_engine() -> list[str]:
+    if shutil.which("docker") and run(["docker", "info"], capture_output=True,
+                                      timeout=30).returncode == 0:
+        return ["docker"]
+    if shutil.which("podman"):
+        probe = run([*PODMAN, "info"], capture_output=True, timeout=60)
+        if probe.returncode == 0:
+            return PODMAN
+        raise ImageTestFailed(f"podman cannot run here: {probe.stderr.strip()[-500:]}")
+    raise ImageTestFailed("no container engine: neither a Docker engine (`docker info` failed "
+                          "or docker is missing) nor podman (Debian: apt-get install podman "
+                          "runc; .ci/run installs them)")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as s:
+        return s.connect_ex(("127.0.0.1", port)) != 0
+
+
+def standin_script() -> Path:
+    path = Path(os.environ.get("LAMBDA_BASE_STANDIN")
+                or REPO.parent / "shared" / "tools" / "lambda-base-standin.sh")
+    if not path.exists():
+        raise ImageTestFailed(f"the base image {BASE_TAG} cannot be pulled here and there is no "
+                              f"local stand-in for it at {path} (set LAMBDA_BASE_STANDIN)")
+    return path
+
+
+def can_pull_base(engine: list[str]) -> bool:
+    if run([*engine, "image", "inspect", BASE_TAG], capture_output=True).returncode == 0:
+        return True
+    log(f"pulling {BASE_TAG}")
+    return run([*engine, "pull", BASE_TAG], capture_output=True, timeout=300).returncode == 0
+
+
+@contextlib.contextmanager
+def wheelhouse(standin: bool):
+    """The stand-in's wheelhouse (its pip.conf's find-links) served while images build."""
+    if not standin:
+        yield
+        return
+    if not port_is_free(WHEELHOUSE_PORT):
+        raise ImageTestFailed(f"port {WHEELHOUSE_PORT} (the stand-in's wheelhouse) is busy")
+    server = subprocess.Popen(["bash", str(standin_script()), "serve"], cwd=REPO,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        yield
+    finally:
+        server.terminate()
+        server.wait(timeout=10)
+
+
+def prepare_base(engine: list[str]) -> bool:
+    """Make sure there is a base image to build on; True when it is the local stand-in."""
+    if can_pull_base(engine) and not _is_standin(engine):
+        return False
+    script = standin_script()
+    log(f"building the local stand-in for {BASE_TAG} ({script})")
+    made = run(["bash", str(script), "build"], cwd=REPO,
+               env={**os.environ, "TOOLS_VENV": str(REPO / ".venv-tools")})
+    if made.returncode != 0:
+        raise ImageTestFailed("the stand-in base image could not be built")
+    return True
+
+
+# On the stand-in: its tag instead of the pinned digest, and PyPI standing in for PyTorch's
+# unreachable CPU index (the stand-in's pip finds torch's CPU wheel in its wheelhouse; the
+# lock's hashes still decide what installs).
+STANDIN_ARGS = {"BASE_IMAGE": BASE_TAG, "TORCH_INDEX": "https://pypi.org/simple"}
+
+
+def build(engine: list[str], standin: bool) -> float:
+    """Build the image as `docker build` would; returns the seconds it took."""
+    args = [f"--build-arg={k}={v}" for k, v in STANDIN_ARGS.items()] if standin else []
+    started = time.perf_counter()
+    built = run([*engine, "build", "--network", "host", *LIMITS, *args, "-f",
+                 "Dockerfile.lambda", "-t", TAG, "."], cwd=REPO)
+    if built.returncode != 0:
+        raise ImageTestFailed("the image did not build (see above)")
+    return time.perf_counter() - started
+
+
+def _is_standin(engine: list[str]) -> bool:
+    described = run([*engine, "image", "inspect", "--format",
+                     "{{index .Config.Labels \"org.opencontainers.image.description\"}}",
+                     BASE_TAG], capture_output=True)
+    return "STAND-IN" in described.stdout
+
+
+class Container:
+    """The image, started as Lambda would start it, with the emulator in front."""
+
+    def __init__(self, engine: list[str], s3_endpoint: str):
+        if not port_is_free(RIE_PORT):
+            raise ImageTestFailed(f"port {RIE_PORT} is busy; the image's emulator needs it")
+        self.engine = engine
+        started = run([
+            *engine, "run", "-d", "--rm", "--network", "host", *LIMITS,
+            "--read-only", "--tmpfs", "/tmp", "--user", "1051:1051",
+            "-e", f"AWS_ENDPOINT_URL_S3={s3_endpoint}",
+            "-e", "AWS_ACCESS_KEY_ID=testing", "-e", "AWS_SECRET_ACCESS_KEY=testing",
+            "-e", "AWS_DEFAULT_REGION=us-east-1", "-e", "AWS_REGION=us-east-1",
+            "-e", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=3008",
+            "-e", f"CAPTION_ALLOWED_BUCKETS={BUCKET}",
+            TAG], capture_output=True)
+        if started.returncode != 0:
+            raise ImageTestFailed(f"the container did not start: {started.stderr[-1000:]}")
+        self.id = started.stdout.strip()
+        self.url = f"http://127.0.0.1:{RIE_PORT}/2015-03-31/functions/function/invocations"
+        deadline = time.time() + 60
+        while port_is_free(RIE_PORT):
+            if time.time() > deadline:
+                raise ImageTestFailed(f"the emulator never listened:\n{self.logs()}")
+            time.sleep(0.2)
+
+    def invoke(self, event: dict) -> tuple[dict, float]:
+        request = urllib.request.Request(self.url, data=json.dumps(event).encode(),
+                                         headers={"Content-Type": "application/json"})
+        started = time.perf_counter()
+        try:
+            with urllib.request.urlopen(request, timeout=300) as response:
+                answer = json.loads(response.read())
+        except OSError as exc:  # urllib's HTTPError and URLError included
+            raise ImageTestFailed(f"the invocation failed: {exc}") from None
+        return answer, 1000 * (time.perf_counter() - started)
+
+    def logs(self) -> str:
+        # the emulator writes to stderr, the function's own logs to stdout
+        return run([*self.engine, "logs", self.id], stdout=subprocess.PIPE,
+                   stderr=subprocess.STDOUT).stdout
+
+    def stop(self) -> None:
+        run([*self.engine, "stop", "-t", "5", self.id], capture_output=True)
+
+
+def load_event(name: str) -> dict:
+    return json.loads((REPO / "events" / f"{name}.json").read_text())
+
+
+def expect(condition: bool, what: str, detail: object = "") -> None:
+    if not condition:
+        raise ImageTestFailed(f"{what}: {str(detail)[:2000]}")
+    log(f"ok: {what}")
+
+
+def init_report(logs: str) -> dict:
+    """The emulator's INIT duration (imports, bundle load, warm-up: Lambda's init phase) and
+    the model-ready line the handler writes at init (bundle load and warm-up times)."""
+    report: dict = {}
+    for line in logs.splitlines():
+        if "INIT REPORT(durationMs:" in line and "init_ms" not in report:
+            report["init_ms"] = float(line.split("durationMs:")[1].split(")")[0])
+        if '"model ready"' in line:
+            report.update(json.loads(line[line.index("{"):]))
+    return report
+
+
+def exercise(engine: list[str]) -> dict:
+    """Invoke the running image with each kind of event; returns timings for the summary."""
+    with MotoServer() as moto:
+        s3 = moto.client()
+        s3.create_bucket(Bucket=BUCKET)
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=SAMPLE.read_bytes(),
+                      ContentType="image/jpeg", Metadata={"owner": "alice"})
+        container = Container(engine, moto.url)
+        try:
+            answer, first_ms = container.invoke(load_event("api-http-upload"))
+            body = json.loads(answer.get("body", "{}"))
+            expect(answer.get("statusCode") == 200 and body.get("captions"),
+                   "HTTP API event answered with captions", answer)
+            answer, warm_ms = container.invoke(load_event("api-http-upload"))
+            expect(answer.get("statusCode") == 200, "a second, warm request", answer)
+
+            answer, _ = container.invoke(load_event("s3-put"))
+            result = (answer.get("results") or [{}])[0]
+            expect(result.get("status") == "captioned", "S3 event captioned the object", answer)
+            metadata = s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]
+            expect(metadata.get("caption") == result.get("caption")
+                   and metadata.get("owner") == "alice",
+                   "the object's metadata holds the caption and keeps the user's", metadata)
+
+            s3.put_object(Bucket=BUCKET, Key=KEY, Body=SAMPLE.read_bytes(),
+                          ContentType="image/jpeg")  # a fresh upload, as the queue names it
+            answer, _ = container.invoke(load_event("sqs-upload"))
+            expect(answer == {"batchItemFailures": []}, "SQS-delivered S3 event", answer)
+            expect("caption" in s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"],
+                   "the queued upload was captioned")
+            logs = container.logs()
+        except ImageTestFailed:
+            log("container logs:\n" + container.logs()[-6000:])
+            raise
+        finally:
+            container.stop()
+    report = init_report(logs)
+    expect({"init_ms", "load_ms"} <= set(report), "the INIT report and the handler's init log",
+           logs[-2000:])
+    return {"first_ms": first_ms, "warm_ms": warm_ms, **report}
+
+
+@contextlib.contextmanager
+def docker_api(engine: list[str], workdir: Path):
+    """A Docker API for `sam`: Docker's own, or podman's (`podman system service`), whose
+    containers.conf gives builds the host's network (the wheelhouse and PyPI) and this
+    machine's runtime and limits."""
+    if engine[0] == "docker":
+        yield os.environ.get("DOCKER_HOST", "")
+        return
+    conf = workdir / "containers.conf"
+    conf.write_text('[containers]\nnetns = "host"\n'
+                    'default_ulimits = ["nofile=1024:1024", "nproc=1024:1024"]\n'
+                    '[engine]\nruntime = "runc"\n')
+    socket_path = workdir / "podman.sock"
+    service = subprocess.Popen(["podman", "system", "service", "--time=0",
+                                f"unix://{socket_path}"],
+                               env={**os.environ, "CONTAINERS_CONF": str(conf)},
+                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 30
+        while not socket_path.exists():
+            if time.time() > deadline or service.poll() is not None:
+                raise ImageTestFailed("podman's Docker API service did not start")
+            time.sleep(0.2)
+        yield f"unix://{socket_path}"
+    finally:
+        service.terminate()
+        service.wait(timeout=30)
+
+
+def http(method: str, url: str, body: bytes | None = None, content_type: str = ""
+         ) -> tuple[int, bytes]:
+    request = urllib.request.Request(url, data=body, method=method,
+                                     headers={"Content-Type": content_type} if body else {})
+    try:
+        with urllib.request.urlopen(request, timeout=300) as response:
+            return response.status, response.read()
+    except urllib.error.HTTPError as exc:
+        return exc.code, exc.read()
+
+
+def sam_checks(engine: list[str], standin: bool) -> None:
+    """The README's `sam build`, `sam local invoke` and `sam local start-api`, through the
+    engine's Docker API (build output in a temporary folder, not the checkout)."""
+    sam = str(REPO / ".venv-tools" / "bin" / "sam")
+    with tempfile.TemporaryDirectory(prefix="caption-sam-") as tmp, \
+            docker_api(engine, Path(tmp)) as docker_host:
+        env = {**os.environ, "SAM_CLI_TELEMETRY": "0", "DOCKER_HOST": docker_host,
+               "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
+               "AWS_DEFAULT_REGION": "us-east-1"}
+        env.pop("AWS_SESSION_TOKEN", None)
+        overrides = (["--parameter-overrides", "BaseImage={BASE_IMAGE} TorchIndex={TORCH_INDEX}"
+                      .format(**STANDIN_ARGS)] if standin else [])
+        build_dir = Path(tmp) / "build"
+        with wheelhouse(standin):
+            built = run([sam, "build", "--build-dir", str(build_dir), *overrides],
+                        cwd=REPO, env=env)
+        expect(built.returncode == 0, "sam build")
+        template = str(build_dir / "template.yaml")
+        invoked = run([sam, "local", "invoke", "CaptionFunction", "-t", template,
+                       "-e", "events/api-http-upload.json"], cwd=REPO, env=env,
+                      capture_output=True, timeout=600)
+        answer = _last_json(invoked.stdout)
+        expect(answer.get("statusCode") == 200 and "captions" in answer.get("body", ""),
+               "sam local invoke with the HTTP API event", invoked.stdout[-1000:]
+               + invoked.stderr[-2000:])
+        port = free_port()
+        server = subprocess.Popen([sam, "local", "start-api", "-t", template, "--host",
+                                   "127.0.0.1", "--port", str(port)], cwd=REPO, env=env,
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+        try:
+            base = f"http://127.0.0.1:{port}"
+            deadline = time.time() + 120
+            while port_is_free(port):
+                if time.time() > deadline or server.poll() is not None:
+                    raise ImageTestFailed("sam local start-api did not start")
+                time.sleep(0.5)
+            status, body = http("GET", f"{base}/healthz")
+            expect(status == 200 and b'"ok"' in body, "sam local start-api: GET /healthz", body)
+            status, body = http("GET", f"{base}/")
+            expect(status == 200 and b"<html" in body.lower(), "sam local start-api: GET /")
+            image = base64.b64encode(SAMPLE.read_bytes()).decode()
+            status, body = http("POST", f"{base}/captions?num_captions=2",
+                                json.dumps({"image": image}).encode(), "application/json")
+            expect(status == 200 and len(json.loads(body)["captions"]) == 2,
+                   "sam local start-api: POST /captions with the image as JSON base64", body)
+            status, body = http("POST", f"{base}/captions", SAMPLE.read_bytes(), "image/jpeg")
+            log(f"sam local start-api, a raw image/jpeg body: {status} "
+                f"{body[:160].decode(errors='replace')}")
+        finally:
+            server.terminate()
+            try:
+                server.wait(timeout=60)
+            except subprocess.TimeoutExpired:
+                server.kill()
+
+
+def _last_json(text: str) -> dict:
+    for line in reversed(text.strip().splitlines()):
+        start = line.find("{")
+        if start >= 0:
+            try:
+                return json.loads(line[start:])
+            except ValueError:
+                continue
+    return {}
+
+
+def main() -> int:
+    try:
+        engine = find_engine()
+        log(f"engine: {' '.join(engine)}")
+        standin = prepare_base(engine)
+        base = "the local stand-in (Debian, Python 3.11)" if standin else "the real base image"
+        with wheelhouse(standin):
+            build_s = build(engine, standin)
+        size = run([*engine, "image", "inspect", "--format", "{{.Size}}", TAG],
+                   capture_output=True).stdout.strip()
+        python = run([*engine, "run", "--rm", *LIMITS, "--entrypoint", "python", TAG,
+                      "--version"], capture_output=True).stdout.strip()
+        figures = exercise(engine)
+        if os.environ.get("CAPTION_IMAGE_TEST_SAM", "1") != "0":
+            sam_checks(engine, standin)
+    except (ImageTestFailed, subprocess.TimeoutExpired) as exc:
+        print(f"image-test FAILED: {exc}", flush=True)
+        return 1
+    print(f"image-test passed on {base}, {python}, built in {build_s:.0f} s: "
+          f"first request {figures['first_ms']:.0f} ms, warm request {figures['warm_ms']:.0f} ms; "
+          f"image {int(size) / 1e6:.0f} MB, INIT {figures['init_ms']:.0f} ms (bundle load "
+          f"{figures['load_ms']:.0f} ms, warm-up {figures['warm_up_ms']:.0f} ms)",
+          flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
