@@ -23,7 +23,10 @@ $(VENV)/.ready: pyproject.toml $(DEPS)/torch.lock $(DEPS)/requirements.lock
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock --index-url $(TORCH_INDEX) \
 	  --extra-index-url $(PYPI) --timeout 10 --retries 1 \
-	  || $(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock
+	  || $(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock \
+	  || { echo "no locked CPU torch wheel for this platform (the lock covers Linux x86_64," \
+	         "CPython 3.11 and 3.12): installing torch==2.13.0 unhashed" >&2; \
+	       $(PY) -m pip install -q torch==2.13.0; }
 	$(PY) -m pip install -q --require-hashes -r $(DEPS)/requirements.lock
 	$(PY) -m pip install -q -e '.[train,dev]'
 	touch $@
