@@ -8,6 +8,7 @@ import time
 import torch
 from PIL import Image
 
+from caption.allocator import keep_freed_memory
 from caption.model.loader import load_model
 from caption.service import CaptionService
 from caption.settings import Settings, torch_threads
@@ -31,6 +32,7 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
     optimize: serve the fixed-size encoder (a one-image CLI run is faster without it);
     freeze: also freeze it (default: CAPTION_FREEZE_ENCODER; see Captioner.optimize)."""
     torch.set_num_threads(torch_threads())
+    keep_freed_memory()
     started = time.perf_counter()
     captioner = load_model(settings.model_dir)
     if optimize:

@@ -34,7 +34,11 @@ class DecoderState:
     keys: torch.Tensor  # (B, R, attention): regions' half of the attention score, computed once
 
     def select(self, index: torch.Tensor) -> DecoderState:
-        """Keep the rows in `index` (beam search reorders and duplicates hypotheses)."""
+        """Keep the rows in `index` (beam search reorders and duplicates hypotheses). One
+        image's regions stay one row, broadcast over its beams, instead of being copied for
+        every beam at every step."""
+        if self.regions.shape[0] == 1:
+            return DecoderState(self.h[index], self.c[index], self.regions, self.keys)
         return DecoderState(self.h[index], self.c[index], self.regions[index], self.keys[index])
 
 
@@ -67,7 +71,7 @@ class AttentionDecoder(nn.Module):
         """One word in; the new hidden state and this step's attention weights out."""
         scores = self.attend_score(torch.tanh(state.keys + self.attend_hidden(state.h)[:, None]))
         alpha = torch.softmax(scores.squeeze(-1), dim=1)  # (B, R)
-        context = torch.bmm(alpha[:, None], state.regions).squeeze(1)
+        context = torch.matmul(alpha[:, None], state.regions).squeeze(1)  # broadcasts one image
         context = context * torch.sigmoid(self.gate(state.h))
         h, c = self.cell(torch.cat([self.embed(tokens), context], dim=1), (state.h, state.c))
         return h, alpha, DecoderState(h, c, state.regions, state.keys)
