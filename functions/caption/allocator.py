@@ -11,7 +11,6 @@ used is kept; a 40-megapixel decode (above 32 MB) is still mapped and returned.
 from __future__ import annotations
 
 import ctypes
-import ctypes.util
 import logging
 
 log = logging.getLogger(__name__)
@@ -25,9 +24,9 @@ TRIM_THRESHOLD = 512 * 1024 * 1024
 def keep_freed_memory() -> bool:
     """Tune glibc's malloc for repeated inference; False where it is not glibc (nothing
     changes there)."""
-    name = ctypes.util.find_library("c")
     try:
-        mallopt = ctypes.CDLL(name).mallopt
+        # The process's own symbols, libc's among them (find_library would run ldconfig).
+        mallopt = ctypes.CDLL(None).mallopt
     except (OSError, AttributeError, TypeError):  # musl, macOS, Windows
         return False
     done = bool(mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD)) and bool(

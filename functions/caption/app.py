@@ -31,7 +31,7 @@ from caption.telemetry import (
     record_api_error,
     record_caption,
     trace_aws_calls,
-    tracer,
+    traced,
 )
 
 logger = Logger(service="caption")  # JSON logs; our modules' loggers are its children
@@ -77,7 +77,7 @@ def _error_code(response: dict) -> str:
 
 
 @logger.inject_lambda_context(clear_state=True)
-@tracer.capture_lambda_handler(capture_response=False)
+@traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: Any) -> dict:
     if not isinstance(event, dict):

@@ -9,13 +9,16 @@ ImageMegapixels.
 
 from __future__ import annotations
 
+import os
 import warnings
+from collections.abc import Callable
 
 from aws_lambda_powertools import Metrics, Tracer
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from caption.s3_captioning import Outcome
 from caption.service import CaptionResult
+from caption.settings import TRUE_WORDS
 
 NAMESPACE = "CaptionLambda"
 SERVICE = "caption"
@@ -23,15 +26,33 @@ SERVICE = "caption"
 metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 # An invocation without metrics (GET /healthz) is normal; Powertools warns of it on every one.
 warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
-# Off outside Lambda and under `sam local` (Powertools decides). Nothing is patched at init:
-# patching imports botocore (about 65 ms), which an API cold start never needs; the S3 client
-# patches it when it is first made (trace_aws_calls).
-tracer = Tracer(service=SERVICE, auto_patch=False)
+
+
+def _tracing_possible() -> bool:
+    """False where Powertools turns its Tracer off (outside Lambda, under `sam local`, or with
+    POWERTOOLS_TRACE_DISABLED): there no Tracer is made at all, since making one imports the
+    X-Ray SDK (about 0.3 s) even when it is off: the CLI and the local server never pay it."""
+    disabled = os.environ.get("POWERTOOLS_TRACE_DISABLED", "").strip().lower() in TRUE_WORDS
+    return bool(os.environ.get("LAMBDA_TASK_ROOT")) and not os.environ.get("AWS_SAM_LOCAL") \
+        and not disabled
+
+
+# Nothing is patched at init: patching imports botocore (about 65 ms), which an API cold start
+# never needs; the S3 client patches it when it is first made (trace_aws_calls).
+tracer = Tracer(service=SERVICE, auto_patch=False) if _tracing_possible() else None
+
+
+def traced(handler: Callable) -> Callable:
+    """The handler as one X-Ray segment per invocation, where tracing is possible."""
+    if tracer is None:
+        return handler
+    return tracer.capture_lambda_handler(handler, capture_response=False)
 
 
 def trace_aws_calls() -> None:
     """S3 calls as X-Ray subsegments (a no-op where tracing is off)."""
-    tracer.patch(["botocore"])
+    if tracer is not None:
+        tracer.patch(["botocore"])
 
 
 _COUNTERS = {"captioned": "Captioned", "skipped": "Skipped", "failed": "Failed"}
