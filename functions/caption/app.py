@@ -37,7 +37,6 @@ from caption.telemetry import (
 logger = Logger(service="caption")  # JSON logs; our modules' loggers are its children
 settings = Settings.from_env()
 service, init_timings = load_service(settings)
-service.observer = record_caption  # per-image metrics, from the Lambda only
 _s3 = None
 
 
@@ -80,6 +79,9 @@ def _error_code(response: dict) -> str:
 @traced
 @metrics.log_metrics(capture_cold_start_metric=True)
 def handler(event: Any, context: Any) -> dict:
+    # Per-image metrics, flushed after each invocation; set here, not at import, so the same
+    # app served by uvicorn (`make run`) records none that nothing would flush.
+    service.observer = record_caption
     if not isinstance(event, dict):
         raise UnsupportedEvent(f"expected a JSON object event, got {type(event).__name__}")
     if is_api_gateway(event):
