@@ -45,6 +45,8 @@ def test_invoke_seeds_the_objects_each_event_names():
         ("caption-demo-bucket", "holiday photos/chelsea the cat.jpg")]
     assert objects_named(load_event("batch-task")) == objects_named(load_event("batch-task-v2"))
     assert objects_named(load_event("api-http-upload")) == []
+    # the queue's S3 notification inside its message body; S3's test event names nothing
+    assert objects_named(load_event("sqs-upload")) == objects_named(load_event("s3-put"))
 
 
 @pytest.mark.skipif(find_rie() is None, reason="needs .venv-tools (make test installs it)")

@@ -64,6 +64,15 @@ def test_s3_put_event_captions_the_object(runtime, photos):
     assert batch["results"][0]["resultString"].startswith("skipped: already captioned")
 
 
+def test_sqs_event_captions_the_uploaded_object(runtime, photos):
+    function, s3 = runtime
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=KEY, Body=photos["sample"], ContentType="image/jpeg")
+    response = function.invoke(load_event("sqs-upload"))
+    assert response == {"batchItemFailures": []}, response
+    assert s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]["caption"]
+
+
 def test_unsupported_event_is_a_function_error(runtime):
     function, _ = runtime
     response = function.invoke({"detail-type": "Scheduled Event", "source": "aws.events"})
