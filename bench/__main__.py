@@ -86,9 +86,12 @@ def table(results: dict) -> str:
         ("peak RSS (warm run)", f"{warm['peak_rss_mb']:.0f} MB"),
     ]
     for name, label in (("eager", "encoder, eager float32"),
-                        ("fixed", "encoder, fixed-size (Lambda default)"),
-                        ("frozen", "encoder, frozen (opt-in; bulk CLI)"),
+                        ("onnx", "encoder, ONNX Runtime (the default)"),
+                        ("fixed", "encoder, fixed-size (without onnxruntime)"),
+                        ("frozen", "encoder, frozen (opt-in, without onnxruntime)"),
                         ("int8", "encoder, static int8 (not used)")):
+        if name not in enc:  # no onnxruntime, or a bundle without the export
+            continue
         rows.append((f"{label}: 1 image / per image in 8; set-up",
                      f"{enc[name]['batch1_ms']:.1f} / {enc[name]['batch8_per_image_ms']:.1f} ms; "
                      f"{enc[name]['build_ms']:.0f} ms"))

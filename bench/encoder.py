@@ -1,10 +1,12 @@
 """Which CPU encoder path is fastest, and what each costs at start-up:
 
 - eager: the bundle's EfficientNet-Lite in channels-last float32 (computes 'SAME' padding per call);
-- fixed: its fixed-size, BatchNorm-folded copy (what the Lambda serves by default,
-  caption.model.fixed_size_encoder);
+- onnx: the bundle's ONNX export of the fixed-size copy under ONNX Runtime (what every entry
+  point serves where onnxruntime is installed, caption.model.onnx_encoder);
+- fixed: that fixed-size, BatchNorm-folded copy in PyTorch (caption.model.fixed_size_encoder;
+  served without onnxruntime);
 - frozen: that copy traced and frozen by TorchScript (CAPTION_FREEZE_ENCODER=1, and the CLI on
-  50 images or more);
+  50 images or more, without onnxruntime);
 - int8: PyTorch's x86 static quantization (FX graph mode) of the same fixed-size copy,
   calibrated on 32 real photos.
 
@@ -24,6 +26,7 @@ import warnings
 import torch
 
 from bench.common import photos
+from caption.allocator import keep_freed_memory
 from caption.images import decode_image
 from caption.model.fixed_size_encoder import (
     FixedSizeEncoder,
@@ -31,6 +34,7 @@ from caption.model.fixed_size_encoder import (
     frozen_encoder,
 )
 from caption.model.loader import load_model
+from caption.model.onnx_encoder import load_onnx_encoder
 from caption.settings import Settings, torch_threads
 
 
@@ -71,6 +75,7 @@ def _latency(fn, pixels: torch.Tensor, repeat: int) -> float:
 
 def main() -> None:
     torch.set_num_threads(torch_threads())
+    keep_freed_memory()  # as every entry point does (caption.runtime.load_service)
     model = load_model(Settings.from_env().model_dir)
     size = model.preprocess.size
     images = [decode_image(p, 10**8, size).image for p in photos()]
@@ -80,6 +85,11 @@ def main() -> None:
     eight = calibration[:8].contiguous(memory_format=torch.channels_last)
     eager = model.encoder.eval().to(memory_format=torch.channels_last)
     paths = {"eager": (eager, 0.0)}
+    if model.onnx_encoder_file is not None:
+        started = time.perf_counter()
+        exported = load_onnx_encoder(model.onnx_encoder_file, torch.get_num_threads())
+        if exported is not None:
+            paths["onnx"] = (exported, time.perf_counter() - started)
     started = time.perf_counter()
     fixed = fixed_size_encoder(model.encoder, size)
     paths["fixed"] = (fixed, time.perf_counter() - started)

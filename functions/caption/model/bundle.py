@@ -24,6 +24,7 @@ from caption.model.captioner import (
 )
 from caption.model.efficientnet_lite import EfficientNetLite
 from caption.model.labels import LabelModel
+from caption.model.onnx_encoder import ONNX_FILE
 from caption.model.preprocess import Preprocessing
 from caption.model.quantization import quantize_decoder
 from caption.model.vocabulary import Vocabulary
@@ -48,6 +49,8 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
         raise ValueError("labels and classifier go together")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
+    # An ONNX export of earlier weights would no longer match: export again after saving.
+    (directory / ONNX_FILE).unlink(missing_ok=True)
     tensors = {f"encoder.{k}": v for k, v in encoder.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     tensors.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
@@ -141,7 +144,12 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
                                             weights["classifier.bias"].float())
         except (KeyError, ValueError) as exc:
             raise BundleError(f"{directory}: labels do not match the classifier: {exc}") from None
-    return Captioner(encoder, decoder, Vocabulary(config["vocabulary"]),
-                     Preprocessing(pre["size"], tuple(pre["mean"]), tuple(pre["std"])), info,
-                     labels, (section or {}).get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
-                     (section or {}).get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD))
+    captioner = Captioner(encoder, decoder, Vocabulary(config["vocabulary"]),
+                          Preprocessing(pre["size"], tuple(pre["mean"]), tuple(pre["std"])),
+                          info, labels,
+                          (section or {}).get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
+                          (section or {}).get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD))
+    exported = config.get("runtime", {}).get("onnx_encoder")
+    if exported:  # written by caption.model.onnx_encoder from these very weights
+        captioner.onnx_encoder_file = directory / exported
+    return captioner

@@ -3,10 +3,11 @@
 EfficientNet-Lite's TensorFlow-style 'SAME' padding depends on the input size, so the eager
 encoder computes it on every call and cannot be traced. Fixed to the bundle's input size, the
 padding becomes constant and each BatchNorm folds into its convolution; TorchScript can then trace
-and freeze it. Measured by `python -m bench.encoder` (figures in the README's performance section):
-the frozen encoder is the fastest CPU path we found, the fixed-size eager one the cheapest to set
-up; static int8 (PyTorch's x86 FX quantization of this same fixed-size encoder) was slower than
-float32 here, so it is not used.
+and freeze it, and it is what caption.model.onnx_encoder exports for ONNX Runtime, the fastest
+CPU path measured (`python -m bench.encoder`, figures in the README's performance section). In
+PyTorch, where onnxruntime is not installed, the frozen form is faster per image and the plain
+fixed-size form cheaper to set up; static int8 (PyTorch's x86 FX quantization of this same
+fixed-size encoder) was slower than float32 here, so it is not used.
 """
 
 from __future__ import annotations
