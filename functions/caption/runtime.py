@@ -44,7 +44,7 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
                           beam_size=1, num_captions=1, max_length=3)
     timings = {"load_ms": round(1000 * (loaded - started), 1),
                "warm_up_ms": round(1000 * (time.perf_counter() - loaded), 1),
-               "threads": torch.get_num_threads()}
+               "threads": torch.get_num_threads(), "encoder": captioner.encoder_runtime}
     log.info("model ready", extra={"model": f"{captioner.info.name}@{captioner.info.version}",
                                    **timings})
     return CaptionService(captioner, settings.max_pixels), timings

@@ -100,6 +100,13 @@ class Captioner:
             build = frozen_encoder if freeze else fixed_size_encoder
             self._serving_encoder = build(self.encoder, self.preprocess.size)
 
+    @property
+    def encoder_runtime(self) -> str:
+        """Which encoder serves: `onnxruntime`, or `pytorch` (its fixed-size or eager form)."""
+        from caption.model.onnx_encoder import OnnxEncoder
+
+        return "onnxruntime" if isinstance(self._serving_encoder, OnnxEncoder) else "pytorch"
+
     @torch.inference_mode()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) preprocessed images -> what the decoder's start() takes: (N, regions,
