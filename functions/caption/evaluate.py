@@ -90,6 +90,7 @@ def main(argv: list[str] | None = None) -> None:
                                                                         "captions.tsv"], None
     split = None if args.split is None or str(args.split) == "all" else args.split
     model = load_model(args.model)
+    model.optimize()  # the encoder as it is served (ONNX Runtime where installed)
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     for guidance in modes:
