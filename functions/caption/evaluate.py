@@ -21,7 +21,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from caption.images import decode_image
-from caption.model.bundle import CONFIG_FILE
+from caption.model.bundle import CONFIG_FILE, read_config, write_config
 from caption.model.captioner import Captioner
 from caption.model.loader import load_model
 from caption.settings import Settings
@@ -107,11 +107,10 @@ def main(argv: list[str] | None = None) -> None:
     printed = results if len(results) > 1 else next(iter(results.values()))
     print(json.dumps(printed, indent=1))
     if args.write:
-        path = args.model / CONFIG_FILE
-        config = json.loads(path.read_text())
+        config = read_config(args.model)
         config.setdefault("metrics", {}).update(results)
-        path.write_text(json.dumps(config, indent=1) + "\n")
-        print(f"stored as metrics.{', metrics.'.join(results)} in {path}")
+        write_config(args.model, config)
+        print(f"stored as metrics.{', metrics.'.join(results)} in {args.model / CONFIG_FILE}")
 
 
 if __name__ == "__main__":

@@ -78,7 +78,13 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
     }
     if labels is not None:
         config["labels"] = labels
-    (directory / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    write_config(directory, config)
+
+
+def write_config(directory: Path, config: dict) -> None:
+    """model.json, as every tool that changes a bundle writes it (read it with read_config)."""
+    (Path(directory) / CONFIG_FILE).write_text(json.dumps(config, indent=1) + "\n",
+                                               encoding="utf-8")
 
 
 def read_config(directory: Path) -> dict:

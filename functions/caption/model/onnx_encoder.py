@@ -11,7 +11,6 @@ bundle has no export, the PyTorch encoder serves (same features, slower).
 
 from __future__ import annotations
 
-import json
 import logging
 import sys
 import warnings
@@ -66,7 +65,7 @@ def load_onnx_encoder(path: Path, threads: int) -> OnnxEncoder | None:
 def export_onnx_encoder(directory: Path) -> Path:
     """Export the bundle's encoder (its fixed-size form) to `encoder.onnx` and name the file
     in model.json. Needs the `onnx` package (the train extras), not at run time."""
-    from caption.model.bundle import CONFIG_FILE, load_bundle
+    from caption.model.bundle import load_bundle, read_config, write_config
     from caption.model.fixed_size_encoder import fixed_size_encoder
 
     directory = Path(directory)
@@ -81,10 +80,9 @@ def export_onnx_encoder(directory: Path) -> Path:
                           opset_version=OPSET,
                           dynamic_axes={"pixels": {0: "batch"}, "features": {0: "batch"}})
     path.chmod(0o644)
-    config_path = directory / CONFIG_FILE
-    config = json.loads(config_path.read_text())
+    config = read_config(directory)
     config.setdefault("runtime", {})["onnx_encoder"] = ONNX_FILE
-    config_path.write_text(json.dumps(config, indent=1) + "\n")
+    write_config(directory, config)
     return path
 
 

@@ -260,20 +260,21 @@ def main(argv: list[str] | None = None) -> None:
     """`python -m caption.train.imagenet_labels --bundle DIR`: rewrite a bundle's labels section
     from this module (after editing the noun map), keeping its measured guidance thresholds."""
     import argparse
-    import json
+
+    from caption.model.bundle import CONFIG_FILE, read_config, write_config
 
     parser = argparse.ArgumentParser(prog="python -m caption.train.imagenet_labels",
                                      description=main.__doc__)
     parser.add_argument("--bundle", type=Path, default=Path("layers/model"))
     args = parser.parse_args(argv)
-    path = args.bundle / "model.json"
-    config = json.loads(path.read_text(encoding="utf-8"))
+    path = args.bundle / CONFIG_FILE
+    config = read_config(args.bundle)
     old = config.get("labels", {})
     if not old:
         raise SystemExit(f"{path} has no labels section (no classifier): run caption.train.refine")
     kept = {k: v for k, v in old.items() if k.startswith("guide_threshold") or k == "guide_tuning"}
     config["labels"] = {**labels_section(config["vocabulary"]), **kept}
-    path.write_text(json.dumps(config, indent=1) + "\n", encoding="utf-8")
+    write_config(args.bundle, config)
     print(f"rewrote the labels section of {path}")
 
 

@@ -19,7 +19,7 @@ import torch
 from tqdm import tqdm
 
 from caption.images import decode_image
-from caption.model.bundle import CONFIG_FILE, load_bundle
+from caption.model.bundle import CONFIG_FILE, load_bundle, read_config, write_config
 from caption.model.captioner import Captioner
 from caption.settings import Settings
 from caption.train.datasets import load_dataset, read_split
@@ -95,12 +95,12 @@ def main(argv: list[str] | None = None) -> None:
     result = tune(args.model, tuple(args.thresholds))
     print(json.dumps({"chosen": result["chosen"]}))
     if args.write:
-        path = args.model / CONFIG_FILE
-        config = json.loads(path.read_text())
+        config = read_config(args.model)
         config["labels"]["guide_threshold"] = result["chosen"]
         config["labels"]["guide_tuning"] = result
-        path.write_text(json.dumps(config, indent=1) + "\n")
-        print(f"stored labels.guide_threshold = {result['chosen']} in {path}")
+        write_config(args.model, config)
+        print(f"stored labels.guide_threshold = {result['chosen']} in "
+              f"{args.model / CONFIG_FILE}")
 
 
 if __name__ == "__main__":
