@@ -29,8 +29,9 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
                  freeze: bool | None = None) -> tuple[CaptionService, dict]:
     """Load the model once; returns the service and how long each part took (ms).
 
-    optimize: serve the fixed-size encoder (a one-image CLI run is faster without it);
-    freeze: also freeze it (default: CAPTION_FREEZE_ENCODER; see Captioner.optimize)."""
+    optimize: serve the encoder in its fastest form, ONNX Runtime or else the fixed-size
+    PyTorch one (a one-image CLI run is faster without it); freeze: freeze the fixed-size one
+    (default: CAPTION_FREEZE_ENCODER; see Captioner.optimize)."""
     torch.set_num_threads(torch_threads())
     keep_freed_memory()
     started = time.perf_counter()

@@ -67,7 +67,8 @@ def _notification_ref(record: dict) -> ObjectRef:
 
 def notification_refs(records: list) -> tuple[list[ObjectRef], list[Outcome]]:
     """The objects an S3 notification's records name, and a failed Outcome for each malformed
-    record (logged; retrying could never fix it). Other events than ObjectCreated are ignored."""
+    record (logged and counted; retrying could never fix it). Other events than ObjectCreated
+    are ignored."""
     refs: list[ObjectRef] = []
     malformed: list[Outcome] = []
     for index, record in enumerate(records):
@@ -78,8 +79,10 @@ def notification_refs(records: list) -> tuple[list[ObjectRef], list[Outcome]]:
             refs.append(_notification_ref(record))
         except ValueError as exc:
             log.error("malformed S3 record", extra={"record": index, "error": str(exc)})
-            malformed.append(Outcome("", "", "failed", f"malformed_record {index}: {exc}",
-                                     code="malformed_record"))
+            outcome = Outcome("", "", "failed", f"malformed_record {index}: {exc}",
+                              code="malformed_record")
+            record_outcome(outcome)
+            malformed.append(outcome)
     return refs, malformed
 
 
@@ -107,8 +110,6 @@ def handle_notification(event: dict, s3: Any, service: CaptionService, options: 
     after trying all of them: Lambda then retries the event, and the records already done
     are recognised as captioned and skipped."""
     refs, outcomes = notification_refs(event["Records"])
-    for outcome in outcomes:
-        record_outcome(outcome)
     transient: list[str] = []
     for result in caption_and_report(s3, service, refs, options, max_bytes):
         if isinstance(result, TransientS3Error):

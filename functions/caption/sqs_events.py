@@ -17,7 +17,6 @@ from typing import TYPE_CHECKING, Any
 from caption.s3_captioning import ObjectRef, TransientS3Error
 from caption.s3_events import caption_and_report, is_s3_notification, notification_refs
 from caption.service import CaptionOptions, CaptionService
-from caption.telemetry import record_outcome
 
 if TYPE_CHECKING:
     from aws_lambda_powertools.utilities.data_classes.sqs_event import SQSRecord
@@ -73,9 +72,7 @@ def handle_upload_queue(event: dict, s3: Any, service: CaptionService, options: 
         if notification is None:
             log.info("S3 test event", extra={"messageId": message_id})
             continue
-        refs, malformed = notification_refs(notification["Records"])
-        for outcome in malformed:  # logged; retrying the message could not fix them
-            record_outcome(outcome)
+        refs, _ = notification_refs(notification["Records"])  # malformed ones: logged, counted
         named.extend((message_id, ref) for ref in refs)
 
     results = caption_and_report(s3, service, [ref for _, ref in named], options, max_bytes)

@@ -85,7 +85,8 @@ def record_caption(result: CaptionResult) -> None:
 
 
 def record_api_error(status: int, code: str) -> None:
-    """An API request answered with an error: 5xx ones are also what the API 5xx alarm sees."""
+    """An API request the function answered with an error, per code; 5xx ones are also
+    counted on their own (ApiServerErrors)."""
     _count_by("ApiErrors", "code", code)
     if status >= 500:
         metrics.add_metric(name="ApiServerErrors", unit=MetricUnit.Count, value=1)

@@ -77,7 +77,7 @@ class Captioner:
         self.novel_threshold = novel_threshold
         self.absent_animal = ABSENT_ANIMAL
         self._animate_verbs = animate_verb_ids(vocabulary)
-        self._serving_encoder = None  # the fixed-size (maybe frozen) encoder, see optimize()
+        self._serving_encoder = None  # the ONNX or fixed-size (maybe frozen) one: optimize()
         self.onnx_encoder_file: Path | None = None  # the bundle's ONNX export, if it has one
 
     def optimize(self, freeze: bool = False) -> None:
@@ -112,7 +112,9 @@ class Captioner:
         """(N, 3, H, W) preprocessed images -> what the decoder's start() takes: (N, regions,
         channels) for encoders that return feature maps, (N, dim) for vector encoders."""
         encoder = self._serving_encoder if self._serving_encoder is not None else self.encoder
-        features = encoder(pixels.contiguous(memory_format=torch.channels_last))
+        if isinstance(encoder, nn.Module):  # ONNX Runtime takes the plain layout as it is
+            pixels = pixels.contiguous(memory_format=torch.channels_last)
+        features = encoder(pixels)
         return features.flatten(2).transpose(1, 2) if features.dim() == 4 else features
 
     @torch.inference_mode()
