@@ -74,6 +74,16 @@ def port_is_free(port: int) -> bool:
         return s.connect_ex(("127.0.0.1", port)) != 0
 
 
+def wait_until_listening(port: int, seconds: float, alive, what: str) -> None:
+    """Until something listens on the loopback port; ImageTestFailed if `alive()` turns False
+    or the time runs out."""
+    deadline = time.time() + seconds
+    while port_is_free(port):
+        if time.time() > deadline or not alive():
+            raise ImageTestFailed(f"{what} never listened on port {port}")
+        time.sleep(0.2)
+
+
 def standin_script() -> Path:
     path = Path(os.environ.get("LAMBDA_BASE_STANDIN")
                 or REPO.parent / "shared" / "tools" / "lambda-base-standin.sh")
@@ -164,11 +174,10 @@ class Container:
             raise ImageTestFailed(f"the container did not start: {started.stderr[-1000:]}")
         self.id = started.stdout.strip()
         self.url = f"http://127.0.0.1:{RIE_PORT}/2015-03-31/functions/function/invocations"
-        deadline = time.time() + 60
-        while port_is_free(RIE_PORT):
-            if time.time() > deadline:
-                raise ImageTestFailed(f"the emulator never listened:\n{self.logs()}")
-            time.sleep(0.2)
+        try:
+            wait_until_listening(RIE_PORT, 60, lambda: True, "the image's emulator")
+        except ImageTestFailed as exc:
+            raise ImageTestFailed(f"{exc}:\n{self.logs()}") from None
 
     def invoke(self, event: dict) -> tuple[dict, float]:
         request = urllib.request.Request(self.url, data=json.dumps(event).encode(),
@@ -321,16 +330,19 @@ def sam_checks(engine: list[str], standin: bool) -> None:
                "sam local invoke with the HTTP API event", invoked.stdout[-1000:]
                + invoked.stderr[-2000:])
         port = free_port()
+        # Its log goes to a file: a pipe nobody reads would fill and stall it.
+        server_log = (Path(tmp) / "start-api.log").open("w")
         server = subprocess.Popen([sam, "local", "start-api", "-t", template, "--host",
                                    "127.0.0.1", "--port", str(port)], cwd=REPO, env=env,
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
+                                  stdout=server_log, stderr=subprocess.STDOUT)
         try:
             base = f"http://127.0.0.1:{port}"
-            deadline = time.time() + 120
-            while port_is_free(port):
-                if time.time() > deadline or server.poll() is not None:
-                    raise ImageTestFailed("sam local start-api did not start")
-                time.sleep(0.5)
+            try:
+                wait_until_listening(port, 120, lambda: server.poll() is None,
+                                     "sam local start-api")
+            except ImageTestFailed as exc:
+                started_log = (Path(tmp) / "start-api.log").read_text()
+                raise ImageTestFailed(f"{exc}:\n{started_log[-3000:]}") from None
             status, body = http("GET", f"{base}/healthz")
             expect(status == 200 and b'"ok"' in body, "sam local start-api: GET /healthz", body)
             status, body = http("GET", f"{base}/")
@@ -349,6 +361,7 @@ def sam_checks(engine: list[str], standin: bool) -> None:
                 server.wait(timeout=60)
             except subprocess.TimeoutExpired:
                 server.kill()
+            server_log.close()
 
 
 def _last_json(text: str) -> dict:
