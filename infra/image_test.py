@@ -1,10 +1,11 @@
 """`make image-test`: build the deployable image (Dockerfile.lambda) and run it as Lambda does.
 
 1. Build it with docker, or podman where there is no Docker engine. Where the real base image
-   cannot be pulled (no registry reachable), build on a local stand-in for it,
+   cannot be pulled (no registry reachable), build on a local stand-in for it: the workplace's
    ../shared/tools/lambda-base-standin.sh (LAMBDA_BASE_STANDIN overrides the path; read its
-   header for how it differs: Debian, Python 3.11), whose wheelhouse stands in for PyTorch's
-   CPU index.
+   header for how it differs: Debian, Python 3.11) where it is there, else our own
+   (infra/standin_base.py, the same contract); either's wheelhouse stands in for PyTorch's CPU
+   index.
 2. Run it through its own entrypoint (the Runtime Interface Emulator on port 8080) with host
    networking, read-only, as a non-root user, against a moto S3 server on 127.0.0.1, and invoke
    it with the events/ files: an HTTP API request, an S3 notification and an SQS-delivered one.
@@ -30,7 +31,8 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from infra.local_lambda import REPO, MotoServer, free_port  # noqa: E402
+from infra import standin_base  # noqa: E402
+from infra.local_lambda import REPO, MotoServer, find_rie, free_port  # noqa: E402
 
 TAG = "localhost/caption-lambda:image-test"
 BASE_TAG = "public.ecr.aws/lambda/python:3.12"
@@ -84,13 +86,11 @@ def wait_until_listening(port: int, seconds: float, alive, what: str) -> None:
         time.sleep(0.2)
 
 
-def standin_script() -> Path:
+def standin_script() -> Path | None:
+    """The workplace's stand-in builder, if this checkout sits beside it (or it is named)."""
     path = Path(os.environ.get("LAMBDA_BASE_STANDIN")
                 or REPO.parent / "shared" / "tools" / "lambda-base-standin.sh")
-    if not path.exists():
-        raise ImageTestFailed(f"the base image {BASE_TAG} cannot be pulled here and there is no "
-                              f"local stand-in for it at {path} (set LAMBDA_BASE_STANDIN)")
-    return path
+    return path if path.exists() else None
 
 
 def can_pull_base(engine: list[str]) -> bool:
@@ -108,7 +108,12 @@ def wheelhouse(standin: bool):
         return
     if not port_is_free(WHEELHOUSE_PORT):
         raise ImageTestFailed(f"port {WHEELHOUSE_PORT} (the stand-in's wheelhouse) is busy")
-    server = subprocess.Popen(["bash", str(standin_script()), "serve"], cwd=REPO,
+    script = standin_script()
+    if script is None:
+        with standin_base.serve_wheelhouse(WHEELHOUSE_PORT):
+            yield
+        return
+    server = subprocess.Popen(["bash", str(script), "serve"], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
         yield
@@ -119,14 +124,28 @@ def wheelhouse(standin: bool):
 
 def prepare_base(engine: list[str]) -> bool:
     """Make sure there is a base image to build on; True when it is the local stand-in."""
-    if can_pull_base(engine) and not _is_standin(engine):
-        return False
     script = standin_script()
-    log(f"building the local stand-in for {BASE_TAG} ({script})")
-    made = run(["bash", str(script), "build"], cwd=REPO,
-               env={**os.environ, "TOOLS_VENV": str(REPO / ".venv-tools")})
-    if made.returncode != 0:
-        raise ImageTestFailed("the stand-in base image could not be built")
+    if can_pull_base(engine):
+        if not _is_standin(engine):
+            return False
+        if script is None:  # a stand-in built before, by us or the workplace's script
+            return True
+    if script is not None:
+        log(f"building the local stand-in for {BASE_TAG} ({script})")
+        made = run(["bash", str(script), "build"], cwd=REPO,
+                   env={**os.environ, "TOOLS_VENV": str(REPO / ".venv-tools")})
+        if made.returncode != 0:
+            raise ImageTestFailed("the stand-in base image could not be built")
+        return True
+    rie = find_rie()
+    if rie is None:
+        raise ImageTestFailed("the stand-in needs the Runtime Interface Emulator from "
+                              "aws-sam-cli in .venv-tools (make image-test installs it)")
+    log(f"building our own stand-in for {BASE_TAG} (infra/standin_base.py)")
+    try:
+        standin_base.build(engine, BASE_TAG, rie, WHEELHOUSE_PORT, LIMITS)
+    except (subprocess.CalledProcessError, OSError) as exc:
+        raise ImageTestFailed(f"the stand-in base image could not be built: {exc}") from None
     return True
 
 

@@ -1,0 +1,154 @@
+"""Our own local stand-in for the Lambda base image, for `make image-test` where neither the
+real base (public.ecr.aws/lambda/python:3.12, from a registry this machine cannot reach) nor the
+workplace's stand-in script (../shared/tools/lambda-base-standin.sh) is there, as on a CI
+machine that clones the project elsewhere.
+
+It keeps the base image's contract, which is all the image and the test rely on: Python in
+/var/lang/bin, LAMBDA_TASK_ROOT=/var/task as the working directory, the runtime interface
+client (awslambdaric) in /var/runtime apart from the site-packages pip installs into, the
+Runtime Interface Emulator (from the aws-sam-cli wheel in .venv-tools) at
+/usr/local/bin/aws-lambda-rie, and an /lambda-entrypoint.sh that takes the handler and runs the
+bootstrap under the emulator unless AWS_LAMBDA_RUNTIME_API says a runtime API is already there.
+It differs in being Debian bookworm with its Python 3.11 (the tests' Python, and the one the
+CPU torch wheel on this kind of machine is built for), not Amazon Linux with 3.12; its pip also
+finds torch's CPU wheel in a wheelhouse served on 127.0.0.1 while images build, standing in for
+PyTorch's CPU index. The image is labelled as a stand-in, so nothing mistakes it for the real one.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import functools
+import http.server
+import shutil
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+WORK = Path("/var/tmp/caption-lambda-standin")
+SUITE = "bookworm"
+RIC = "awslambdaric==4.2.2"
+TORCH = "torch==2.13.0"
+LABEL = "LOCAL STAND-IN for the AWS Lambda Python base image (Debian, Python 3.11)"
+
+ENTRYPOINT = """#!/bin/sh
+# The base image's entrypoint contract: one argument, the handler.
+if [ $# -ne 1 ]; then
+  echo "entrypoint requires the handler name to be the first argument" 1>&2
+  exit 142
+fi
+export _HANDLER="$1"
+if [ -z "${AWS_LAMBDA_RUNTIME_API}" ]; then
+  exec /usr/local/bin/aws-lambda-rie /var/runtime/bootstrap
+fi
+exec /var/runtime/bootstrap
+"""
+
+BOOTSTRAP = """#!/bin/sh
+# The runtime interface client on the handler in $_HANDLER, from the task root.
+export PYTHONPATH="/var/runtime${PYTHONPATH:+:$PYTHONPATH}"
+cd "${LAMBDA_TASK_ROOT:-/var/task}" || exit 1
+exec /var/lang/bin/python -m awslambdaric "$_HANDLER"
+"""
+
+
+def _pip_conf(wheel_port: int) -> str:
+    return ("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n"
+            f"find-links = http://127.0.0.1:{wheel_port}/\n")
+
+
+def _containerfile(rootfs_image: str) -> str:
+    return f"""FROM {rootfs_image}
+LABEL org.opencontainers.image.description="{LABEL}"
+ENV LANG=C.UTF-8 \\
+    TZ=:/etc/localtime \\
+    PATH=/var/lang/bin:/usr/local/bin:/usr/bin/:/bin:/opt/bin \\
+    LAMBDA_TASK_ROOT=/var/task \\
+    LAMBDA_RUNTIME_DIR=/var/runtime
+COPY ca-certificates.crt /etc/ssl/certs/ca-certificates.crt
+COPY aws-lambda-rie /usr/local/bin/aws-lambda-rie
+COPY lambda-entrypoint.sh /lambda-entrypoint.sh
+COPY bootstrap /var/runtime/bootstrap
+RUN python3 -m venv /var/lang \\
+ && PIP_CERT=/etc/ssl/certs/ca-certificates.crt /var/lang/bin/pip install --no-cache-dir -q \\
+      --target /var/runtime {RIC} \\
+ && mkdir -p /var/task
+# Set after the runtime client is in: only the function's own installs use the wheelhouse.
+COPY pip.conf /etc/pip.conf
+WORKDIR /var/task
+ENTRYPOINT ["/lambda-entrypoint.sh"]
+"""
+
+
+def _apt_mirror() -> str:
+    """The Debian mirror this machine's apt uses (debootstrap fetches from it)."""
+    for path in sorted(Path("/etc/apt/sources.list.d").glob("*.sources")):
+        for line in path.read_text().splitlines():
+            if line.startswith("URIs:") and "security" not in line:
+                return line.split()[1]
+    listing = Path("/etc/apt/sources.list")
+    if listing.exists():
+        for line in listing.read_text().splitlines():
+            parts = line.split()
+            if len(parts) > 1 and parts[0] == "deb" and "security" not in parts[1]:
+                return parts[1]
+    return "http://deb.debian.org/debian"
+
+
+def wheelhouse() -> Path:
+    """torch's CPU wheel and its dependencies, as this machine's pip resolves them."""
+    directory = WORK / "wheelhouse"
+    if not list(directory.glob("torch-*.whl")):
+        directory.mkdir(parents=True, exist_ok=True)
+        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
+                        TORCH], check=True)
+    return directory
+
+
+@contextlib.contextmanager
+def serve_wheelhouse(port: int):
+    """The wheelhouse over HTTP on 127.0.0.1:port, in this process, while the block runs."""
+    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
+                                directory=str(wheelhouse()))
+    handler.log_message = lambda *args: None
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[str]) -> None:
+    """Build the stand-in image and tag it `tag` (the real base's name); raises
+    CalledProcessError with the failing step's output on stderr."""
+    rootfs = WORK / f"rootfs-{SUITE}"
+    done = rootfs / ".complete"
+    if not done.exists():
+        shutil.rmtree(rootfs, ignore_errors=True)
+        subprocess.run(["debootstrap", "--variant=minbase",
+                        "--include=ca-certificates,python3,python3-venv", SUITE, str(rootfs),
+                        _apt_mirror()], check=True, stdout=subprocess.DEVNULL)
+        done.touch()
+    rootfs_image = f"localhost/caption-lambda-standin-rootfs:{SUITE}"
+    archive = subprocess.Popen(["tar", "--exclude=./.complete", "-C", str(rootfs), "-c", "."],
+                               stdout=subprocess.PIPE)
+    subprocess.run([*engine, "import", "-", rootfs_image], stdin=archive.stdout, check=True,
+                   stdout=subprocess.DEVNULL)
+    archive.wait()
+    context = WORK / "context"
+    shutil.rmtree(context, ignore_errors=True)
+    context.mkdir(parents=True)
+    shutil.copy(rie, context / "aws-lambda-rie")
+    shutil.copy("/etc/ssl/certs/ca-certificates.crt", context / "ca-certificates.crt")
+    for name, text in (("lambda-entrypoint.sh", ENTRYPOINT), ("bootstrap", BOOTSTRAP),
+                       ("pip.conf", _pip_conf(wheel_port)),
+                       ("Containerfile", _containerfile(rootfs_image))):
+        (context / name).write_text(text)
+    for name in ("aws-lambda-rie", "lambda-entrypoint.sh", "bootstrap"):
+        (context / name).chmod(0o755)
+    subprocess.run([*engine, "build", "--network", "host", *limits, "-t", tag, str(context)],
+                   check=True)
