@@ -58,12 +58,13 @@ bench: $(VENV)/.ready
 # Three stages, each resumable on its own: cross-entropy training of the decoder (80-minute
 # budget on 2 CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also
 # adds the ImageNet labels), then the guidance threshold measured on Flickr8k val; last, the
-# encoder exported for ONNX Runtime.
+# encoder and the decoder exported for ONNX Runtime.
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
 	$(PY) -m caption.train.tune_guidance --model layers/model --write
 	$(PY) -m caption.model.onnx_encoder layers/model
+	$(PY) -m caption.model.onnx_decoder layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided.
 evaluate: $(VENV)/.ready

@@ -280,6 +280,7 @@ def exercise(engine: list[str]) -> dict:
     expect({"init_ms", "load_ms"} <= set(report), "the INIT report and the handler's init log",
            logs[-2000:])
     expect(report.get("encoder") == "onnxruntime", "the encoder runs under ONNX Runtime", report)
+    expect(report.get("decoder") == "onnxruntime", "the decoder runs under ONNX Runtime", report)
     return {"first_ms": first_ms, "warm_ms": warm_ms, **report}
 
 

@@ -29,9 +29,10 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
                  freeze: bool | None = None) -> tuple[CaptionService, dict]:
     """Load the model once; returns the service and how long each part took (ms).
 
-    optimize: serve the encoder in its fastest form, ONNX Runtime or else the fixed-size
-    PyTorch one (a one-image CLI run is faster without it); freeze: freeze the fixed-size one
-    (default: CAPTION_FREEZE_ENCODER; see Captioner.optimize)."""
+    optimize: serve the decoder and the encoder in their fastest forms, ONNX Runtime or else
+    PyTorch (the encoder in its fixed-size form); a one-image CLI run is faster without it.
+    freeze: freeze the fixed-size encoder (default: CAPTION_FREEZE_ENCODER; see
+    Captioner.optimize)."""
     torch.set_num_threads(torch_threads())
     keep_freed_memory()
     started = time.perf_counter()
@@ -45,7 +46,8 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
                           beam_size=1, num_captions=1, max_length=3)
     timings = {"load_ms": round(1000 * (loaded - started), 1),
                "warm_up_ms": round(1000 * (time.perf_counter() - loaded), 1),
-               "threads": torch.get_num_threads(), "encoder": captioner.encoder_runtime}
+               "threads": torch.get_num_threads(), "encoder": captioner.encoder_runtime,
+               "decoder": captioner.decoder_runtime}
     log.info("model ready", extra={"model": f"{captioner.info.name}@{captioner.info.version}",
                                    **timings})
     return CaptionService(captioner, settings.max_pixels), timings

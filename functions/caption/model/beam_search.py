@@ -39,6 +39,13 @@ def banned_mask(vocab: Vocabulary, size: int, also: frozenset[int] = frozenset()
     return mask
 
 
+def as_bias(mask: torch.Tensor) -> torch.Tensor:
+    """-inf where `mask` is set, 0 elsewhere: added to log-probabilities it rules those words
+    out. One addition per step instead of an indexed assignment, which costs several times more
+    at the few rows a beam has; adding 0 leaves the other values exactly as they were."""
+    return torch.zeros(mask.shape, device=mask.device).masked_fill_(mask, -math.inf)
+
+
 def finish(finished: list[Hypothesis], num_captions: int) -> list[Hypothesis]:
     """Best first by mean log-probability per word, each distinct caption once."""
     finished = sorted(finished, key=lambda h: h.mean_log_prob, reverse=True)
@@ -65,8 +72,8 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         logits, _, state = decoder.step(tokens, state)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         if banned is None:
-            banned = banned_mask(vocab, log_probs.shape[-1], banned_words, device)
-        log_probs[:, banned] = -math.inf
+            banned = as_bias(banned_mask(vocab, log_probs.shape[-1], banned_words, device))
+        log_probs += banned
         if not histories[0]:
             log_probs[:, vocab.end] = -math.inf  # an empty caption describes nothing
         candidates = (sums[:, None] + log_probs).flatten()

@@ -24,6 +24,7 @@ from caption.model.captioner import (
 )
 from caption.model.efficientnet_lite import EfficientNetLite
 from caption.model.labels import LabelModel
+from caption.model.onnx_decoder import START_FILE, STEP_FILE
 from caption.model.onnx_encoder import ONNX_FILE
 from caption.model.preprocess import Preprocessing
 from caption.model.quantization import quantize_decoder
@@ -49,8 +50,9 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
         raise ValueError("labels and classifier go together")
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
-    # An ONNX export of earlier weights would no longer match: export again after saving.
-    (directory / ONNX_FILE).unlink(missing_ok=True)
+    # ONNX exports of earlier weights would no longer match: export again after saving.
+    for exported in (ONNX_FILE, START_FILE, STEP_FILE):
+        (directory / exported).unlink(missing_ok=True)
     tensors = {f"encoder.{k}": v for k, v in encoder.state_dict().items()
                if not k.endswith("num_batches_tracked")}
     tensors.update({f"decoder.{k}": v for k, v in decoder.state_dict().items()})
@@ -158,4 +160,7 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
     exported = config.get("runtime", {}).get("onnx_encoder")
     if exported:  # written by caption.model.onnx_encoder from these very weights
         captioner.onnx_encoder_file = directory / exported
+    exported = config.get("runtime", {}).get("onnx_decoder")
+    if exported:  # written by caption.model.onnx_decoder from these very weights
+        captioner.onnx_decoder_files = (directory, exported)
     return captioner

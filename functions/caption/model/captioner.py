@@ -11,6 +11,7 @@ from torch import nn
 
 from caption.model.beam_search import beam_search
 from caption.model.guidance import (
+    animal_word_ids,
     animate_verb_ids,
     choose_guide,
     guided_beam_search,
@@ -77,20 +78,29 @@ class Captioner:
         self.novel_threshold = novel_threshold
         self.absent_animal = ABSENT_ANIMAL
         self._animate_verbs = animate_verb_ids(vocabulary)
+        self._animal_words = animal_word_ids(labels, vocabulary) if labels is not None else {}
         self._serving_encoder = None  # the ONNX or fixed-size (maybe frozen) one: optimize()
+        self._serving_decoder = None  # the ONNX one: optimize()
         self.onnx_encoder_file: Path | None = None  # the bundle's ONNX export, if it has one
+        # The bundle's ONNX decoder, if it has one: its directory and runtime.onnx_decoder.
+        self.onnx_decoder_files: tuple[Path, dict] | None = None
 
     def optimize(self, freeze: bool = False) -> None:
-        """Serve the encoder in its fastest available form: the bundle's ONNX export under ONNX
-        Runtime (caption.model.onnx_encoder) where both are there; else the fixed-size form
+        """Serve the decoder from the bundle's ONNX graphs under ONNX Runtime where both are
+        there (caption.model.onnx_decoder), and the encoder in its fastest available form: the
+        bundle's ONNX export (caption.model.onnx_encoder); else the fixed-size form
         (caption.model.fixed_size_encoder): padding constant and BatchNorm folded, faster per
         image for about 25 ms at start-up. freeze: also trace and freeze that with TorchScript,
         faster again per image but about a second more at start-up (worth it for long runs,
         not for a cold start). Only EfficientNet-Lite encoders have these forms."""
         from caption.model.efficientnet_lite import EfficientNetLite
         from caption.model.fixed_size_encoder import fixed_size_encoder, frozen_encoder
+        from caption.model.onnx_decoder import load_onnx_decoder
         from caption.model.onnx_encoder import load_onnx_encoder
 
+        if self.onnx_decoder_files is not None:
+            self._serving_decoder = load_onnx_decoder(*self.onnx_decoder_files,
+                                                      torch.get_num_threads())
         if self.onnx_encoder_file is not None:
             exported = load_onnx_encoder(self.onnx_encoder_file, torch.get_num_threads())
             if exported is not None:
@@ -107,6 +117,11 @@ class Captioner:
 
         return "onnxruntime" if isinstance(self._serving_encoder, OnnxEncoder) else "pytorch"
 
+    @property
+    def decoder_runtime(self) -> str:
+        """Which decoder serves: `onnxruntime` or `pytorch`."""
+        return "pytorch" if self._serving_decoder is None else "onnxruntime"
+
     @torch.inference_mode()
     def encode(self, pixels: torch.Tensor) -> torch.Tensor:
         """(N, 3, H, W) preprocessed images -> what the decoder's start() takes: (N, regions,
@@ -122,6 +137,7 @@ class Captioner:
                           num_captions: int = 3, max_length: int = 20, guidance: bool = True,
                           max_labels: int = MAX_LABELS) -> Description:
         """features: one image's encoder output, (1, regions, channels)."""
+        decoder = self._serving_decoder if self._serving_decoder is not None else self.decoder
         labels: list[Label] = []
         guide = None
         banned: frozenset[int] = frozenset()
@@ -132,10 +148,9 @@ class Captioner:
                 scores = self.labels.noun_scores(probabilities)  # once, for both uses
                 guide = choose_guide(self.labels, scores, self.vocabulary,
                                      self.guide_threshold, self.novel_threshold)
-                banned = unseen_animals(self.labels, scores, self.vocabulary,
-                                        self.absent_animal)
+                banned = unseen_animals(self._animal_words, scores, self.absent_animal)
         if guide is None:
-            hypotheses = beam_search(self.decoder, features, self.vocabulary, beam_size,
+            hypotheses = beam_search(decoder, features, self.vocabulary, beam_size,
                                      num_captions, max_length, banned)
             captions = [Caption(self.vocabulary.decode(h.tokens), round(h.score, 4))
                         for h in hypotheses]
@@ -145,7 +160,7 @@ class Captioner:
         # unconstrained captions (BLEU-4 22.08 against 21.89 at threshold 0.5).
         inanimate = guide.noun not in self.labels.animal_nouns
         hypotheses = guided_beam_search(
-            self.decoder, features, self.vocabulary, guide.tokens, beam_size, num_captions,
+            decoder, features, self.vocabulary, guide.tokens, beam_size, num_captions,
             max_length, banned, self._animate_verbs if inanimate else frozenset())
         captions = [Caption(guide.render(h.tokens, self.vocabulary), round(h.score, 4))
                     for h in hypotheses]

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 
 import torch
 
-from caption.model.beam_search import Hypothesis, banned_mask, finish
+from caption.model.beam_search import Hypothesis, as_bias, banned_mask, finish
 from caption.model.labels import LabelModel
 from caption.model.vocabulary import Vocabulary
 
@@ -101,20 +101,28 @@ def choose_guide(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary
     return Guide(noun, score, frozenset(tokens), tokens)
 
 
-def unseen_animals(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary,
+def animal_word_ids(labels: LabelModel, vocab: Vocabulary) -> dict[str, frozenset[int]]:
+    """Per animal noun, the ids of the words that name it (singular, plural, its young): what
+    unseen_animals bans. The same for every image, so a captioner works it out once."""
+    words = {}
+    for noun in labels.animal_nouns:
+        forms = (noun, plural(noun), *_YOUNG.get(noun, ()))
+        ids = frozenset(vocab.ids[w] for w in forms if w in vocab.ids)
+        if ids:
+            words[noun] = ids
+    return words
+
+
+def unseen_animals(animal_words: dict[str, frozenset[int]], scores: dict[str, float],
                    below: float) -> frozenset[int]:
     """Word ids of animals the classifier is sure are absent (summed probability < `below`).
 
     The decoder saw a dog in a third of its training photos and writes one into photos of cats,
     skiers and pandas; ImageNet's 398 animal classes make the classifier a good judge of whether
     an animal is there at all, so with guidance on, an animal it rules out is not written.
-    scores: LabelModel.noun_scores of the image."""
-    words = set()
-    for noun in labels.animal_nouns:
-        if scores.get(noun, 0.0) < below:
-            forms = (noun, plural(noun), *_YOUNG.get(noun, ()))
-            words.update(vocab.ids[w] for w in forms if w in vocab.ids)
-    return frozenset(words)
+    animal_words: animal_word_ids of the model; scores: LabelModel.noun_scores of the image."""
+    return frozenset(word for noun, ids in animal_words.items()
+                     if scores.get(noun, 0.0) < below for word in ids)
 
 
 # Other words for an animal the decoder writes: a ruled-out dog must not come back as a puppy.
@@ -178,9 +186,12 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
         logits, _, state = decoder.step(tokens, state)
         log_probs = torch.log_softmax(logits.float(), dim=-1)
         if banned is None:
-            banned = banned_mask(vocab, log_probs.shape[-1], banned_words - required,
-                                 device)
-        log_probs[:, banned] = -math.inf
+            size = log_probs.shape[-1]
+            banned = as_bias(banned_mask(vocab, size, banned_words - required, device))
+            is_required = torch.zeros(size, dtype=torch.bool, device=device)
+            is_required[required_ids] = True
+            not_the_word, only_the_word = as_bias(is_required), as_bias(~is_required)
+        log_probs += banned
         if not histories[0]:
             log_probs[:, vocab.end] = -math.inf
         if not_after_noun:
@@ -190,15 +201,9 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
         totals = sums[:, None] + log_probs
         # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached
         # either from bank 1 by any word or from bank 0 by a required word.
-        without = totals.clone()
-        without[satisfied] = -math.inf
-        without[:, required_ids] = -math.inf
-        with_word = totals.clone()
-        lacking = (~satisfied).nonzero().flatten()
-        if lacking.numel():
-            kept = with_word[lacking][:, required_ids]
-            with_word[lacking] = -math.inf
-            with_word[lacking[:, None], required_ids] = kept
+        has_word = satisfied[:, None]
+        without = torch.where(has_word, -math.inf, totals + not_the_word)
+        with_word = torch.where(has_word, totals, totals + only_the_word)
         rows, words, new_sums, flags = [], [], [], []
         for bank, scores in ((0, without), (1, with_word)):
             flat = scores.flatten()

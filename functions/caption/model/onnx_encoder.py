@@ -18,6 +18,8 @@ from pathlib import Path
 
 import torch
 
+from caption.model.onnx_session import open_session
+
 log = logging.getLogger(__name__)
 
 ONNX_FILE = "encoder.onnx"
@@ -28,17 +30,7 @@ class OnnxEncoder:
     """Callable like the PyTorch encoder: (N, 3, S, S) pixels -> (N, 1280, S/32, S/32)."""
 
     def __init__(self, path: Path, threads: int):
-        import onnxruntime
-
-        options = onnxruntime.SessionOptions()
-        options.intra_op_num_threads = threads
-        options.inter_op_num_threads = 1
-        # Its threads must not spin between runs: the decoder (PyTorch) runs on the same cores
-        # right after, and spinning threads made it take twice as long (measured).
-        options.add_session_config_entry("session.intra_op.allow_spinning", "0")
-        options.log_severity_level = 3  # errors only
-        self.session = onnxruntime.InferenceSession(str(path), options,
-                                                    providers=["CPUExecutionProvider"])
+        self.session = open_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
 
     def __call__(self, pixels: torch.Tensor) -> torch.Tensor:

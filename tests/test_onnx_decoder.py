@@ -1,0 +1,122 @@
+"""The decoder's ONNX graphs with int8 weights, served by ONNX Runtime: the PyTorch decoder's
+probabilities within int8 rounding, the same search on top, and a safe fallback to PyTorch
+wherever the graphs cannot serve."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+
+import pytest
+import torch
+
+from caption.model.beam_search import beam_search
+from caption.model.bundle import load_bundle, save_bundle
+from caption.model.loader import load_model
+from caption.model.onnx_decoder import START_FILE, STEP_FILE, OnnxDecoder, export_onnx_decoder
+from caption.runtime import load_service
+from caption.service import CaptionOptions
+from caption.settings import Settings
+
+
+@pytest.fixture
+def exported_bundle(tiny_bundle, tmp_path):
+    directory = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, directory)
+    export_onnx_decoder(directory)
+    return directory
+
+
+def next_word_log_probs(decoder, features: torch.Tensor, rows: int = 4) -> torch.Tensor:
+    """Three steps of `rows` beams of one image (regions broadcast, as beam search keeps them),
+    then the next word's log-probabilities."""
+    with torch.inference_mode():
+        state = decoder.start(features).select(torch.zeros(rows, dtype=torch.long))
+        tokens = torch.arange(4, 4 + rows)
+        for _ in range(3):
+            logits, _, state = decoder.step(tokens, state)
+            tokens = logits.argmax(dim=-1)
+        return torch.log_softmax(logits, dim=-1)
+
+
+def test_export_names_both_graphs_and_serves_the_decoders_probabilities(exported_bundle):
+    config = json.loads((exported_bundle / "model.json").read_text())
+    assert config["runtime"]["onnx_decoder"] == {"start": START_FILE, "step": STEP_FILE}
+    captioner = load_bundle(exported_bundle)
+    captioner.optimize()
+    assert isinstance(captioner._serving_decoder, OnnxDecoder)
+    assert captioner.decoder_runtime == "onnxruntime"
+    features = torch.rand(1, 4, 1280)  # the tiny encoder's 2x2 regions
+    served = next_word_log_probs(captioner._serving_decoder, features)
+    reference = next_word_log_probs(captioner.decoder, features)  # float32 (tiny bundle)
+    assert served.shape == reference.shape
+    # int8 weights: close, not equal; the exported graph must not be another computation.
+    assert (served.exp() - reference.exp()).abs().max() < 0.02
+    assert not torch.equal(served, reference)
+
+
+def test_beam_search_runs_on_it_with_several_images_regions(exported_bundle):
+    captioner = load_bundle(exported_bundle)
+    captioner.optimize()
+    decoder = captioner._serving_decoder
+    with torch.inference_mode():
+        state = decoder.start(torch.rand(2, 4, 1280))  # two images: regions are not broadcast
+        logits, alpha, state = decoder.step(torch.tensor([4, 5]), state)
+    assert logits.shape == (2, len(captioner.vocabulary)) and alpha.shape == (2, 4)
+    hypotheses = beam_search(decoder, torch.rand(1, 4, 1280), captioner.vocabulary, 3, 3, 6)
+    assert 1 <= len(hypotheses) <= 3
+    assert all(0 < h.score <= 1 for h in hypotheses)
+
+
+def test_the_bundled_model_serves_its_decoder_from_onnx(photos):
+    service, timings = load_service(Settings(), warm_up=False)
+    assert timings["decoder"] == "onnxruntime"
+    captioner = service.captioner
+    cat = service.caption_bytes(photos["chelsea"], CaptionOptions())
+    assert "cat" in cat.captions[0].text
+    features = torch.rand(1, 49, 1280)
+    served = next_word_log_probs(captioner._serving_decoder, features)
+    reference = next_word_log_probs(load_bundle(Settings().model_dir, int8_decoder=False).decoder,
+                                    features)
+    assert (served.exp() - reference.exp()).abs().max() < 0.05
+
+
+def test_saving_new_weights_drops_the_old_graphs(exported_bundle):
+    captioner = load_bundle(exported_bundle)
+    save_bundle(exported_bundle, "efficientnet-lite0", captioner.encoder, captioner.decoder,
+                captioner.vocabulary, captioner.preprocess, captioner.info, int8_decoder=False)
+    assert not (exported_bundle / START_FILE).exists()
+    assert not (exported_bundle / STEP_FILE).exists()
+    assert "onnx_decoder" not in json.loads((exported_bundle / "model.json").read_text())[
+        "runtime"]
+
+
+def test_without_onnxruntime_the_pytorch_decoder_serves(exported_bundle, monkeypatch):
+    monkeypatch.setitem(sys.modules, "onnxruntime", None)  # `import onnxruntime` fails
+    captioner = load_model(exported_bundle)
+    captioner.optimize()
+    assert captioner.decoder_runtime == "pytorch"
+    assert captioner.caption(photo_like(), beam_size=2, num_captions=1)
+
+
+def test_a_missing_corrupt_or_malformed_export_falls_back_with_a_warning(exported_bundle,
+                                                                       caplog):
+    (exported_bundle / STEP_FILE).write_bytes(b"not an onnx graph")
+    captioner = load_model(exported_bundle)
+    captioner.optimize()
+    assert captioner.decoder_runtime == "pytorch"
+    assert captioner.caption(photo_like(), beam_size=2, num_captions=1)
+    (exported_bundle / STEP_FILE).unlink()
+    load_model(exported_bundle).optimize()
+    config = json.loads((exported_bundle / "model.json").read_text())
+    config["runtime"]["onnx_decoder"] = "decoder.onnx"  # not the {start, step} it must be
+    (exported_bundle / "model.json").write_text(json.dumps(config))
+    assert load_model(exported_bundle).optimize() is None
+    assert sum("PyTorch decoder serves" in r.getMessage() for r in caplog.records) == 3
+
+
+def photo_like():
+    from PIL import Image
+
+    return Image.new("RGB", (64, 64), (90, 140, 60))
