@@ -95,11 +95,23 @@ def table(results: dict) -> str:
         rows.append((f"{label}: 1 image / per image in 8; set-up",
                      f"{enc[name]['batch1_ms']:.1f} / {enc[name]['batch8_per_image_ms']:.1f} ms; "
                      f"{enc[name]['build_ms']:.0f} ms"))
+    dec = results["decoder"].get("decoder", {})
+    for name, label in (("onnx", "decoder, ONNX Runtime int8 (the default)"),
+                        ("pytorch_int8", "decoder, PyTorch int8 (without onnxruntime)")):
+        if name not in dec:  # no onnxruntime, or a bundle without the export
+            continue
+        rows.append((f"{label}: step on 6 / 3 rows; search per photo",
+                     f"{dec[name]['step_6_rows']['p50_ms']:.2f} / "
+                     f"{dec[name]['step_3_rows']['p50_ms']:.2f} ms; "
+                     f"{dec[name]['search_per_photo']['p50_ms']:.1f} ms"))
     for name, label in (("flickr_sized", "Flickr8k-sized JPEG"), ("phone_12mp", "12 MP JPEG")):
         figures = seed[name]
         rows.append((f"{label}: seed app vs ours (p50, bytes to captions)",
                      f"{figures['seed_p50_ms']:.0f} vs {figures['ours_p50_ms']:.1f} ms: "
                      f"**{figures['speedup']:.1f}x**"))
+        rows.append((f"{label}: ours, decoding / model (p50)",
+                     f"{figures['ours_decode_p50_ms']:.1f} / "
+                     f"{figures['ours_model_p50_ms']:.1f} ms"))
     width = max(len(r[0]) for r in rows)
     lines = [f"| {'measure'.ljust(width)} | value |", f"|{'-' * (width + 2)}|-------|"]
     lines += [f"| {name.ljust(width)} | {value} |" for name, value in rows]
@@ -121,6 +133,7 @@ def main(argv: list[str] | None = None) -> None:
         "cli_folder": cli_folder(),
         "warm": run_child("bench.warm", str(args.repeat)),
         "encoder": run_child("bench.encoder"),
+        "decoder": run_child("bench.decoder"),
         "seed": run_child("bench.seed_comparison", str(max(2, args.repeat // 10))),
     }
     results["machine"]["cpu_features"] = results["encoder"]["cpu_features"]

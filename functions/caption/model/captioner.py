@@ -99,8 +99,9 @@ class Captioner:
         from caption.model.onnx_encoder import load_onnx_encoder
 
         if self.onnx_decoder_files is not None:
-            self._serving_decoder = load_onnx_decoder(*self.onnx_decoder_files,
-                                                      torch.get_num_threads())
+            # One thread: a step's operations are too small to share (two threads measured
+            # slower, `python -m bench.decoder`); the encoder's convolutions do share.
+            self._serving_decoder = load_onnx_decoder(*self.onnx_decoder_files, threads=1)
         if self.onnx_encoder_file is not None:
             exported = load_onnx_encoder(self.onnx_encoder_file, torch.get_num_threads())
             if exported is not None:
