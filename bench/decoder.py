@@ -29,8 +29,8 @@ def step_ms(decoder, features: torch.Tensor, rows: int, repeat: int) -> dict:
     with torch.inference_mode():
         state = decoder.start(features).select(torch.zeros(rows, dtype=torch.long))
         tokens = torch.arange(4, 4 + rows)
-        decoder.step(tokens, state)
-        return percentiles(timed(lambda: decoder.step(tokens, state), repeat))
+        decoder.log_probs(tokens, state)
+        return percentiles(timed(lambda: decoder.log_probs(tokens, state), repeat))
 
 
 def main(repeat: int = 200) -> None:

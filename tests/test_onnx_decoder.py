@@ -35,9 +35,9 @@ def next_word_log_probs(decoder, features: torch.Tensor, rows: int = 4) -> torch
         state = decoder.start(features).select(torch.zeros(rows, dtype=torch.long))
         tokens = torch.arange(4, 4 + rows)
         for _ in range(3):
-            logits, _, state = decoder.step(tokens, state)
-            tokens = logits.argmax(dim=-1)
-        return torch.log_softmax(logits, dim=-1)
+            log_probs, state = decoder.log_probs(tokens, state)
+            tokens = log_probs.argmax(dim=-1)
+        return log_probs
 
 
 def test_export_names_both_graphs_and_serves_the_decoders_probabilities(exported_bundle):
@@ -62,8 +62,9 @@ def test_beam_search_runs_on_it_with_several_images_regions(exported_bundle):
     decoder = captioner._serving_decoder
     with torch.inference_mode():
         state = decoder.start(torch.rand(2, 4, 1280))  # two images: regions are not broadcast
-        logits, alpha, state = decoder.step(torch.tensor([4, 5]), state)
-    assert logits.shape == (2, len(captioner.vocabulary)) and alpha.shape == (2, 4)
+        log_probs, state = decoder.log_probs(torch.tensor([4, 5]), state)
+    assert log_probs.shape == (2, len(captioner.vocabulary)) and state.h.shape[0] == 2
+    assert torch.allclose(log_probs.exp().sum(dim=1), torch.ones(2), atol=1e-5)
     hypotheses = beam_search(decoder, torch.rand(1, 4, 1280), captioner.vocabulary, 3, 3, 6)
     assert 1 <= len(hypotheses) <= 3
     assert all(0 < h.score <= 1 for h in hypotheses)

@@ -85,6 +85,12 @@ class AttentionDecoder(nn.Module):
         h, alpha, state = self.advance(tokens, state)
         return self.logits(h), alpha, state
 
+    def log_probs(self, tokens: torch.Tensor, state: DecoderState
+                  ) -> tuple[torch.Tensor, DecoderState]:
+        """One word in, the next word's log-probabilities (what beam search ranks) out."""
+        logits, _, state = self.step(tokens, state)
+        return torch.log_softmax(logits.float(), dim=-1), state
+
     def forward(self, features: torch.Tensor, captions: torch.Tensor,
                 image_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: captions (B, T) start with <start>; row i describes image

@@ -1,4 +1,4 @@
-"""Beam search over any decoder with `start(features)` and `step(tokens, state)`.
+"""Beam search over any decoder with `start(features)` and `log_probs(tokens, state)`.
 
 All live hypotheses of an image advance as one batch through the decoder, and candidates are
 ranked with a single `topk` on the tensor; nothing is sorted in Python. Hypotheses are ranked by
@@ -69,8 +69,7 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
     finished: list[Hypothesis] = []
     banned = None
     for _ in range(max_length):
-        logits, _, state = decoder.step(tokens, state)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        log_probs, state = decoder.log_probs(tokens, state)
         if banned is None:
             banned = as_bias(banned_mask(vocab, log_probs.shape[-1], banned_words, device))
         log_probs += banned

@@ -183,8 +183,7 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
     required_ids = torch.tensor(sorted(required), device=device)
     banned = None
     for _ in range(max_length):
-        logits, _, state = decoder.step(tokens, state)
-        log_probs = torch.log_softmax(logits.float(), dim=-1)
+        log_probs, state = decoder.log_probs(tokens, state)
         if banned is None:
             size = log_probs.shape[-1]
             banned = as_bias(banned_mask(vocab, size, banned_words - required, device))

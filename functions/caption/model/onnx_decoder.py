@@ -7,7 +7,9 @@ and dynamic int8 weights read a quarter of the bytes: measured by `python -m ben
 figures in the README. The bundle holds two graphs, exported from its own weights
 (`python -m caption.model.onnx_decoder BUNDLE_DIR`, run by `make train`) and named in
 model.json: `start` (image features -> the first state) and `step` (a word per row and the state
--> the next word's logits, the attention weights and the next state). Where onnxruntime is not
+-> the next word's log-probabilities and the next state; the normalisation is in the graph, as
+every operation left to the framework after a run costs several times its usual time, the run
+having pushed the framework's code and data out of the CPU's caches). Where onnxruntime is not
 installed or the graphs are missing, the PyTorch decoder serves (the same captions, slower).
 """
 
@@ -47,12 +49,12 @@ class _Step(nn.Module):
         self.decoder = decoder
 
     def forward(self, tokens, h, c, regions, keys):
-        h, alpha, state = self.decoder.advance(tokens, DecoderState(h, c, regions, keys))
-        return self.decoder.logits(h), alpha, h, state.c
+        h, _, state = self.decoder.advance(tokens, DecoderState(h, c, regions, keys))
+        return torch.log_softmax(self.decoder.logits(h), dim=-1), h, state.c
 
 
 class OnnxDecoder:
-    """Has the PyTorch decoder's `start(features)` and `step(tokens, state)`, so the beam
+    """Has the PyTorch decoder's `start(features)` and `log_probs(tokens, state)`, so the beam
     searches run on it unchanged. One image's regions stay one row, broadcast over its beams
     inside the graph, as DecoderState.select keeps them."""
 
@@ -64,12 +66,12 @@ class OnnxDecoder:
         outputs = self.start_session.run(None, {"features": _array(features)})
         return DecoderState(*(torch.from_numpy(array) for array in outputs))
 
-    def step(self, tokens: torch.Tensor, state: DecoderState
-             ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
-        logits, alpha, h, c = self.step_session.run(None, {
+    def log_probs(self, tokens: torch.Tensor, state: DecoderState
+                  ) -> tuple[torch.Tensor, DecoderState]:
+        log_probs, h, c = self.step_session.run(None, {
             "tokens": _array(tokens), "h": _array(state.h), "c": _array(state.c),
             "regions": _array(state.regions), "keys": _array(state.keys)})
-        return (torch.from_numpy(logits), torch.from_numpy(alpha),
+        return (torch.from_numpy(log_probs),
                 DecoderState(torch.from_numpy(h), torch.from_numpy(c), state.regions, state.keys))
 
 
@@ -124,11 +126,10 @@ def export_onnx_decoder(directory: Path) -> list[Path]:
         STEP_FILE: (_Step(decoder),
                     (torch.zeros(rows, dtype=torch.long), state.h, state.c, state.regions,
                      state.keys),
-                    ["tokens", "h", "c", "regions", "keys"], ["logits", "alpha", "h_out", "c_out"],
+                    ["tokens", "h", "c", "regions", "keys"], ["log_probs", "h_out", "c_out"],
                     {"tokens": {0: "rows"}, "h": {0: "rows"}, "c": {0: "rows"},
                      "regions": {0: "images", 1: "regions"}, "keys": {0: "images", 1: "regions"},
-                     "logits": {0: "rows"}, "alpha": {0: "rows", 1: "regions"},
-                     "h_out": {0: "rows"}, "c_out": {0: "rows"}}),
+                     "log_probs": {0: "rows"}, "h_out": {0: "rows"}, "c_out": {0: "rows"}}),
     }
     written = []
     for name, (module, inputs, input_names, output_names, axes) in graphs.items():

@@ -94,6 +94,11 @@ class SeedDecoder(nn.Module):
         out, (h, c) = self.lstm(self.embed(tokens)[:, None], (state.h, state.c))
         return self.linear(out[:, 0]), None, SeedState(h, c)
 
+    def log_probs(self, tokens: torch.Tensor, state: SeedState
+                  ) -> tuple[torch.Tensor, SeedState]:
+        logits, _, state = self.step(tokens, state)
+        return torch.log_softmax(logits, dim=-1), state
+
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     try:
