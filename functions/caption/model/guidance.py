@@ -201,14 +201,15 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
         # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached
         # either from bank 1 by any word or from bank 0 by a required word.
         has_word = satisfied[:, None]
-        without = torch.where(has_word, -math.inf, totals + not_the_word)
-        with_word = torch.where(has_word, totals, totals + only_the_word)
+        banks = torch.stack([torch.where(has_word, -math.inf, totals + not_the_word),
+                             torch.where(has_word, totals, totals + only_the_word)]).flatten(1)
+        # Both banks' best in one call: each framework call costs more than its arithmetic here.
+        top_sums, top_index = banks.topk(min(2 * beam_size, banks.shape[1]), dim=1)
         rows, words, new_sums, flags = [], [], [], []
-        for bank, scores in ((0, without), (1, with_word)):
-            flat = scores.flatten()
-            top_sums, top_index = flat.topk(min(2 * beam_size, flat.numel()))
+        for bank, (bank_sums, bank_index) in enumerate(zip(top_sums.tolist(), top_index.tolist(),
+                                                           strict=True)):
             kept_here = 0
-            for total, index in zip(top_sums.tolist(), top_index.tolist(), strict=True):
+            for total, index in zip(bank_sums, bank_index, strict=True):
                 if total == -math.inf:
                     break  # the rest are impossible too
                 row, word = divmod(index, log_probs.shape[-1])
