@@ -5,6 +5,7 @@ wherever the graphs cannot serve."""
 from __future__ import annotations
 
 import json
+import math
 import shutil
 import sys
 
@@ -15,6 +16,7 @@ from caption.model.beam_search import beam_search
 from caption.model.bundle import load_bundle, save_bundle
 from caption.model.loader import load_model
 from caption.model.onnx_decoder import START_FILE, STEP_FILE, OnnxDecoder, export_onnx_decoder
+from caption.model.ranking import Constraints, as_bias
 from caption.runtime import load_service
 from caption.service import CaptionOptions
 from caption.settings import Settings
@@ -32,7 +34,7 @@ def next_word_log_probs(decoder, features: torch.Tensor, rows: int = 4) -> torch
     """Three steps of `rows` beams of one image (regions broadcast, as beam search keeps them),
     then the next word's log-probabilities."""
     with torch.inference_mode():
-        state = decoder.start(features).select(torch.zeros(rows, dtype=torch.long))
+        state = decoder.start(features).select([0] * rows)
         tokens = torch.arange(4, 4 + rows)
         for _ in range(3):
             log_probs, state = decoder.log_probs(tokens, state)
@@ -68,6 +70,80 @@ def test_beam_search_runs_on_it_with_several_images_regions(exported_bundle):
     hypotheses = beam_search(decoder, torch.rand(1, 4, 1280), captioner.vocabulary, 3, 3, 6)
     assert 1 <= len(hypotheses) <= 3
     assert all(0 < h.score <= 1 for h in hypotheses)
+
+
+def guided_constraints(size: int, required: int, banned: int, after: int) -> Constraints:
+    """The guided search's two banks (see caption.model.guidance), as it builds them."""
+    is_required = torch.zeros(size, dtype=torch.bool)
+    is_required[required] = True
+    zeros = torch.zeros(size)
+    banks = torch.stack([torch.stack([as_bias(is_required), torch.full_like(zeros, -math.inf)]),
+                         torch.stack([as_bias(~is_required), zeros])])
+    banned_words = torch.zeros(size, dtype=torch.bool)
+    banned_words[[0, 1, 3, banned]] = True
+    after_words = torch.zeros(size, dtype=torch.bool)
+    after_words[after] = True
+    return Constraints.build(banned_words, 2, banks, after_words)
+
+
+def test_the_step_graph_ranks_as_the_pytorch_decoder_does(exported_bundle):
+    """One search step: the graph's int8 ranking against the float32 PyTorch decoder's, under
+    a guided search's constraints: the same candidates, sums within int8 rounding, and every
+    constraint honoured."""
+    captioner = load_bundle(exported_bundle)
+    captioner.optimize()
+    served, reference = captioner._serving_decoder, captioner.decoder
+    size = len(captioner.vocabulary)
+    required, banned, after = 8, 9, 10  # three ordinary words of the tiny vocabulary
+    constraints = guided_constraints(size, required, banned, after)
+    features = torch.rand(1, 4, 1280)
+    tokens, sums, has_word, after_rows = [4, 5, 8, 6], [-1.0, -2.0, -1.5, -3.0], [0, 0, 1, 1], \
+        [False, False, True, False]
+    with torch.inference_mode():
+        ranked = {name: decoder.rank(tokens, decoder.start(features).select([0, 0, 0, 0]), sums,
+                                     has_word, after_rows, constraints, False, 12)
+                  for name, decoder in (("served", served), ("reference", reference))}
+    (served_sums, served_index, state), (reference_sums, reference_index, _) = \
+        ranked["served"], ranked["reference"]
+    assert len(served_sums) == len(served_index) == 2 and len(served_sums[0]) == 12
+    assert state.h.shape[0] == 4
+    for bank in range(2):
+        finite = [s for s in reference_sums[bank] if s != -math.inf]
+        assert served_sums[bank][:len(finite)] == pytest.approx(finite, abs=0.05)
+        assert sorted(served_index[bank][:len(finite)]) == sorted(reference_index[bank][
+            :len(finite)])
+        for total, index in zip(served_sums[bank], served_index[bank], strict=True):
+            if total == -math.inf:
+                continue
+            row, word = divmod(index, size)
+            assert word not in (0, 1, 3, banned)  # never written
+            assert not (row == 2 and word == after)  # barred after the noun, on that row only
+            if bank == 0:
+                assert has_word[row] == 0 and word != required
+            elif has_word[row] == 0:
+                assert word == required  # a row reaches bank 1 only by writing the word
+    with torch.inference_mode():
+        first_sums, first_index, _ = served.rank([4], served.start(features), [0.0], [0],
+                                                 [False], constraints, True, 6)
+    assert all(i % size != 2 for s, i in zip(first_sums[1], first_index[1], strict=True)
+               if s != -math.inf)  # the first word is never <end>
+
+
+def test_a_graph_from_before_the_ranking_falls_back(exported_bundle, caplog):
+    import onnx
+    from onnx import TensorProto, helper
+
+    outdated = helper.make_model(helper.make_graph(
+        [helper.make_node("Identity", ["h"], ["h_out"])], "outdated",
+        [helper.make_tensor_value_info("h", TensorProto.FLOAT, [None, 32])],
+        [helper.make_tensor_value_info("h_out", TensorProto.FLOAT, [None, 32])]),
+        opset_imports=[helper.make_opsetid("", 17)])
+    outdated.ir_version = 8
+    onnx.save(outdated, str(exported_bundle / STEP_FILE))
+    captioner = load_model(exported_bundle)
+    captioner.optimize()
+    assert captioner.decoder_runtime == "pytorch"
+    assert any("lacks the inputs" in str(getattr(r, "error", "")) for r in caplog.records)
 
 
 def test_the_bundled_model_serves_its_decoder_from_onnx(photos):

@@ -12,6 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
+from caption.model.ranking import Constraints, rank_with_log_probs
+
 
 @dataclass(frozen=True)
 class DecoderConfig:
@@ -90,6 +92,12 @@ class AttentionDecoder(nn.Module):
         """One word in, the next word's log-probabilities (what beam search ranks) out."""
         logits, _, state = self.step(tokens, state)
         return torch.log_softmax(logits.float(), dim=-1), state
+
+    def rank(self, tokens: list[int], state: DecoderState, sums: list[float], has_word: list[int],
+             after_rows: list[bool], constraints: Constraints, first: bool, k: int):
+        """A search step's best candidates (caption.model.ranking)."""
+        return rank_with_log_probs(self, tokens, state, sums, has_word, after_rows,
+                                   constraints, first, k)
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor,
                 image_index: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:

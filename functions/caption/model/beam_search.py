@@ -1,7 +1,8 @@
-"""Beam search over any decoder with `start(features)` and `log_probs(tokens, state)`.
+"""Beam search over any decoder with `start(features)` and `rank(...)` (caption.model.ranking).
 
 All live hypotheses of an image advance as one batch through the decoder, and candidates are
-ranked with a single `topk` on the tensor; nothing is sorted in Python. Hypotheses are ranked by
+ranked with a single `topk` on the tensor (by the decoder's `rank`); nothing is sorted in
+Python. Hypotheses are ranked by
 their mean log-probability per word (the `<end>` token counts as a word), so long captions are
 not penalised merely for being long.
 """
@@ -13,6 +14,7 @@ from dataclasses import dataclass
 
 import torch
 
+from caption.model.ranking import Constraints
 from caption.model.vocabulary import Vocabulary
 
 
@@ -39,13 +41,6 @@ def banned_mask(vocab: Vocabulary, size: int, also: frozenset[int] = frozenset()
     return mask
 
 
-def as_bias(mask: torch.Tensor) -> torch.Tensor:
-    """-inf where `mask` is set, 0 elsewhere: added to log-probabilities it rules those words
-    out. One addition per step instead of an indexed assignment, which costs several times more
-    at the few rows a beam has; adding 0 leaves the other values exactly as they were."""
-    return torch.zeros(mask.shape, device=mask.device).masked_fill_(mask, -math.inf)
-
-
 def finish(finished: list[Hypothesis], num_captions: int) -> list[Hypothesis]:
     """Best first by mean log-probability per word, each distinct caption once."""
     finished = sorted(finished, key=lambda h: h.mean_log_prob, reverse=True)
@@ -62,31 +57,26 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
     """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first.
     banned_words: word ids the captions must not contain."""
     state = decoder.start(features)
-    device = features.device  # a GPU during training; new tensors go where it is
-    tokens = torch.full((1,), vocab.start, dtype=torch.long, device=device)
-    sums = torch.zeros(1, device=device)
+    device = features.device  # a GPU during training; the masks go where it is
+    size = len(vocab)
+    constraints = Constraints.build(banned_mask(vocab, size, banned_words, device), vocab.end,
+                                    torch.zeros(1, 2, size, device=device))
+    tokens, sums = [vocab.start], [0.0]
     histories: list[tuple[int, ...]] = [()]
     finished: list[Hypothesis] = []
-    banned = None
-    for _ in range(max_length):
-        log_probs, state = decoder.log_probs(tokens, state)
-        if banned is None:
-            banned = as_bias(banned_mask(vocab, log_probs.shape[-1], banned_words, device))
-        log_probs += banned
-        if not histories[0]:
-            log_probs[:, vocab.end] = -math.inf  # an empty caption describes nothing
-        candidates = (sums[:, None] + log_probs).flatten()
+    for step in range(max_length):
         # Twice the beam: enough to refill it even if half the best candidates just ended.
-        top_sums, top_index = candidates.topk(min(2 * beam_size, candidates.numel()))
-        rows = torch.div(top_index, log_probs.shape[-1], rounding_mode="floor")
-        words = top_index % log_probs.shape[-1]
+        # The first step may not end the caption: an empty caption describes nothing.
+        top_sums, top_index, state = decoder.rank(tokens, state, sums, [0] * len(tokens),
+                                                  [False] * len(tokens), constraints,
+                                                  step == 0, 2 * beam_size)
         keep_rows, keep_words, keep_sums = [], [], []
-        for total, row, word in zip(top_sums.tolist(), rows.tolist(), words.tolist(),
-                                    strict=True):
+        for total, index in zip(top_sums[0], top_index[0], strict=True):
             if total == -math.inf:
                 break  # banned words: the rest are impossible too (a small vocabulary)
             if len(keep_rows) == beam_size and beam_size == 1:
                 break  # at beam 1 the search is exactly greedy: no ending below the best word
+            row, word = divmod(index, size)
             if word == vocab.end:
                 # Every ending among the 2 x beam best candidates is kept as a finished caption,
                 # not only those that would have made the beam: on Flickr8k val this scored
@@ -99,11 +89,9 @@ def beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, beam_size: i
         if len(finished) >= beam_size or not keep_rows:
             break
         histories = [(*histories[r], w) for r, w in zip(keep_rows, keep_words, strict=True)]
-        index = torch.tensor(keep_rows, device=device)
-        state = state.select(index)
-        tokens = torch.tensor(keep_words, device=device)
-        sums = torch.tensor(keep_sums, device=device)
+        state = state.select(keep_rows)
+        tokens, sums = keep_words, keep_sums
     else:
         # Out of length: the live beams still count, as captions cut at max_length.
-        finished.extend(Hypothesis(h, s) for h, s in zip(histories, sums.tolist(), strict=True))
+        finished.extend(Hypothesis(h, s) for h, s in zip(histories, sums, strict=True))
     return finish(finished, num_captions)

@@ -22,8 +22,9 @@ from dataclasses import dataclass
 
 import torch
 
-from caption.model.beam_search import Hypothesis, as_bias, banned_mask, finish
+from caption.model.beam_search import Hypothesis, banned_mask, finish
 from caption.model.labels import LabelModel
+from caption.model.ranking import Constraints, as_bias
 from caption.model.vocabulary import Vocabulary
 
 _IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "deer": "deer",
@@ -149,6 +150,12 @@ def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
     return frozenset(vocab.ids[w] for w in ANIMATE_VERBS if w in vocab.ids)
 
 
+def _word_mask(words: frozenset[int], size: int, device: torch.device) -> torch.Tensor:
+    mask = torch.zeros(size, dtype=torch.bool, device=device)
+    mask[sorted(words)] = True
+    return mask
+
+
 def _after_noun(histories: list[tuple[int, ...]], required: frozenset[int],
                 copulas: frozenset[int]) -> list[int]:
     """Rows whose caption just wrote the required noun, or the noun and "is"/"are"."""
@@ -172,64 +179,49 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
     the required word (or it and "is"/"are"), e.g. animate verbs after an object.
     """
     copulas = frozenset(vocab.ids[w] for w in _COPULAS if w in vocab.ids)
-    after_ids = torch.tensor(sorted(not_after_noun), dtype=torch.long, device=features.device)
     state = decoder.start(features)
-    device = features.device  # a GPU during training; new tensors go where it is
-    tokens = torch.full((1,), vocab.start, dtype=torch.long, device=device)
-    sums = torch.zeros(1, device=device)
+    device = features.device  # a GPU during training; the masks go where it is
+    size = len(vocab)
+    is_required = _word_mask(required, size, device)
+    # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached either
+    # from bank 1 by any word or from bank 0 by a required word. Indexed by bank, then by
+    # whether the row's caption has the word.
+    no_bar = torch.zeros(size, device=device)
+    banks = torch.stack([torch.stack([as_bias(is_required), torch.full_like(no_bar, -math.inf)]),
+                         torch.stack([as_bias(~is_required), no_bar])])
+    constraints = Constraints.build(banned_mask(vocab, size, banned_words - required, device),
+                                    vocab.end, banks, _word_mask(not_after_noun, size, device))
+    tokens, sums, satisfied = [vocab.start], [0.0], [0]
     histories: list[tuple[int, ...]] = [()]
-    satisfied = torch.zeros(1, dtype=torch.bool, device=device)
     done: list[list[Hypothesis]] = [[], []]  # without the word, with it
-    required_ids = torch.tensor(sorted(required), device=device)
-    banned = None
-    for _ in range(max_length):
-        log_probs, state = decoder.log_probs(tokens, state)
-        if banned is None:
-            size = log_probs.shape[-1]
-            banned = as_bias(banned_mask(vocab, size, banned_words - required, device))
-            is_required = torch.zeros(size, dtype=torch.bool, device=device)
-            is_required[required_ids] = True
-            not_the_word, only_the_word = as_bias(is_required), as_bias(~is_required)
-        log_probs += banned
-        if not histories[0]:
-            log_probs[:, vocab.end] = -math.inf
+    for step in range(max_length):
+        after = [False] * len(histories)
         if not_after_noun:
-            rows_after = _after_noun(histories, required, copulas)
-            if rows_after:
-                log_probs[torch.tensor(rows_after, device=device)[:, None], after_ids] = -math.inf
-        totals = sums[:, None] + log_probs
-        # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached
-        # either from bank 1 by any word or from bank 0 by a required word.
-        has_word = satisfied[:, None]
-        banks = torch.stack([torch.where(has_word, -math.inf, totals + not_the_word),
-                             torch.where(has_word, totals, totals + only_the_word)]).flatten(1)
-        # Both banks' best in one call: each framework call costs more than its arithmetic here.
-        top_sums, top_index = banks.topk(min(2 * beam_size, banks.shape[1]), dim=1)
+            for row in _after_noun(histories, required, copulas):
+                after[row] = True
+        top_sums, top_index, state = decoder.rank(tokens, state, sums, satisfied, after,
+                                                  constraints, step == 0, 2 * beam_size)
         rows, words, new_sums, flags = [], [], [], []
-        for bank, (bank_sums, bank_index) in enumerate(zip(top_sums.tolist(), top_index.tolist(),
-                                                           strict=True)):
+        for bank, (bank_sums, bank_index) in enumerate(zip(top_sums, top_index, strict=True)):
             kept_here = 0
             for total, index in zip(bank_sums, bank_index, strict=True):
                 if total == -math.inf:
                     break  # the rest are impossible too
-                row, word = divmod(index, log_probs.shape[-1])
+                row, word = divmod(index, size)
                 if word == vocab.end:
                     done[bank].append(Hypothesis((*histories[row], word), total))
                 elif kept_here < beam_size:
                     rows.append(row)
                     words.append(word)
                     new_sums.append(total)
-                    flags.append(bool(bank))
+                    flags.append(bank)
                     kept_here += 1
         if len(done[1]) >= beam_size or not rows:
             break
         histories = [(*histories[r], w) for r, w in zip(rows, words, strict=True)]
-        state = state.select(torch.tensor(rows, device=device))
-        tokens = torch.tensor(words, device=device)
-        sums = torch.tensor(new_sums, device=device)
-        satisfied = torch.tensor(flags, device=device)
+        state = state.select(rows)
+        tokens, sums, satisfied = words, new_sums, flags
     else:
-        for history, total, flag in zip(histories, sums.tolist(), satisfied.tolist(),
-                                        strict=True):
-            done[int(flag)].append(Hypothesis(history, total))
+        for history, total, flag in zip(histories, sums, satisfied, strict=True):
+            done[flag].append(Hypothesis(history, total))
     return finish(done[1] or done[0], num_captions)

@@ -23,6 +23,7 @@ from torch import nn
 
 from caption.model.captioner import Captioner, ModelInfo
 from caption.model.preprocess import Preprocessing
+from caption.model.ranking import Constraints, rank_with_log_probs
 from caption.model.resnet import resnet152_trunk
 from caption.model.vocabulary import Vocabulary
 
@@ -98,6 +99,12 @@ class SeedDecoder(nn.Module):
                   ) -> tuple[torch.Tensor, SeedState]:
         logits, _, state = self.step(tokens, state)
         return torch.log_softmax(logits, dim=-1), state
+
+    def rank(self, tokens: list[int], state: SeedState, sums: list[float], has_word: list[int],
+             after_rows: list[bool], constraints: Constraints, first: bool, k: int):
+        """A search step's best candidates (caption.model.ranking)."""
+        return rank_with_log_probs(self, tokens, state, sums, has_word, after_rows,
+                                   constraints, first, k)
 
 
 def _state_dict(path: Path) -> dict[str, torch.Tensor]:
