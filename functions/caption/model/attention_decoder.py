@@ -30,12 +30,15 @@ class DecoderConfig:
 
 @dataclass
 class DecoderState:
+    """Tensors for the PyTorch decoder; NumPy arrays for the ONNX one (caption.model.onnx_decoder),
+    which indexes them the same way."""
+
     h: torch.Tensor  # (B, hidden)
     c: torch.Tensor  # (B, hidden)
     regions: torch.Tensor  # (B, R, hidden): projected features, attended over
     keys: torch.Tensor  # (B, R, attention): regions' half of the attention score, computed once
 
-    def select(self, index: torch.Tensor) -> DecoderState:
+    def select(self, index: torch.Tensor | list[int]) -> DecoderState:
         """Keep the rows in `index` (beam search reorders and duplicates hypotheses). One
         image's regions stay one row, broadcast over its beams, instead of being copied for
         every beam at every step."""

@@ -1,10 +1,9 @@
 """Beam search over any decoder with `start(features)` and `rank(...)` (caption.model.ranking).
 
-All live hypotheses of an image advance as one batch through the decoder, and candidates are
-ranked with a single `topk` on the tensor (by the decoder's `rank`); nothing is sorted in
-Python. Hypotheses are ranked by
-their mean log-probability per word (the `<end>` token counts as a word), so long captions are
-not penalised merely for being long.
+All live hypotheses of an image advance as one batch through the decoder, and the decoder ranks
+the candidates with a single `topk` per bank; nothing is sorted in Python. Hypotheses are ranked
+by their mean log-probability per word (the `<end>` token counts as a word), so long captions
+are not penalised merely for being long.
 """
 
 from __future__ import annotations
