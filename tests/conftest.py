@@ -111,3 +111,12 @@ def tiny_bundle(tmp_path_factory) -> Path:
                 decoder.eval(), vocab, Preprocessing(size=64),
                 ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"), int8_decoder=False)
     return directory
+
+
+def resave_bundle(directory: Path) -> None:
+    """Save a bundle's own weights again, as training does after it changes them."""
+    from caption.model.bundle import load_bundle, save_bundle
+
+    captioner = load_bundle(directory)
+    save_bundle(directory, "efficientnet-lite0", captioner.encoder, captioner.decoder,
+                captioner.vocabulary, captioner.preprocess, captioner.info, int8_decoder=False)

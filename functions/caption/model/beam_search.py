@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import torch
 
-from caption.model.ranking import Constraints
+from caption.model.ranking import Constraints, word_mask
 from caption.model.vocabulary import Vocabulary
 
 
@@ -35,9 +35,7 @@ class Hypothesis:
 def banned_mask(vocab: Vocabulary, size: int, also: frozenset[int] = frozenset(),
                 device: torch.device | None = None) -> torch.Tensor:
     """Words a caption may never contain: the special tokens, and `also`."""
-    mask = torch.zeros(size, dtype=torch.bool, device=device)
-    mask[[vocab.pad, vocab.start, vocab.unk, *also]] = True
-    return mask
+    return word_mask({vocab.pad, vocab.start, vocab.unk, *also}, size, device)
 
 
 def finish(finished: list[Hypothesis], num_captions: int) -> list[Hypothesis]:

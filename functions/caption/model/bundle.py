@@ -123,6 +123,7 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
     """int8_decoder overrides the bundle's own `runtime.int8_decoder` (for comparisons)."""
     directory = Path(directory)
     config = read_config(directory)
+    runtime = config.get("runtime", {})  # how the weights are executed (see save_bundle)
     weights = load_file(directory / WEIGHTS_FILE)
     with _without_random_init():
         encoder = EfficientNetLite(config["encoder"]["variant"])
@@ -138,7 +139,7 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
             raise BundleError(f"{directory}: weights do not match the config: {exc}") from None
     decoder.eval()
     if int8_decoder is None:
-        int8_decoder = config.get("runtime", {}).get("int8_decoder", False)
+        int8_decoder = runtime.get("int8_decoder", False)
     if int8_decoder:
         decoder = quantize_decoder(decoder)
     pre = config["preprocessing"]
@@ -157,10 +158,8 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
                           info, labels,
                           (section or {}).get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
                           (section or {}).get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD))
-    exported = config.get("runtime", {}).get("onnx_encoder")
-    if exported:  # written by caption.model.onnx_encoder from these very weights
-        captioner.onnx_encoder_file = directory / exported
-    exported = config.get("runtime", {}).get("onnx_decoder")
-    if exported:  # written by caption.model.onnx_decoder from these very weights
-        captioner.onnx_decoder_files = (directory, exported)
+    if runtime.get("onnx_encoder"):  # written by caption.model.onnx_encoder from these weights
+        captioner.onnx_encoder_file = directory / runtime["onnx_encoder"]
+    if runtime.get("onnx_decoder"):  # written by caption.model.onnx_decoder from these weights
+        captioner.onnx_decoder_files = (directory, runtime["onnx_decoder"])
     return captioner

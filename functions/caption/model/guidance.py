@@ -24,7 +24,7 @@ import torch
 
 from caption.model.beam_search import Hypothesis, banned_mask, finish
 from caption.model.labels import LabelModel
-from caption.model.ranking import Constraints, as_bias
+from caption.model.ranking import Constraints, as_bias, word_mask
 from caption.model.vocabulary import Vocabulary
 
 _IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "deer": "deer",
@@ -150,12 +150,6 @@ def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
     return frozenset(vocab.ids[w] for w in ANIMATE_VERBS if w in vocab.ids)
 
 
-def _word_mask(words: frozenset[int], size: int, device: torch.device) -> torch.Tensor:
-    mask = torch.zeros(size, dtype=torch.bool, device=device)
-    mask[sorted(words)] = True
-    return mask
-
-
 def _after_noun(histories: list[tuple[int, ...]], required: frozenset[int],
                 copulas: frozenset[int]) -> list[int]:
     """Rows whose caption just wrote the required noun, or the noun and "is"/"are"."""
@@ -182,7 +176,7 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
     state = decoder.start(features)
     device = features.device  # a GPU during training; the masks go where it is
     size = len(vocab)
-    is_required = _word_mask(required, size, device)
+    is_required = word_mask(required, size, device)
     # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached either
     # from bank 1 by any word or from bank 0 by a required word. Indexed by bank, then by
     # whether the row's caption has the word.
@@ -190,7 +184,7 @@ def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, requi
     banks = torch.stack([torch.stack([as_bias(is_required), torch.full_like(no_bar, -math.inf)]),
                          torch.stack([as_bias(~is_required), no_bar])])
     constraints = Constraints.build(banned_mask(vocab, size, banned_words - required, device),
-                                    vocab.end, banks, _word_mask(not_after_noun, size, device))
+                                    vocab.end, banks, word_mask(not_after_noun, size, device))
     tokens, sums, satisfied = [vocab.start], [0.0], [0]
     histories: list[tuple[int, ...]] = [()]
     done: list[list[Hypothesis]] = [[], []]  # without the word, with it

@@ -27,7 +27,7 @@ import torch
 from torch import nn
 
 from caption.model.attention_decoder import AttentionDecoder, DecoderState
-from caption.model.onnx_session import open_session
+from caption.model.onnx_session import load_for_serving, open_session
 from caption.model.ranking import Constraints, rank_candidates
 
 log = logging.getLogger(__name__)
@@ -148,19 +148,7 @@ def load_onnx_decoder(directory: Path, files: dict, threads: int) -> OnnxDecoder
         log.warning("the bundle's runtime.onnx_decoder is malformed; the PyTorch decoder serves",
                     extra={"value": str(files)[:200]})
         return None
-    missing = [str(p) for p in paths if not p.exists()]
-    if missing:
-        log.warning("the bundle names an ONNX decoder it does not hold; the PyTorch decoder "
-                    "serves", extra={"files": missing})
-        return None
-    try:
-        return OnnxDecoder(*paths, threads)
-    except ImportError:
-        log.info("onnxruntime is not installed; the PyTorch decoder serves")
-    except Exception as exc:  # a corrupt or incompatible file: serve, slower, and say why
-        log.warning("the ONNX decoder could not be loaded; the PyTorch decoder serves",
-                    extra={"files": [str(p) for p in paths], "error": str(exc)[:500]})
-    return None
+    return load_for_serving("decoder", paths, lambda: OnnxDecoder(*paths, threads))
 
 
 def export_onnx_decoder(directory: Path) -> list[Path]:

@@ -11,16 +11,13 @@ bundle has no export, the PyTorch encoder serves (same features, slower).
 
 from __future__ import annotations
 
-import logging
 import sys
 import warnings
 from pathlib import Path
 
 import torch
 
-from caption.model.onnx_session import open_session
-
-log = logging.getLogger(__name__)
+from caption.model.onnx_session import load_for_serving, open_session
 
 ONNX_FILE = "encoder.onnx"
 OPSET = 17
@@ -40,18 +37,7 @@ class OnnxEncoder:
 
 def load_onnx_encoder(path: Path, threads: int) -> OnnxEncoder | None:
     """The bundle's exported encoder, or None (with the reason logged) where it cannot serve."""
-    if not path.exists():
-        log.warning("the bundle names an ONNX encoder it does not hold; the PyTorch encoder "
-                    "serves", extra={"file": str(path)})
-        return None
-    try:
-        return OnnxEncoder(path, threads)
-    except ImportError:
-        log.info("onnxruntime is not installed; the PyTorch encoder serves")
-    except Exception as exc:  # a corrupt or incompatible file: serve, slower, and say why
-        log.warning("the ONNX encoder could not be loaded; the PyTorch encoder serves",
-                    extra={"file": str(path), "error": str(exc)[:500]})
-    return None
+    return load_for_serving("encoder", [path], lambda: OnnxEncoder(path, threads))
 
 
 def export_onnx_encoder(directory: Path) -> Path:

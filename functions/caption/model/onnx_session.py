@@ -1,8 +1,15 @@
-"""One way to open an ONNX Runtime session for serving, shared by the encoder and the decoder."""
+"""One way to open an ONNX Runtime session for serving, and to fall back to PyTorch where the
+bundle's ONNX files cannot serve, shared by the encoder and the decoder."""
 
 from __future__ import annotations
 
+import logging
+from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
+
+log = logging.getLogger(__name__)
+Served = TypeVar("Served")
 
 
 def open_session(path: Path, threads: int):
@@ -22,3 +29,21 @@ def open_session(path: Path, threads: int):
     options.add_session_config_entry("session.force_spinning_stop", "1")
     options.log_severity_level = 3  # errors only
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+
+
+def load_for_serving(part: str, paths: list[Path], build: Callable[[], Served]) -> Served | None:
+    """`build()` where the bundle's ONNX files for `part` ("encoder", "decoder") are there and
+    load; else None, with the reason logged, and the PyTorch `part` serves (slower)."""
+    missing = [str(p) for p in paths if not p.exists()]
+    if missing:
+        log.warning(f"the bundle names an ONNX {part} it does not hold; the PyTorch {part} "
+                    "serves", extra={"files": missing})
+        return None
+    try:
+        return build()
+    except ImportError:
+        log.info(f"onnxruntime is not installed; the PyTorch {part} serves")
+    except Exception as exc:  # a corrupt or incompatible file: serve, slower, and say why
+        log.warning(f"the ONNX {part} could not be loaded; the PyTorch {part} serves",
+                    extra={"files": [str(p) for p in paths], "error": str(exc)[:500]})
+    return None

@@ -19,6 +19,14 @@ from dataclasses import dataclass
 import torch
 
 
+def word_mask(words: frozenset[int] | set[int], size: int,
+              device: torch.device | None = None) -> torch.Tensor:
+    """(size,) bool, set at `words`."""
+    mask = torch.zeros(size, dtype=torch.bool, device=device)
+    mask[sorted(words)] = True
+    return mask
+
+
 def as_bias(mask: torch.Tensor) -> torch.Tensor:
     """-inf where `mask` is set, 0 elsewhere."""
     return torch.zeros(mask.shape, device=mask.device).masked_fill_(mask, -math.inf)
