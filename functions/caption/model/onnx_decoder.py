@@ -87,9 +87,10 @@ class OnnxDecoder:
              has_word: list[int], after_rows: list[bool], constraints: Constraints,
              first: bool, k: int):
         """One search step in one run: see caption.model.ranking.rank_with_log_probs."""
-        words = constraints.first_words if first else constraints.words
-        feeds = self._feeds(tokens, state, sums, words, after_rows, constraints.after,
-                            has_word, constraints.banks, min(k, len(tokens) * words.shape[0]))
+        masks = constraints.arrays
+        words = masks["first_words" if first else "words"]
+        feeds = self._feeds(tokens, state, sums, words, after_rows, masks["after"], has_word,
+                            masks["banks"], min(k, len(tokens) * words.shape[0]))
         top_sums, top_index, h, c = self.step_session.run(
             ["top_sums", "top_index", "h_out", "c_out"], feeds)
         return (top_sums.tolist(), top_index.tolist(),
