@@ -55,21 +55,27 @@ bench: $(VENV)/.ready
 	$(PY) -m bench
 	$(PY) -m bench.readme
 
-# Three stages, each resumable on its own: cross-entropy training of the decoder (80-minute
+# Four stages, each resumable on its own: cross-entropy training of the decoder (80-minute
 # budget on 2 CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also
-# adds the ImageNet labels), then the guidance threshold measured on Flickr8k val; last, the
-# encoder and the decoder exported for ONNX Runtime.
+# adds the ImageNet labels), the guidance threshold measured on Flickr8k val, then the decoder
+# distilled onto the int8 encoder's features (about 5 minutes); last, the encoder (float32 and
+# int8, calibrated on training photos) and the decoder exported for ONNX Runtime.
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
 	$(PY) -m caption.train.tune_guidance --model layers/model --write
+	$(PY) -m caption.train.distill --model layers/model
 	$(PY) -m caption.model.onnx_encoder layers/model
+	$(PY) -m caption.model.encoder_int8 layers/model
 	$(PY) -m caption.model.onnx_decoder layers/model
 
-# Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided.
+# Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
+# as served here (the int8 encoder where the CPU has VNNI); and val with the float32 encoder,
+# which serves on CPUs without VNNI.
 evaluate: $(VENV)/.ready
 	$(PY) -m caption.evaluate --guidance both --write val
 	$(PY) -m caption.evaluate --data ../shared/coco-dev --guidance both --write coco_dev
+	CAPTION_INT8_ENCODER=0 $(PY) -m caption.evaluate --guidance both --write val_float32_encoder
 
 # Refresh the README's screenshot of the upload page (the test itself writes to a temp folder).
 screenshot: $(VENV)/.ready

@@ -86,10 +86,11 @@ def table(results: dict) -> str:
         ("peak RSS (warm run)", f"{warm['peak_rss_mb']:.0f} MB"),
     ]
     for name, label in (("eager", "encoder, eager float32"),
-                        ("onnx", "encoder, ONNX Runtime (the default)"),
+                        ("onnx_int8", "encoder, ONNX Runtime int8 (the default with VNNI)"),
+                        ("onnx", "encoder, ONNX Runtime float32 (the default without VNNI)"),
                         ("fixed", "encoder, fixed-size (without onnxruntime)"),
                         ("frozen", "encoder, frozen (opt-in, without onnxruntime)"),
-                        ("int8", "encoder, static int8 (not used)")):
+                        ("int8", "encoder, PyTorch static int8 (not used)")):
         if name not in enc:  # no onnxruntime, or a bundle without the export
             continue
         rows.append((f"{label}: 1 image / per image in 8; set-up",

@@ -2,13 +2,15 @@
 
 - eager: the bundle's EfficientNet-Lite in channels-last float32 (computes 'SAME' padding per call);
 - onnx: the bundle's ONNX export of the fixed-size copy under ONNX Runtime (what every entry
-  point serves where onnxruntime is installed, caption.model.onnx_encoder);
+  point serves where onnxruntime is installed and the CPU lacks VNNI, caption.model.onnx_encoder);
+- onnx_int8: the bundle's static int8 form of that export (what they serve where the CPU has
+  VNNI, caption.model.encoder_int8);
 - fixed: that fixed-size, BatchNorm-folded copy in PyTorch (caption.model.fixed_size_encoder;
   served without onnxruntime);
 - frozen: that copy traced and frozen by TorchScript (CAPTION_FREEZE_ENCODER=1, and the CLI on
   50 images or more, without onnxruntime);
 - int8: PyTorch's x86 static quantization (FX graph mode) of the same fixed-size copy,
-  calibrated on 32 real photos.
+  calibrated on 32 real photos (not used: slower here).
 
     python -m bench.encoder          (make bench runs it; prints one JSON line)
 
@@ -28,6 +30,7 @@ import torch
 from bench.common import photos
 from caption.allocator import keep_freed_memory
 from caption.images import decode_image
+from caption.model.cpu import reported_flags
 from caption.model.fixed_size_encoder import (
     FixedSizeEncoder,
     fixed_size_encoder,
@@ -36,15 +39,6 @@ from caption.model.fixed_size_encoder import (
 from caption.model.loader import load_model
 from caption.model.onnx_encoder import load_onnx_encoder
 from caption.settings import Settings, torch_threads
-
-
-def cpu_features() -> list[str]:
-    try:
-        flags = set(open("/proc/cpuinfo").read().split("flags")[1].split("\n")[0].split())
-    except (OSError, IndexError):
-        return []
-    wanted = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")
-    return [f for f in wanted if f in flags]
 
 
 def _int8(encoder, size: int, calibration: torch.Tensor):
@@ -90,6 +84,11 @@ def main() -> None:
         exported = load_onnx_encoder(model.onnx_encoder_file, torch.get_num_threads())
         if exported is not None:
             paths["onnx"] = (exported, time.perf_counter() - started)
+    if model.onnx_encoder_int8_file is not None:
+        started = time.perf_counter()
+        exported = load_onnx_encoder(model.onnx_encoder_int8_file, torch.get_num_threads())
+        if exported is not None:
+            paths["onnx_int8"] = (exported, time.perf_counter() - started)
     started = time.perf_counter()
     fixed = fixed_size_encoder(model.encoder, size)
     paths["fixed"] = (fixed, time.perf_counter() - started)
@@ -109,7 +108,7 @@ def main() -> None:
                          "batch8_per_image_ms": round(_latency(fn, eight, 5) / 8, 2),
                          "build_ms": round(1000 * build_s, 1),
                          "relative_error": round(error, 5)}
-    print(json.dumps({"encoder": figures, "cpu_features": cpu_features(),
+    print(json.dumps({"encoder": figures, "cpu_features": reported_flags(),
                       "threads": torch.get_num_threads()}))
 
 

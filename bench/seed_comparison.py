@@ -92,7 +92,7 @@ def alternate(seed: SeedPipeline, ours, photos: list[bytes], rounds: int) -> dic
 
 def main() -> None:
     rounds = int(sys.argv[1]) if len(sys.argv) > 1 else 3
-    service, _ = load_service(Settings.from_env())
+    service, timings = load_service(Settings.from_env())
     seed = SeedPipeline()
     options = CaptionOptions()
 
@@ -112,6 +112,7 @@ def main() -> None:
         "phone_12mp": {"size": list(PHONE), "jpeg_kb": round(len(large[0]) / 1024),
                        **alternate(seed, ours, large, rounds)},
         "threads": torch.get_num_threads(),
+        "ours_encoder": f"{timings['encoder']} {timings['encoder_precision']}",
         "peak_rss_mb": peak_rss_mb(),
     }))
 

@@ -31,6 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from caption.model.cpu import has_vnni  # noqa: E402
 from infra import standin_base  # noqa: E402
 from infra.local_lambda import REPO, MotoServer, find_rie, free_port  # noqa: E402
 
@@ -280,6 +281,10 @@ def exercise(engine: list[str]) -> dict:
     expect({"init_ms", "load_ms"} <= set(report), "the INIT report and the handler's init log",
            logs[-2000:])
     expect(report.get("encoder") == "onnxruntime", "the encoder runs under ONNX Runtime", report)
+    # The container runs on this machine's CPU: int8 where it has VNNI (caption.model.cpu).
+    precision = "int8" if has_vnni() else "float32"
+    expect(report.get("encoder_precision") == precision,
+           f"the {precision} encoder serves on this CPU", report)
     expect(report.get("decoder") == "onnxruntime", "the decoder runs under ONNX Runtime", report)
     return {"first_ms": first_ms, "warm_ms": warm_ms, **report}
 
@@ -416,7 +421,8 @@ def main() -> int:
     print(f"image-test passed on {base}, {python}, built in {build_s:.0f} s: "
           f"first request {figures['first_ms']:.0f} ms, warm request {figures['warm_ms']:.0f} ms; "
           f"image {int(size) / 1e6:.0f} MB, INIT {figures['init_ms']:.0f} ms (bundle load "
-          f"{figures['load_ms']:.0f} ms, warm-up {figures['warm_up_ms']:.0f} ms)",
+          f"{figures['load_ms']:.0f} ms, warm-up {figures['warm_up_ms']:.0f} ms), "
+          f"{figures['encoder_precision']} encoder",
           flush=True)
     return 0
 

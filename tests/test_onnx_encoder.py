@@ -24,9 +24,11 @@ def relative_error(a: torch.Tensor, b: torch.Tensor) -> float:
 
 
 def test_the_bundled_export_gives_the_pytorch_encoders_features_and_captions(photos):
-    service, _ = load_service(Settings(), warm_up=False)
+    # The float32 export, as served on CPUs without VNNI (the int8 one: test_encoder_int8).
+    service, _ = load_service(Settings(int8_encoder=False), warm_up=False)
     captioner = service.captioner
-    assert isinstance(captioner._serving_encoder, OnnxEncoder)  # what the Lambda serves
+    assert isinstance(captioner._serving_encoder, OnnxEncoder)
+    assert captioner.encoder_precision == "float32"
     pixels = torch.stack([captioner.preprocess(captioner_image(service, photos[name]))
                           for name in ("chelsea", "coffee", "china")])
     with torch.inference_mode():

@@ -137,3 +137,51 @@ def test_the_seed_baseline_runs_the_seed_pipeline(photos):
     assert len(captions) == 3
     assert all(isinstance(text, str) and score >= 0 for text, score in captions)
     assert VOCAB_SIZE == 10_000
+
+
+def test_distillation_brings_the_decoder_on_int8_features_nearer_the_teacher(tiny_bundle,
+                                                                            tmp_path, photos):
+    """The real distillation stage on real photos: it builds both encoder graphs, and the
+    student's divergence from the teacher on int8 features falls; the bundle is saved with the
+    new decoder, its history and version, and without the now stale ONNX exports."""
+    import shutil
+
+    import torch
+
+    from caption.model.bundle import load_bundle, save_bundle
+    from caption.train.distill import DistillConfig, distill
+
+    directory = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, directory)
+    images = tmp_path / "images"
+    images.mkdir()
+    names = []
+    for name, data in photos.items():
+        (images / f"{name}.jpg").write_bytes(data)
+        names.append(f"{name}.jpg")
+    captions = tmp_path / "captions.tsv"
+    captions.write_text("".join(f"{n}#0\ta cat sits on the grass\n{n}#1\tthe dog sits\n"
+                                for n in names))
+    split = tmp_path / "train.txt"
+    split.write_text("\n".join(names))
+    # A random decoder's next-word distributions are nearly uniform whatever it reads; sharpen
+    # them, so that the int8 encoder's differences change them as a trained decoder's.
+    teacher = load_bundle(directory, int8_decoder=False)
+    with torch.no_grad():
+        teacher.decoder.project[0].weight.mul_(8.0)
+        teacher.decoder.out.weight.mul_(8.0)
+    save_bundle(directory, "efficientnet-lite0", teacher.encoder, teacher.decoder,
+                teacher.vocabulary, teacher.preprocess, teacher.info, int8_decoder=False)
+    before = load_bundle(directory, int8_decoder=False).decoder.state_dict()  # as stored
+    summary = distill(directory, images, [captions], split,
+                      DistillConfig(epochs=30, images_per_batch=2, learning_rate=3e-3),
+                      version="distilled")
+    int8 = [record["kl_int8"] for record in summary["history"] if "kl_int8" in record]
+    assert summary["batches"] == 90 and int8[-1] < int8[0] / 2
+    after = load_bundle(directory, int8_decoder=False)
+    assert after.info.version == "distilled"
+    assert after.info.training["distillation"]["batches"] == 90
+    assert any(not torch.equal(before[k], v) for k, v in after.decoder.state_dict().items())
+    runtime = json.loads((directory / "model.json").read_text())["runtime"]
+    assert "onnx_encoder" not in runtime and "onnx_encoder_int8" not in runtime
+

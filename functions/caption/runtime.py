@@ -38,7 +38,8 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
     started = time.perf_counter()
     captioner = load_model(settings.model_dir)
     if optimize:
-        captioner.optimize(settings.freeze_encoder if freeze is None else freeze)
+        captioner.optimize(settings.freeze_encoder if freeze is None else freeze,
+                           settings.int8_encoder)
     loaded = time.perf_counter()
     if warm_up:
         # The first inference pays for lazy kernel set-up; pay it at init, not in a request.
@@ -47,6 +48,7 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
     timings = {"load_ms": round(1000 * (loaded - started), 1),
                "warm_up_ms": round(1000 * (time.perf_counter() - loaded), 1),
                "threads": torch.get_num_threads(), "encoder": captioner.encoder_runtime,
+               "encoder_precision": captioner.encoder_precision,
                "decoder": captioner.decoder_runtime}
     log.info("model ready", extra={"model": f"{captioner.info.name}@{captioner.info.version}",
                                    **timings})

@@ -72,6 +72,9 @@ class Settings:
     # Trace and freeze the encoder at start-up: faster per image, about a second slower to
     # start; worth it where an environment lives long and serves many images.
     freeze_encoder: bool = False
+    # Serve the bundle's int8 encoder where the CPU has VNNI (caption.model.cpu); off: always
+    # the float32 one (e.g. to compare captions across hosts).
+    int8_encoder: bool = True
     beam_size: int = 3  # defaults for S3 and Batch Operations captioning
     num_captions: int = 3
 
@@ -82,6 +85,7 @@ class Settings:
             allowed_buckets=_csv("CAPTION_ALLOWED_BUCKETS"),
             allowed_prefix=os.environ.get("CAPTION_ALLOWED_PREFIX", ""),
             freeze_encoder=_bool("CAPTION_FREEZE_ENCODER", cls.freeze_encoder),
+            int8_encoder=_bool("CAPTION_INT8_ENCODER", cls.int8_encoder),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
             max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),

@@ -23,6 +23,7 @@ from caption.model.captioner import (
     ModelInfo,
 )
 from caption.model.efficientnet_lite import EfficientNetLite
+from caption.model.encoder_int8 import INT8_FILE
 from caption.model.labels import LabelModel
 from caption.model.onnx_decoder import START_FILE, STEP_FILE
 from caption.model.onnx_encoder import ONNX_FILE
@@ -51,7 +52,7 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
     directory = Path(directory)
     directory.mkdir(parents=True, exist_ok=True)
     # ONNX exports of earlier weights would no longer match: export again after saving.
-    for exported in (ONNX_FILE, START_FILE, STEP_FILE):
+    for exported in (ONNX_FILE, INT8_FILE, START_FILE, STEP_FILE):
         (directory / exported).unlink(missing_ok=True)
     tensors = {f"encoder.{k}": v for k, v in encoder.state_dict().items()
                if not k.endswith("num_batches_tracked")}
@@ -160,6 +161,8 @@ def load_bundle(directory: Path, int8_decoder: bool | None = None) -> Captioner:
                           (section or {}).get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD))
     if runtime.get("onnx_encoder"):  # written by caption.model.onnx_encoder from these weights
         captioner.onnx_encoder_file = directory / runtime["onnx_encoder"]
+    if runtime.get("onnx_encoder_int8"):  # caption.model.encoder_int8, from that export
+        captioner.onnx_encoder_int8_file = directory / runtime["onnx_encoder_int8"]
     if runtime.get("onnx_decoder"):  # written by caption.model.onnx_decoder from these weights
         captioner.onnx_decoder_files = (directory, runtime["onnx_decoder"])
     return captioner

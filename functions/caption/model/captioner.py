@@ -82,17 +82,22 @@ class Captioner:
         self._serving_encoder = None  # the ONNX or fixed-size (maybe frozen) one: optimize()
         self._serving_decoder = None  # the ONNX one: optimize()
         self.onnx_encoder_file: Path | None = None  # the bundle's ONNX export, if it has one
+        self.onnx_encoder_int8_file: Path | None = None  # its int8 form, if the bundle has one
+        self._encoder_int8 = False  # whether the int8 form serves: optimize()
         # The bundle's ONNX decoder, if it has one: its directory and runtime.onnx_decoder.
         self.onnx_decoder_files: tuple[Path, dict] | None = None
 
-    def optimize(self, freeze: bool = False) -> None:
+    def optimize(self, freeze: bool = False, int8_encoder: bool = True) -> None:
         """Serve the decoder from the bundle's ONNX graphs under ONNX Runtime where both are
         there (caption.model.onnx_decoder), and the encoder in its fastest available form: the
-        bundle's ONNX export (caption.model.onnx_encoder); else the fixed-size form
+        bundle's int8 ONNX encoder where int8_encoder allows it and the CPU has VNNI
+        (caption.model.encoder_int8, caption.model.cpu), else its float32 ONNX export
+        (caption.model.onnx_encoder); else the fixed-size form
         (caption.model.fixed_size_encoder): padding constant and BatchNorm folded, faster per
         image for about 25 ms at start-up. freeze: also trace and freeze that with TorchScript,
         faster again per image but about a second more at start-up (worth it for long runs,
         not for a cold start). Only EfficientNet-Lite encoders have these forms."""
+        from caption.model.cpu import has_vnni
         from caption.model.efficientnet_lite import EfficientNetLite
         from caption.model.fixed_size_encoder import fixed_size_encoder, frozen_encoder
         from caption.model.onnx_decoder import load_onnx_decoder
@@ -102,6 +107,14 @@ class Captioner:
             # One thread: a step's operations are too small to share (two threads measured
             # slower, `python -m bench.decoder`); the encoder's convolutions do share.
             self._serving_decoder = load_onnx_decoder(*self.onnx_decoder_files, threads=1)
+        self._encoder_int8 = False
+        if (int8_encoder and self.onnx_encoder_int8_file is not None and has_vnni()
+                and self.onnx_encoder_file is not None):
+            exported = load_onnx_encoder(self.onnx_encoder_int8_file, torch.get_num_threads(),
+                                         "int8 encoder", "the float32 encoder")
+            if exported is not None:
+                self._serving_encoder, self._encoder_int8 = exported, True
+                return
         if self.onnx_encoder_file is not None:
             exported = load_onnx_encoder(self.onnx_encoder_file, torch.get_num_threads())
             if exported is not None:
@@ -117,6 +130,11 @@ class Captioner:
         from caption.model.onnx_encoder import OnnxEncoder
 
         return "onnxruntime" if isinstance(self._serving_encoder, OnnxEncoder) else "pytorch"
+
+    @property
+    def encoder_precision(self) -> str:
+        """`int8` where the int8 ONNX encoder serves, else `float32`."""
+        return "int8" if self._encoder_int8 else "float32"
 
     @property
     def decoder_runtime(self) -> str:

@@ -35,9 +35,11 @@ class OnnxEncoder:
         return torch.from_numpy(self.session.run(None, {self.input_name: array})[0])
 
 
-def load_onnx_encoder(path: Path, threads: int) -> OnnxEncoder | None:
-    """The bundle's exported encoder, or None (with the reason logged) where it cannot serve."""
-    return load_for_serving("encoder", [path], lambda: OnnxEncoder(path, threads))
+def load_onnx_encoder(path: Path, threads: int, part: str = "encoder",
+                      instead: str | None = None) -> OnnxEncoder | None:
+    """The bundle's exported encoder, or None (with the reason logged, and what serves
+    `instead`) where it cannot serve."""
+    return load_for_serving(part, [path], lambda: OnnxEncoder(path, threads), instead)
 
 
 def export_onnx_encoder(directory: Path) -> Path:

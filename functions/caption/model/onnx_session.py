@@ -31,19 +31,22 @@ def open_session(path: Path, threads: int):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def load_for_serving(part: str, paths: list[Path], build: Callable[[], Served]) -> Served | None:
+def load_for_serving(part: str, paths: list[Path], build: Callable[[], Served],
+                     instead: str | None = None) -> Served | None:
     """`build()` where the bundle's ONNX files for `part` ("encoder", "decoder") are there and
-    load; else None, with the reason logged, and the PyTorch `part` serves (slower)."""
+    load; else None, with the reason logged, and `instead` serves (default: the PyTorch
+    `part`, slower)."""
+    instead = instead or f"the PyTorch {part}"
     missing = [str(p) for p in paths if not p.exists()]
     if missing:
-        log.warning(f"the bundle names an ONNX {part} it does not hold; the PyTorch {part} "
-                    "serves", extra={"files": missing})
+        log.warning(f"the bundle names an ONNX {part} it does not hold; {instead} serves",
+                    extra={"files": missing})
         return None
     try:
         return build()
     except ImportError:
-        log.info(f"onnxruntime is not installed; the PyTorch {part} serves")
+        log.info(f"onnxruntime is not installed; {instead} serves")
     except Exception as exc:  # a corrupt or incompatible file: serve, slower, and say why
-        log.warning(f"the ONNX {part} could not be loaded; the PyTorch {part} serves",
+        log.warning(f"the ONNX {part} could not be loaded; {instead} serves",
                     extra={"files": [str(p) for p in paths], "error": str(exc)[:500]})
     return None

@@ -24,14 +24,16 @@ class Preprocessing:
         """(3, size, size) float tensor; the aspect ratio is not kept, as in the training data.
         In NumPy, single-threaded: PyTorch would split these few element-wise operations over
         its threads, which then compete with the encoder's for the cores (0.6 ms a photo,
-        measured)."""
+        measured). Channels first before the arithmetic: broadcasting a (3,) offset over the
+        last, three-wide axis runs NumPy's slow path (0.45 against 0.1 ms at 224x224)."""
         image = image.convert("RGB")
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), Image.Resampling.BILINEAR)
-        pixels = np.asarray(image, dtype=np.float32)  # (size, size, 3), 0..255
+        planes = np.asarray(image).transpose(2, 0, 1).astype(np.float32, order="C")  # (3, S, S)
         # (p / 255 - mean) / std, as (p - 255 mean) * 1 / (255 std): exact for the default
         # settings, where 255 mean is 127 and 1 / (255 std) is 1/128.
-        offset = np.array([255.0 * m for m in self.mean], dtype=np.float32)
-        scale = np.array([1.0 / (255.0 * s) for s in self.std], dtype=np.float32)
-        normalised = (pixels - offset) * scale
-        return torch.from_numpy(np.ascontiguousarray(normalised.transpose(2, 0, 1)))
+        offset = np.array([255.0 * m for m in self.mean], dtype=np.float32)[:, None, None]
+        scale = np.array([1.0 / (255.0 * s) for s in self.std], dtype=np.float32)[:, None, None]
+        planes -= offset
+        planes *= scale
+        return torch.from_numpy(planes)
