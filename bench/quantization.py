@@ -13,29 +13,16 @@ from __future__ import annotations
 
 import argparse
 import json
-import statistics
-import time
 
 import torch
 
 from bench.common import REPO, THREADS
+from bench.encoder import _latency
 from caption.evaluate import FLICKR, evaluate
 from caption.model.cpu import reported_flags
 from caption.model.loader import load_model
 from caption.model.onnx_encoder import OnnxEncoder
 from caption.settings import Settings
-
-
-def encoder_latency(encoder: OnnxEncoder, size: int, repeat: int = 50) -> float:
-    pixels = torch.rand(1, 3, size, size) * 2 - 1
-    for _ in range(5):
-        encoder(pixels)
-    samples = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        encoder(pixels)
-        samples.append(1000 * (time.perf_counter() - started))
-    return round(statistics.median(samples), 2)
 
 
 def main() -> None:
@@ -51,7 +38,8 @@ def main() -> None:
     for name, path in (("float32", model.onnx_encoder_file),
                        ("int8", model.onnx_encoder_int8_file)):
         model._serving_encoder = OnnxEncoder(path, torch.get_num_threads())
-        figures = {"encoder_ms": encoder_latency(model._serving_encoder, model.preprocess.size)}
+        pixels = torch.rand(1, 3, model.preprocess.size, model.preprocess.size) * 2 - 1
+        figures = {"encoder_ms": _latency(model._serving_encoder, pixels, 50)}
         for guidance in (True, False):
             metrics, _ = evaluate(model, FLICKR / "images", [FLICKR / "captions.tsv"],
                                   FLICKR / "splits/val.txt", 3, args.limit, guidance)
