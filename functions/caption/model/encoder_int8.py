@@ -11,9 +11,10 @@ come back into the caches sooner than the float32 16.5 MB). Its features differ 
 encoder's by about 17 % (relative norm), which cost 0.4 BLEU-4 on val without guidance; the
 shipped decoder is therefore distilled onto both encoders' features (caption.train.distill).
 The choices below were measured the same way: per-channel weights, min-max ranges over 256
-photos (512 photos, percentile and entropy ranges, and quantizing the stem and the last
-convolution too all scored lower), unsigned activations with signed weights (the only pairing
-with fast kernels: unsigned weights ran 45 times slower, signed activations twice as slow).
+photos (512 photos, entropy ranges, and quantizing the stem and the last convolution too all
+scored lower; percentile ranges needed 18 GB to calibrate), unsigned activations with signed
+weights (the only pairing with fast kernels: unsigned weights ran 45 times slower, signed
+activations twice as slow).
 """
 
 from __future__ import annotations
