@@ -84,6 +84,9 @@ def test_healthz_through_http_api(context):
     assert status == 200
     assert body["status"] == "ok"
     assert body["model"]["name"] == app.service.captioner.info.name
+    captioner = app.service.captioner
+    assert body["model"]["encoder"] == f"onnxruntime {captioner.encoder_precision}"
+    assert body["model"]["decoder"] == "onnxruntime"
 
 
 def test_bad_input_through_api_gateway_is_a_clean_415(context):

@@ -240,9 +240,14 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
 
     @app.get("/healthz", response_model=HealthResponse, summary="Is the model loaded?")
     def healthz() -> HealthResponse:
-        info = service_factory().captioner.info
-        return HealthResponse(status="ok", model={"name": info.name, "version": info.version,
-                                                  "architecture": info.architecture})
+        captioner = service_factory().captioner
+        info = captioner.info
+        # Which runtimes serve, so an operator can tell a host on the int8 encoder from one
+        # on the float32 fallback (caption.model.cpu) without reading the init log.
+        return HealthResponse(status="ok", model={
+            "name": info.name, "version": info.version, "architecture": info.architecture,
+            "encoder": f"{captioner.encoder_runtime} {captioner.encoder_precision}",
+            "decoder": captioner.decoder_runtime})
 
     @app.post("/captions/", include_in_schema=False)
     async def captions_with_slash(request: Request) -> CaptionResponse:
