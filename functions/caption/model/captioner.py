@@ -83,7 +83,6 @@ class Captioner:
         self._serving_decoder = None  # the ONNX one: optimize()
         self.onnx_encoder_file: Path | None = None  # the bundle's ONNX export, if it has one
         self.onnx_encoder_int8_file: Path | None = None  # its int8 form, if the bundle has one
-        self._encoder_int8 = False  # whether the int8 form serves: optimize()
         # The bundle's ONNX decoder, if it has one: its directory and runtime.onnx_decoder.
         self.onnx_decoder_files: tuple[Path, dict] | None = None
 
@@ -107,13 +106,12 @@ class Captioner:
             # One thread: a step's operations are too small to share (two threads measured
             # slower, `python -m bench.decoder`); the encoder's convolutions do share.
             self._serving_decoder = load_onnx_decoder(*self.onnx_decoder_files, threads=1)
-        self._encoder_int8 = False
         if (int8_encoder and self.onnx_encoder_int8_file is not None and has_vnni()
                 and self.onnx_encoder_file is not None):
             exported = load_onnx_encoder(self.onnx_encoder_int8_file, torch.get_num_threads(),
                                          "int8 encoder", "the float32 encoder")
             if exported is not None:
-                self._serving_encoder, self._encoder_int8 = exported, True
+                self._serving_encoder = exported
                 return
         if self.onnx_encoder_file is not None:
             exported = load_onnx_encoder(self.onnx_encoder_file, torch.get_num_threads())
@@ -134,7 +132,12 @@ class Captioner:
     @property
     def encoder_precision(self) -> str:
         """`int8` where the int8 ONNX encoder serves, else `float32`."""
-        return "int8" if self._encoder_int8 else "float32"
+        from caption.model.onnx_encoder import OnnxEncoder
+
+        serving = self._serving_encoder
+        int8 = (isinstance(serving, OnnxEncoder) and self.onnx_encoder_int8_file is not None
+                and serving.path == self.onnx_encoder_int8_file)
+        return "int8" if int8 else "float32"
 
     @property
     def decoder_runtime(self) -> str:

@@ -27,6 +27,7 @@ class OnnxEncoder:
     """Callable like the PyTorch encoder: (N, 3, S, S) pixels -> (N, 1280, S/32, S/32)."""
 
     def __init__(self, path: Path, threads: int):
+        self.path = Path(path)
         self.session = open_session(path, threads)
         self.input_name = self.session.get_inputs()[0].name
 
