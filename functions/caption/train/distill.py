@@ -31,15 +31,14 @@ from pathlib import Path
 import numpy as np
 import torch
 import torch.nn.functional as F
-from PIL import Image
 from tqdm import tqdm
 
 from caption.model.bundle import load_bundle, read_config, save_bundle
 from caption.model.captioner import ModelInfo
 from caption.model.encoder_int8 import calibration_photos, quantize_encoder
 from caption.model.onnx_encoder import OnnxEncoder, export_onnx_encoder
-from caption.model.preprocess import Preprocessing
 from caption.train.datasets import load_dataset, read_split
+from caption.train.features import extract
 from caption.train.trainer import _batch_tensors, _batches, _encode_captions
 
 FLICKR = Path("../shared/flickr8k")
@@ -54,21 +53,6 @@ class DistillConfig:
     seed: int = 0
 
 
-def encoder_features(encoder: OnnxEncoder, preprocess: Preprocessing, image_dir: Path,
-                     names: list[str]) -> np.ndarray:
-    """(images, regions, channels) float16, as caption.train.features caches them."""
-    out: np.ndarray | None = None
-    for index, name in enumerate(tqdm(names, desc="encoding images", unit="image")):
-        with Image.open(image_dir / name) as image:
-            maps = encoder(preprocess(image)[None])  # (1, C, H, W)
-        regions = maps.flatten(2).transpose(1, 2)[0].to(torch.float16).numpy()
-        if out is None:
-            out = np.empty((len(names), *regions.shape), dtype=np.float16)
-        out[index] = regions
-    assert out is not None, "no images to encode"
-    return out
-
-
 def distill(directory: Path, images: Path, captions: list[Path], train_split: Path,
             config: DistillConfig, version: str | None = None) -> dict:
     """Distil the bundle's decoder in place. Returns a summary (loss per tenth of the run)."""
@@ -80,13 +64,12 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
     with tempfile.TemporaryDirectory() as scratch:
         graphs = Path(scratch) / "bundle"
         shutil.copytree(directory, graphs)
-        export_onnx_encoder(graphs)
-        quantize_encoder(graphs, calibration_photos(images, train_split))
+        float32_graph = export_onnx_encoder(graphs)
+        int8_graph = quantize_encoder(graphs, calibration_photos(images, train_split))
         threads = torch.get_num_threads()
-        float32 = encoder_features(OnnxEncoder(graphs / read_config(graphs)["runtime"][
-            "onnx_encoder"], threads), captioner.preprocess, images, names)
-        int8 = encoder_features(OnnxEncoder(graphs / read_config(graphs)["runtime"][
-            "onnx_encoder_int8"], threads), captioner.preprocess, images, names)
+        # One photo per run, as the shipped bundle's features were computed.
+        float32, int8 = (extract(OnnxEncoder(graph, threads), captioner.preprocess, images,
+                                 names, batch_size=1) for graph in (float32_graph, int8_graph))
 
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
