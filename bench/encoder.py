@@ -79,16 +79,14 @@ def main() -> None:
     eight = calibration[:8].contiguous(memory_format=torch.channels_last)
     eager = model.encoder.eval().to(memory_format=torch.channels_last)
     paths = {"eager": (eager, 0.0)}
-    if model.onnx_encoder_file is not None:
+    for name, graph in (("onnx", model.onnx_encoder_file),
+                        ("onnx_int8", model.onnx_encoder_int8_file)):
+        if graph is None:
+            continue
         started = time.perf_counter()
-        exported = load_onnx_encoder(model.onnx_encoder_file, torch.get_num_threads())
+        exported = load_onnx_encoder(graph, torch.get_num_threads())
         if exported is not None:
-            paths["onnx"] = (exported, time.perf_counter() - started)
-    if model.onnx_encoder_int8_file is not None:
-        started = time.perf_counter()
-        exported = load_onnx_encoder(model.onnx_encoder_int8_file, torch.get_num_threads())
-        if exported is not None:
-            paths["onnx_int8"] = (exported, time.perf_counter() - started)
+            paths[name] = (exported, time.perf_counter() - started)
     started = time.perf_counter()
     fixed = fixed_size_encoder(model.encoder, size)
     paths["fixed"] = (fixed, time.perf_counter() - started)
