@@ -113,10 +113,12 @@ def tiny_bundle(tmp_path_factory) -> Path:
     return directory
 
 
-def resave_bundle(directory: Path) -> None:
-    """Save a bundle's own weights again, as training does after it changes them."""
-    from caption.model.bundle import load_bundle, save_bundle
+def resave_bundle(directory: Path) -> dict:
+    """Save a bundle's own weights again, as training does after it changes them; returns the
+    saved model.json's `runtime` section."""
+    from caption.model.bundle import load_bundle, read_config, save_bundle
 
     captioner = load_bundle(directory)
     save_bundle(directory, "efficientnet-lite0", captioner.encoder, captioner.decoder,
                 captioner.vocabulary, captioner.preprocess, captioner.info, int8_decoder=False)
+    return read_config(directory)["runtime"]
