@@ -79,3 +79,22 @@ def test_s3_inputs_without_credentials_are_reported_and_the_rest_go_on(tmp_path,
     first, second = (json.loads(line) for line in result.stdout.splitlines())
     assert first["error"]["code"] == "s3_error"
     assert second["captions"]
+
+
+def test_one_photo_gets_the_captions_the_api_serves(tmp_path, photos):
+    """The CLI serves the API's runtimes (ONNX Runtime, the int8 encoder where the CPU has VNNI),
+    so a photo's captions do not depend on which way it was sent."""
+    from caption.runtime import load_service
+    from caption.service import CaptionOptions
+    from caption.settings import Settings
+
+    coffee = tmp_path / "coffee.jpg"
+    coffee.write_bytes(photos["coffee"])
+    result = run_cli("--json", str(coffee))
+    assert result.returncode == 0, result.stderr
+    [record] = [json.loads(line) for line in result.stdout.splitlines()]
+    service, timings = load_service(Settings.from_env(), warm_up=False)
+    served = service.caption_bytes(photos["coffee"], CaptionOptions())
+    assert timings["encoder"] == "onnxruntime" and timings["decoder"] == "onnxruntime"
+    assert [(c["text"], c["score"]) for c in record["captions"]] == [
+        (c.text, c.score) for c in served.captions]

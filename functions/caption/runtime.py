@@ -30,7 +30,8 @@ def load_service(settings: Settings, warm_up: bool = True, optimize: bool = True
     """Load the model once; returns the service and how long each part took (ms).
 
     optimize: serve the decoder and the encoder in their fastest forms, ONNX Runtime or else
-    PyTorch (the encoder in its fixed-size form); a one-image CLI run is faster without it.
+    PyTorch (the encoder in its fixed-size form), as the API and the CLI do; without it the
+    bundle's PyTorch modules serve as loaded.
     freeze: freeze the fixed-size encoder (default: CAPTION_FREEZE_ENCODER; see
     Captioner.optimize)."""
     torch.set_num_threads(torch_threads())
