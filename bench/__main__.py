@@ -116,8 +116,7 @@ def table(results: dict) -> str:
                      f"{figures['ours_decode_p50_ms']:.1f} / "
                      f"{figures['ours_model_p50_ms']:.1f} ms"))
         if "floor_p50_ms" in figures:
-            rows.append((f"{label}: seed app vs our runtime floor (p50; the most any code "
-                         "around this model reaches)",
+            rows.append((f"{label}: seed app vs our runtime floor (p50)",
                          f"{figures['floor_seed_p50_ms']:.0f} vs {figures['floor_p50_ms']:.1f} "
                          f"ms: {figures['floor_speedup']:.1f}x"))
     width = max(len(r[0]) for r in rows)
