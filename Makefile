@@ -1,5 +1,6 @@
 # caption-lambda. `make run` serves the API and upload page on the bundled model; `make test`
-# runs every test. Both create the virtual environment (.venv) on first use.
+# runs every test. Both create the virtual environment (.venv) on first use: `make run` with the
+# serving dependencies alone, `make test` with PyTorch and the dev tools too.
 
 SHELL := /bin/bash
 PYTHON ?= python3
@@ -16,18 +17,25 @@ export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint bench train evaluate invoke screenshot image-test lock clean
 
-# The runtime venv: CPU PyTorch, then the runtime lock (the image installs the same two files,
-# hash-checked), then the dev/train extras.
-$(VENV)/.ready: pyproject.toml $(DEPS)/torch.lock $(DEPS)/requirements.lock
+# The serving venv: the runtime lock alone (what the image installs, hash-checked; no PyTorch),
+# enough for `make run`. --no-deps: the lock is complete but for what serving never imports
+# (infra/lock.py says which).
+$(VENV)/.runtime: pyproject.toml $(DEPS)/requirements.lock
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q --no-deps --require-hashes -r $(DEPS)/requirements.lock
+	$(PY) -m pip install -q --no-deps -e .
+	touch $@
+
+# Everything the tests, training and the benchmarks need on top: CPU PyTorch (its own lock),
+# then the train and dev extras.
+$(VENV)/.ready: $(VENV)/.runtime $(DEPS)/torch.lock
 	$(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock --index-url $(TORCH_INDEX) \
 	  --extra-index-url $(PYPI) --timeout 10 --retries 1 \
 	  || $(PY) -m pip install -q --require-hashes -r $(DEPS)/torch.lock \
 	  || { echo "no locked CPU torch wheel for this platform (the lock covers Linux x86_64," \
 	         "CPython 3.11 and 3.12): installing torch==2.13.0 unhashed" >&2; \
 	       $(PY) -m pip install -q torch==2.13.0; }
-	$(PY) -m pip install -q --require-hashes -r $(DEPS)/requirements.lock
 	$(PY) -m pip install -q -e '.[train,dev]'
 	touch $@
 
@@ -39,7 +47,7 @@ $(TOOLS)/.ready:
 	  uv==0.13.9
 	touch $@
 
-run: $(VENV)/.ready
+run: $(VENV)/.runtime
 	$(VENV)/bin/uvicorn caption.app:api --host 127.0.0.1 --port 8000
 
 test: $(VENV)/.ready $(TOOLS)/.ready
@@ -51,23 +59,24 @@ lint: $(VENV)/.ready $(TOOLS)/.ready
 	$(TOOLS)/bin/sam validate --lint --region us-east-1
 	$(TOOLS)/bin/hadolint Dockerfile.lambda
 
-bench: $(VENV)/.ready
+# The image's figures first (size, INIT: bench/results/image.json), then every other figure.
+bench: $(VENV)/.ready $(TOOLS)/.ready
+	CAPTION_IMAGE_TEST_SAM=0 $(PY) infra/image_test.py --figures bench/results/image.json
 	$(PY) -m bench
 	$(PY) -m bench.readme
 
 # Four stages, each resumable on its own: cross-entropy training of the decoder (80-minute
 # budget on 2 CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also
 # adds the ImageNet labels), the guidance threshold measured on Flickr8k val, then the decoder
-# distilled onto the int8 encoder's features (about 5 minutes); last, the encoder (float32 and
-# int8, calibrated on training photos) and the decoder exported for ONNX Runtime.
+# distilled onto the int8 encoder's features (about 5 minutes); last, every graph serving runs
+# exported from the checkpoint (the encoder, float32 and int8 calibrated on training photos,
+# with the classifier; the decoder).
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
 	$(PY) -m caption.train.tune_guidance --model layers/model --write
 	$(PY) -m caption.train.distill --model layers/model
-	$(PY) -m caption.model.onnx_encoder layers/model
-	$(PY) -m caption.model.encoder_int8 layers/model
-	$(PY) -m caption.model.onnx_decoder layers/model
+	$(PY) -m caption.train.export bundle layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
 # as served here (the int8 encoder where the CPU has VNNI); and val with the float32 encoder,

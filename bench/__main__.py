@@ -3,7 +3,9 @@ measured against ours in alternating rounds of one process (bench/seed_compariso
 Flickr8k photos (as ../shared holds them, 224x224, and at Flickr's usual 500x375) and on
 12-megapixel phone photos. Prints a table and writes bench/results/latest.json.
 
-Every figure comes from a fresh child process with BENCH_THREADS (default 2) PyTorch threads.
+Every figure comes from a fresh child process with BENCH_THREADS (default 2) encoder threads.
+The container image's figures (size, INIT) come from `make image-test`, which `make bench` runs
+first where a container engine is there (bench/results/image.json).
 Absolute times drift on shared machines; the ratios, measured side by side, are the stable ones.
 """
 
@@ -19,9 +21,12 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import torch
+import onnxruntime
 
 from bench.common import REPO, THREADS, child_env, run_child
+from caption.model.bundle import CONFIG_FILE, read_config
+
+IMAGE_FIGURES = REPO / "bench" / "results" / "image.json"
 
 
 def cli_process(repeat: int) -> dict:
@@ -58,12 +63,32 @@ def cli_folder(count: int = 48) -> dict:
     return {"images": count, "wall_s": round(wall, 2), "images_per_s": round(count / wall, 2)}
 
 
+def runtime_bundle() -> dict:
+    """What serving reads of the bundle (the graphs and model.json): what the image carries."""
+    directory = REPO / "layers" / "model"
+    graphs = read_config(directory).graphs
+    names = [n for n in (graphs.encoder, graphs.encoder_int8, graphs.decoder_start,
+                         graphs.decoder_step) if n]
+    sizes = {name: (directory / name).stat().st_size for name in [*names, CONFIG_FILE]}
+    return {"files": sizes, "total_mb": round(sum(sizes.values()) / 1e6, 1)}
+
+
 def table(results: dict) -> str:
     cold, warm, seed = results["cold"], results["warm"], results["seed"]
     enc = results["encoder"]["encoder"]
-    rows = [
-        ("cold: import torch", f"{cold['import_torch_ms']:.0f} ms"),
-        ("cold: other imports", f"{cold['import_other_ms']:.0f} ms"),
+    image = results.get("image")
+    rows = []
+    if image:
+        rows += [("image: size", f"{image['image_mb']:.0f} MB"),
+                 ("image: INIT (Lambda's init phase, in the emulator)",
+                  f"{image['init_ms']:.0f} ms"),
+                 ("image: first / warm request", f"{image['first_ms']:.0f} / "
+                                                 f"{image['warm_ms']:.0f} ms")]
+    rows += [
+        ("runtime bundle (graphs and model.json)", f"{results['bundle']['total_mb']:.1f} MB"),
+        ("cold: import libraries (NumPy, ONNX Runtime, Pillow, FastAPI, Powertools)",
+         f"{cold['import_libraries_ms']:.0f} ms"),
+        ("cold: import our modules", f"{cold['import_ours_ms']:.0f} ms"),
         ("cold: bundle load", f"{cold['bundle_load_ms']:.0f} ms"),
         ("cold: warm-up inference at init", f"{cold['warm_up_ms']:.0f} ms"),
         ("cold: init total (process start to ready)", f"{cold['init_total_ms']:.0f} ms"),
@@ -85,22 +110,15 @@ def table(results: dict) -> str:
         ("Batch Operations throughput", f"{warm['batch_images_per_s']:.1f} images/s"),
         ("peak RSS (warm run)", f"{warm['peak_rss_mb']:.0f} MB"),
     ]
-    for name, label in (("eager", "encoder, eager float32"),
-                        ("onnx_int8", "encoder, ONNX Runtime int8 (the default with VNNI)"),
-                        ("onnx", "encoder, ONNX Runtime float32 (the default without VNNI)"),
-                        ("fixed", "encoder, fixed-size (without onnxruntime)"),
-                        ("frozen", "encoder, frozen (opt-in, without onnxruntime)"),
-                        ("int8", "encoder, PyTorch static int8 (not used)")):
-        if name not in enc:  # no onnxruntime, or a bundle without the export
+    for name, label in (("onnx_int8", "encoder, int8 (serves where the CPU has VNNI)"),
+                        ("onnx", "encoder, float32 (serves elsewhere)")):
+        if name not in enc:  # a bundle without the int8 graph
             continue
         rows.append((f"{label}: 1 image / per image in 8; set-up",
                      f"{enc[name]['batch1_ms']:.1f} / {enc[name]['batch8_per_image_ms']:.1f} ms; "
                      f"{enc[name]['build_ms']:.0f} ms"))
     dec = results["decoder"].get("decoder", {})
-    for name, label in (("onnx", "decoder, ONNX Runtime int8 (the default)"),
-                        ("pytorch_int8", "decoder, PyTorch int8 (without onnxruntime)")):
-        if name not in dec:  # no onnxruntime, or a bundle without the export
-            continue
+    for name, label in (("onnx", "decoder, int8 weights"),):
         rows.append((f"{label}: step on 6 / 3 rows; search per photo",
                      f"{dec[name]['step_6_rows']['p50_ms']:.2f} / "
                      f"{dec[name]['step_3_rows']['p50_ms']:.2f} ms; "
@@ -134,7 +152,8 @@ def main(argv: list[str] | None = None) -> None:
         "when": datetime.now(UTC).isoformat(timespec="seconds"),
         "machine": {"python": platform.python_version(), "cpu": platform.processor() or
                     platform.machine(), "threads": THREADS,
-                    "torch": torch.__version__},
+                    "onnxruntime": onnxruntime.__version__},
+        "bundle": runtime_bundle(),
         "cold": run_child("bench.cold"),
         "cli": cli_process(3),
         "cli_folder": cli_folder(),
@@ -144,6 +163,8 @@ def main(argv: list[str] | None = None) -> None:
         "seed": run_child("bench.seed_comparison", str(max(2, args.repeat // 10))),
     }
     results["machine"]["cpu_features"] = results["encoder"]["cpu_features"]
+    if IMAGE_FIGURES.exists():
+        results["image"] = json.loads(IMAGE_FIGURES.read_text())
     results["table"] = table(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -1,6 +1,6 @@
 """Is the int8 encoder worth serving? Flickr8k val BLEU-4 / CIDEr-D (guided and unguided, the
 whole served pipeline) and warm encoder latency, with the bundle's float32 ONNX encoder against
-its int8 one (caption.model.encoder_int8), the same decoder behind both.
+its int8 one (caption.train.export), the same decoder behind both.
 
     python -m bench.quantization [--limit N]     (needs ../shared/flickr8k)
 
@@ -14,14 +14,13 @@ from __future__ import annotations
 import argparse
 import json
 
-import torch
+import numpy as np
 
 from bench.common import REPO, THREADS
-from bench.encoder import _latency
+from bench.encoder import latency_ms
 from caption.evaluate import FLICKR, evaluate
-from caption.model.cpu import reported_flags
+from caption.model import cpu
 from caption.model.loader import load_model
-from caption.model.onnx_encoder import OnnxEncoder
 from caption.settings import Settings
 
 
@@ -29,17 +28,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m bench.quantization")
     parser.add_argument("--limit", type=int, default=None, help="val images to score")
     args = parser.parse_args()
-    torch.set_num_threads(THREADS)
-    model = load_model(Settings.from_env().model_dir)
-    model.optimize()
-    if model.onnx_encoder_file is None or model.onnx_encoder_int8_file is None:
-        raise SystemExit("the bundle lacks the float32 or the int8 ONNX encoder")
-    results: dict = {"cpu_features": reported_flags(), "threads": torch.get_num_threads()}
-    for name, path in (("float32", model.onnx_encoder_file),
-                       ("int8", model.onnx_encoder_int8_file)):
-        model._serving_encoder = OnnxEncoder(path, torch.get_num_threads())
-        pixels = torch.rand(1, 3, model.preprocess.size, model.preprocess.size) * 2 - 1
-        figures = {"encoder_ms": _latency(model._serving_encoder, pixels, 50)}
+    cpu.has_vnni = lambda flags=None: True  # measure the int8 graph whatever this CPU has
+    results: dict = {"cpu_features": cpu.reported_flags(), "threads": THREADS}
+    for name in ("float32", "int8"):
+        model = load_model(Settings.from_env().model_dir, name == "int8", THREADS)
+        if model.runtime["encoder"] != f"onnxruntime {name}":
+            raise SystemExit(f"the bundle has no {name} encoder graph")
+        size = model.preprocess.size
+        pixels = np.random.default_rng(0).uniform(-1, 1, (1, 3, size, size)).astype(np.float32)
+        figures = {"encoder_ms": latency_ms(model.encoder, pixels, 50)}
         for guidance in (True, False):
             metrics, _ = evaluate(model, FLICKR / "images", [FLICKR / "captions.tsv"],
                                   FLICKR / "splits/val.txt", 3, args.limit, guidance)

@@ -28,7 +28,6 @@ import statistics
 import sys
 import time
 
-import torch
 from PIL import Image
 
 from bench.baseline import SeedPipeline
@@ -118,7 +117,7 @@ class RuntimeFloor:
     def __init__(self, service, data: bytes):
         captioner = service.captioner
         self.service, self.data, self.captioner = service, data, captioner
-        self.decoder = captioner._serving_decoder
+        self.decoder = captioner.decoder
         self.session = self.decoder.step_session
         self.steps: list[tuple[list[str], dict]] = []
         self.decoder.step_session = self  # record the search's runs through run() below
@@ -136,21 +135,13 @@ class RuntimeFloor:
 
         captioner = self.captioner
         image = decode_image(self.data, self.service.max_pixels, captioner.preprocess.size).image
-        self.decoder.start(captioner.encode(captioner.preprocess(image)[None]))
+        self.decoder.start(captioner.encode(captioner.preprocess(image)[None]).regions)
         for outputs, feeds in self.steps:
             self.session.run(outputs, feeds)
 
 
-def runtime_floor(service, data: bytes) -> RuntimeFloor | None:
-    """The photo's RuntimeFloor; None where ONNX Runtime does not serve both the encoder and
-    the decoder (there are then no step runs to record)."""
-    from caption.model.onnx_decoder import OnnxDecoder
-    from caption.model.onnx_encoder import OnnxEncoder
-
-    captioner = service.captioner
-    if not (isinstance(captioner._serving_decoder, OnnxDecoder)
-            and isinstance(captioner._serving_encoder, OnnxEncoder)):
-        return None
+def runtime_floor(service, data: bytes) -> RuntimeFloor:
+    """The photo's RuntimeFloor."""
     return RuntimeFloor(service, data)
 
 
@@ -171,8 +162,8 @@ def main() -> None:
     original = original_sized(small)
 
     def compare(photos: list[bytes]) -> dict:
-        floors = [runtime_floor(service, data) for data in photos]
-        return alternate(seed, ours, photos, rounds, None if None in floors else floors)
+        return alternate(seed, ours, photos, rounds,
+                         [runtime_floor(service, data) for data in photos])
 
     print(json.dumps({
         "flickr_sized": {"size": list(Image.open(io.BytesIO(small[0])).size),
@@ -180,8 +171,8 @@ def main() -> None:
         "flickr_original_size": {"size": [500, 375], **compare(original)},
         "phone_12mp": {"size": list(PHONE), "jpeg_kb": round(len(large[0]) / 1024),
                        **compare(large)},
-        "threads": torch.get_num_threads(),
-        "ours_encoder": f"{timings['encoder']} {timings['encoder_precision']}",
+        "threads": timings["threads"],
+        "ours_encoder": timings["encoder"],
         "peak_rss_mb": peak_rss_mb(),
     }))
 

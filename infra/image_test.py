@@ -4,17 +4,19 @@
    cannot be pulled (no registry reachable), build on a local stand-in for it: the workplace's
    ../shared/tools/lambda-base-standin.sh (LAMBDA_BASE_STANDIN overrides the path; read its
    header for how it differs: Debian, Python 3.11) where it is there, else our own
-   (infra/standin_base.py, the same contract); either's wheelhouse stands in for PyTorch's CPU
-   index.
+   (infra/standin_base.py, the same contract).
 2. Run it through its own entrypoint (the Runtime Interface Emulator on port 8080) with host
    networking, read-only, as a non-root user, against a moto S3 server on 127.0.0.1, and invoke
    it with the events/ files: an HTTP API request, an S3 notification and an SQS-delivered one.
-3. Check the answers and the objects' metadata; print the image's size and the INIT duration
-   on the last line. Exit 1 with the reason when anything fails, no engine included.
+3. Check the answers, the objects' metadata, and that the image carries no PyTorch and no
+   training checkpoint; print the image's size and the INIT duration on the last line
+   (`--figures FILE` also writes them as JSON). Exit 1 with the reason when anything fails,
+   no engine included.
 """
 
 from __future__ import annotations
 
+import argparse
 import base64
 import contextlib
 import json
@@ -150,10 +152,8 @@ def prepare_base(engine: list[str]) -> bool:
     return True
 
 
-# On the stand-in: its tag instead of the pinned digest, and PyPI standing in for PyTorch's
-# unreachable CPU index (the stand-in's pip finds torch's CPU wheel in its wheelhouse; the
-# lock's hashes still decide what installs).
-STANDIN_ARGS = {"BASE_IMAGE": BASE_TAG, "TORCH_INDEX": "https://pypi.org/simple"}
+# On the stand-in: its tag instead of the pinned digest.
+STANDIN_ARGS = {"BASE_IMAGE": BASE_TAG}
 
 
 def build(engine: list[str], standin: bool) -> float:
@@ -280,11 +280,10 @@ def exercise(engine: list[str]) -> dict:
     report = init_report(logs)
     expect({"init_ms", "load_ms"} <= set(report), "the INIT report and the handler's init log",
            logs[-2000:])
-    expect(report.get("encoder") == "onnxruntime", "the encoder runs under ONNX Runtime", report)
     # The container runs on this machine's CPU: int8 where it has VNNI (caption.model.cpu).
     precision = "int8" if has_vnni() else "float32"
-    expect(report.get("encoder_precision") == precision,
-           f"the {precision} encoder serves on this CPU", report)
+    expect(report.get("encoder") == f"onnxruntime {precision}",
+           f"the {precision} encoder serves on this CPU, under ONNX Runtime", report)
     expect(report.get("decoder") == "onnxruntime", "the decoder runs under ONNX Runtime", report)
     return {"first_ms": first_ms, "warm_ms": warm_ms, **report}
 
@@ -339,8 +338,8 @@ def sam_checks(engine: list[str], standin: bool) -> None:
                "AWS_ACCESS_KEY_ID": "testing", "AWS_SECRET_ACCESS_KEY": "testing",
                "AWS_DEFAULT_REGION": "us-east-1"}
         env.pop("AWS_SESSION_TOKEN", None)
-        overrides = (["--parameter-overrides", "BaseImage={BASE_IMAGE} TorchIndex={TORCH_INDEX}"
-                      .format(**STANDIN_ARGS)] if standin else [])
+        overrides = (["--parameter-overrides", "BaseImage={BASE_IMAGE}".format(**STANDIN_ARGS)]
+                     if standin else [])
         build_dir = Path(tmp) / "build"
         with wheelhouse(standin):
             built = run([sam, "build", "--build-dir", str(build_dir), *overrides],
@@ -400,7 +399,12 @@ def _last_json(text: str) -> dict:
     return {}
 
 
-def main() -> int:
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--figures", type=Path, default=None,
+                        help="also write the image's size, INIT and request times here as JSON "
+                             "(make bench's bench/results/image.json)")
+    args = parser.parse_args(argv)
     try:
         engine = find_engine()
         log(f"engine: {' '.join(engine)}")
@@ -412,17 +416,33 @@ def main() -> int:
                    capture_output=True).stdout.strip()
         python = run([*engine, "run", "--rm", *LIMITS, "--entrypoint", "python", TAG,
                       "--version"], capture_output=True).stdout.strip()
+        # Serving needs no PyTorch, so the image must not carry it (nor sympy, onnxruntime's
+        # offline-tools dependency); and of the model only what serving reads.
+        carried = run([*engine, "run", "--rm", *LIMITS, "--entrypoint", "python", TAG, "-c",
+                       "import importlib.util as u, os; print(sorted(m for m in ('torch', "
+                       "'sympy', 'safetensors') if u.find_spec(m)), sorted(os.listdir("
+                       "os.environ['CAPTION_MODEL_DIR'])))"], capture_output=True)
+        expect(carried.stdout.startswith("[] ") and "model.safetensors" not in carried.stdout,
+               "no torch, sympy or training checkpoint in the image", carried.stdout
+               + carried.stderr[-500:])
         figures = exercise(engine)
         if os.environ.get("CAPTION_IMAGE_TEST_SAM", "1") != "0":
             sam_checks(engine, standin)
     except (ImageTestFailed, subprocess.TimeoutExpired) as exc:
         print(f"image-test FAILED: {exc}", flush=True)
         return 1
+    if args.figures is not None:
+        args.figures.parent.mkdir(parents=True, exist_ok=True)
+        args.figures.write_text(json.dumps({
+            "image_mb": round(int(size) / 1e6), "init_ms": figures["init_ms"],
+            "first_ms": round(figures["first_ms"]), "warm_ms": round(figures["warm_ms"]),
+            "load_ms": figures["load_ms"], "warm_up_ms": figures["warm_up_ms"],
+            "encoder": figures["encoder"], "base": base, "python": python}, indent=1) + "\n")
     print(f"image-test passed on {base}, {python}, built in {build_s:.0f} s: "
           f"first request {figures['first_ms']:.0f} ms, warm request {figures['warm_ms']:.0f} ms; "
           f"image {int(size) / 1e6:.0f} MB, INIT {figures['init_ms']:.0f} ms (bundle load "
           f"{figures['load_ms']:.0f} ms, warm-up {figures['warm_up_ms']:.0f} ms), "
-          f"{figures['encoder_precision']} encoder",
+          f"{figures['encoder']} encoder",
           flush=True)
     return 0
 

@@ -1,11 +1,12 @@
 """Write the image's (and the venv's) lock files from the top-level pins: `make lock`.
 
-layers/deps/requirements.txt -> requirements.lock and layers/deps/torch.txt -> torch.lock,
-every package pinned with the hashes of all its files, resolved for Python 3.11 and up (the
-tests' Python and the image's 3.12). PyTorch's CPU index is unreachable from the machines this
-project is built on, so torch's CPU wheel comes from the local wheel cache (/opt/wheels, or
---find-links), which only holds the cp311 build; the cp312 wheel's digest is added from the
-index's own listing (below).
+layers/deps/requirements.txt -> requirements.lock (serving: the image and `make run`) and
+layers/deps/torch.txt -> torch.lock (training and the tests), every package pinned with the
+hashes of all its files, resolved for Python 3.11 and up (the tests' Python and the image's
+3.12) on every platform (`--universal`: the x86_64 and the arm64 image install the same
+lock). PyTorch's CPU index is unreachable from the machines this project is built on, so
+torch's CPU wheel comes from the local wheel cache (/opt/wheels, or --find-links), which only
+holds the cp311 build; the cp312 wheel's digest is added from the index's own listing (below).
 """
 
 from __future__ import annotations
@@ -23,6 +24,11 @@ DEPS = Path("layers/deps")  # relative to REPO, as the lock files' headers show 
 EXTRA_TORCH_HASHES = {
     "2.13.0+cpu": ["4ca4a9394b0c771238a4f73590fdbbc4debad85ed0fa63d026ae1b085da7d6e2"],
 }
+
+
+# onnxruntime names them as dependencies for its offline tools (symbolic shape inference), which
+# serving never imports; left out of the runtime lock, they stay out of the image (80 MB).
+NOT_SERVED = ("sympy", "mpmath")
 
 
 def compile_lock(uv: str, index: str, source: Path, output: Path, *extra: str) -> None:
@@ -54,7 +60,8 @@ def main() -> None:
     parser.add_argument("--find-links", default="/opt/wheels",
                         help="where torch's CPU wheel is (PyTorch's CPU index, if reachable)")
     args = parser.parse_args()
-    compile_lock(args.uv, args.index, DEPS / "requirements.txt", DEPS / "requirements.lock")
+    compile_lock(args.uv, args.index, DEPS / "requirements.txt", DEPS / "requirements.lock",
+                 *(f"--no-emit-package={name}" for name in NOT_SERVED))
     compile_lock(args.uv, args.index, DEPS / "torch.txt", DEPS / "torch.lock",
                  "--find-links", args.find_links)
     add_torch_hashes(DEPS / "torch.lock")

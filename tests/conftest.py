@@ -90,17 +90,20 @@ def context():
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
-    """A small, randomly initialised bundle written by the real save path (float32 decoder,
-    so tests can check exact probabilities)."""
+def tiny_bundle(tmp_path_factory, photos) -> Path:
+    """A small, randomly initialised bundle written and exported by the real training and
+    export paths: checkpoint, model.json, and every graph serving reads (the int8 encoder
+    calibrated on the real photos)."""
     import torch
+    from PIL import Image
 
-    from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
-    from caption.model.bundle import save_bundle
-    from caption.model.captioner import ModelInfo
-    from caption.model.efficientnet_lite import EfficientNetLite
+    from caption.model.bundle import ModelInfo
     from caption.model.preprocess import Preprocessing
     from caption.model.vocabulary import SPECIALS, Vocabulary
+    from caption.train.attention_decoder import AttentionDecoder, DecoderConfig
+    from caption.train.efficientnet_lite import EfficientNetLite
+    from caption.train.export import export_bundle
+    from caption.train.weights import save_bundle
 
     torch.manual_seed(0)
     vocab = Vocabulary([*SPECIALS, "a", "cat", "dog", "on", "the", "grass", "sits"])
@@ -109,16 +112,27 @@ def tiny_bundle(tmp_path_factory) -> Path:
     directory = tmp_path_factory.mktemp("bundle")
     save_bundle(directory, "efficientnet-lite0", EfficientNetLite("efficientnet-lite0").eval(),
                 decoder.eval(), vocab, Preprocessing(size=64),
-                ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"), int8_decoder=False)
+                ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"))
+    export_bundle(directory, [Image.open(io.BytesIO(p)) for p in photos.values()])
     return directory
 
 
-def resave_bundle(directory: Path) -> dict:
-    """Save a bundle's own weights again, as training does after it changes them; returns the
-    saved model.json's `runtime` section."""
-    from caption.model.bundle import load_bundle, read_config, save_bundle
+def copy_bundle(source: Path, target: Path) -> Path:
+    import shutil
 
-    captioner = load_bundle(directory)
-    save_bundle(directory, "efficientnet-lite0", captioner.encoder, captioner.decoder,
-                captioner.vocabulary, captioner.preprocess, captioner.info, int8_decoder=False)
-    return read_config(directory)["runtime"]
+    shutil.copytree(source, target)
+    return target
+
+
+def resave_bundle(directory: Path):
+    """Save a bundle's own weights again, as training does after it changes them (the float16
+    round trip changes nothing, but the checkpoint is written anew); returns model.json."""
+    from caption.train.weights import load_torch_model, save_bundle
+
+    model = load_torch_model(directory)
+    decoder = model.decoder
+    with __import__("torch").no_grad():
+        decoder.out.bias.add_(1e-2)  # new weights, as a training step would leave them
+    return save_bundle(directory, model.config.encoder["variant"], model.encoder, decoder,
+                       model.vocabulary, model.preprocess, model.info, model.config.labels,
+                       model.classifier)

@@ -10,7 +10,7 @@ from caption.settings import Settings
 
 def test_the_runtime_floor_replays_the_step_runs_the_search_made(photos):
     service, _ = load_service(Settings(), warm_up=False)
-    decoder = service.captioner._serving_decoder
+    decoder = service.captioner.decoder
     session = decoder.step_session
     floor = runtime_floor(service, photos["coffee"])
     assert decoder.step_session is session  # put back
@@ -32,7 +32,3 @@ def test_the_runtime_floor_replays_the_step_runs_the_search_made(photos):
     assert recorded == searched
     floor()
 
-
-def test_no_runtime_floor_where_pytorch_serves(photos):
-    service, _ = load_service(Settings(), warm_up=False, optimize=False)
-    assert runtime_floor(service, photos["coffee"]) is None

@@ -152,7 +152,7 @@ def test_memory_stays_flat_over_a_long_input_list(tmp_path, monkeypatch):
     import caption.cli as cli
     import caption.runtime as runtime
 
-    service = runtime.load_service(cli.Settings.from_env(), warm_up=False, optimize=False)[0]
+    service = runtime.load_service(cli.Settings.from_env(), warm_up=False)[0]
     monkeypatch.setattr(runtime, "load_service", lambda *a, **k: (service, {}))
 
     def peak(count: int) -> int:

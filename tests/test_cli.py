@@ -82,8 +82,8 @@ def test_s3_inputs_without_credentials_are_reported_and_the_rest_go_on(tmp_path,
 
 
 def test_one_photo_gets_the_captions_the_api_serves(tmp_path, photos):
-    """The CLI serves the API's runtimes (ONNX Runtime, the int8 encoder where the CPU has VNNI),
-    so a photo's captions do not depend on which way it was sent."""
+    """The CLI serves through the API's loader (ONNX Runtime, the int8 encoder where the CPU has
+    VNNI), so a photo's captions do not depend on which way it was sent."""
     from caption.runtime import load_service
     from caption.service import CaptionOptions
     from caption.settings import Settings
@@ -95,6 +95,19 @@ def test_one_photo_gets_the_captions_the_api_serves(tmp_path, photos):
     [record] = [json.loads(line) for line in result.stdout.splitlines()]
     service, timings = load_service(Settings.from_env(), warm_up=False)
     served = service.caption_bytes(photos["coffee"], CaptionOptions())
-    assert timings["encoder"] == "onnxruntime" and timings["decoder"] == "onnxruntime"
+    assert timings["encoder"].startswith("onnxruntime ") and timings["decoder"] == "onnxruntime"
     assert [(c["text"], c["score"]) for c in record["captions"]] == [
         (c.text, c.score) for c in served.captions]
+
+
+def test_serving_imports_no_pytorch():
+    """The Lambda handler, the local server's app and the CLI run on NumPy, ONNX Runtime and
+    Pillow alone: PyTorch is for training and export (a fresh process, since this one has
+    imported it for other tests)."""
+    code = ("import sys, caption.app, caption.cli; "
+            "heavy = sorted(m for m in ('torch', 'sympy', 'safetensors', 'onnx') "
+            "if m in sys.modules); print(heavy); sys.exit(1 if heavy else 0)")
+    result = subprocess.run([sys.executable, "-c", code], cwd=REPO, text=True,
+                            capture_output=True, timeout=180,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "functions")})
+    assert result.returncode == 0, result.stdout + result.stderr[-2000:]

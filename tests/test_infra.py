@@ -62,14 +62,16 @@ def test_dockerfile_copies_only_what_exists_and_orders_layers():
     lines = [line.split() for line in (REPO / "Dockerfile.lambda").read_text().splitlines()
              if line.startswith("COPY ")]
     sources = [parts[1] for parts in lines]
-    # torch first, alone: a change to the other dependencies must not download it again
-    assert sources == ["layers/deps/torch.lock", "layers/deps/requirements.lock",
-                       "layers/model/", "functions/caption/"]
+    # slowest-changing first: dependencies, then the model, then the code; no PyTorch layer
+    assert sources == ["layers/deps/requirements.lock", "layers/model/", "functions/caption/"]
     ignore = (REPO / ".dockerignore").read_text().splitlines()
     for source in sources:
         assert (REPO / source).exists(), source
         assert f"!{source}" in ignore, f"{source} must be in the build context"
     assert (REPO / "layers/model/model.json").exists(), "the image needs the bundled model"
+    # of the model only what serving reads: the training checkpoint stays out of the context
+    assert "layers/model/model.safetensors" in ignore
+    assert ignore.index("layers/model/model.safetensors") > ignore.index("!layers/model/")
 
 
 def test_the_locks_pin_every_package_with_hashes_and_torch_for_both_pythons():
@@ -91,6 +93,8 @@ def test_the_locks_pin_every_package_with_hashes_and_torch_for_both_pythons():
               if "==" in line}
     locked = (REPO / "layers/deps/requirements.lock").read_text().lower()
     assert all(f"\n{name}==" in locked for name in pinned)
+    # what serving installs has no PyTorch, nor onnxruntime's offline-tools dependencies
+    assert not re.search(r"^(torch|sympy|mpmath|safetensors)==", locked, re.M)
 
 
 def test_backfill_wait_follows_the_job_to_its_end_and_names_the_report(capsys):

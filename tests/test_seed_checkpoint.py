@@ -1,4 +1,5 @@
-"""The seed app's Show-and-Tell checkpoint format, with synthetic files in exactly that layout."""
+"""The seed app's Show-and-Tell checkpoint format, with synthetic files in exactly that layout:
+converted once into a bundle (`python -m caption.train.export seed`), then served like ours."""
 
 from __future__ import annotations
 
@@ -11,7 +12,13 @@ from PIL import Image
 
 from caption.model.bundle import BundleError
 from caption.model.loader import load_model
-from caption.model.seed_checkpoint import CheckpointError, SeedDecoder, SeedEncoder, read_id_to_word
+from caption.train.export import main as export_main
+from caption.train.seed_checkpoint import (
+    CheckpointError,
+    SeedDecoder,
+    SeedEncoder,
+    read_id_to_word,
+)
 
 WORDS = ["<pad>", "<start>", "<end>", "<unk>", "a", "dog", "runs", "on", "grass"]
 
@@ -38,13 +45,47 @@ def test_seed_layout_names_match_the_published_checkpoint(seed_dir):
     assert {"embed.weight", "lstm.weight_ih_l1", "linear.bias"} <= decoder_keys
 
 
-def test_seed_checkpoint_captions_an_image(seed_dir):
-    model = load_model(seed_dir)
+@pytest.fixture(scope="module")
+def converted(seed_dir, tmp_path_factory):
+    out = tmp_path_factory.mktemp("seed-bundle")
+    assert export_main(["seed", str(seed_dir), str(out)]) == 0
+    return out
+
+
+def test_serving_a_seed_checkpoint_names_the_command_that_converts_it(seed_dir):
+    with pytest.raises(BundleError, match=f"python -m caption.train.export seed {seed_dir}"):
+        load_model(seed_dir)
+
+
+def test_a_converted_seed_checkpoint_captions_an_image(converted):
+    model = load_model(converted)
+    assert model.runtime["encoder"] == "onnxruntime float32"  # no int8 graph for the seed
     captions = model.caption(Image.new("RGB", (300, 200), (10, 120, 30)), beam_size=3,
                              num_captions=3, max_length=5)
     assert captions
     assert all(set(c.text.split()) <= set(WORDS[4:]) for c in captions)
     assert model.info.architecture.startswith("resnet152")
+
+
+def test_the_converted_graphs_search_as_the_seed_networks_do(seed_dir, converted):
+    """The seed's ResNet-152 + LSTM exported (float32): the same captions and scores as its
+    PyTorch networks give under the same search."""
+    from caption.model.search import beam_search
+    from caption.train.seed_checkpoint import load_seed_checkpoint
+    from caption.train.torch_parts import TorchDecoder
+
+    seed, served = load_seed_checkpoint(seed_dir), load_model(converted)
+    image = Image.new("RGB", (300, 200), (200, 60, 30))
+    pixels = seed.preprocess(image)[None]
+    with torch.inference_mode():
+        reference_features = seed.encoder(torch.from_numpy(pixels)).numpy()
+    features = served.encode(pixels).regions
+    assert features.shape == (1, 256)
+    assert float(abs(features - reference_features).max()) < 1e-3
+    theirs = beam_search(TorchDecoder(seed.decoder), reference_features, seed.vocabulary, 3, 3, 6)
+    ours = beam_search(served.decoder, features, served.vocabulary, 3, 3, 6)
+    assert [h.tokens for h in ours] == [h.tokens for h in theirs]
+    assert [h.score for h in ours] == pytest.approx([h.score for h in theirs], abs=1e-4)
 
 
 class _Exploit:
@@ -73,12 +114,12 @@ def test_a_pth_holding_code_is_refused(seed_dir, tmp_path):
     for name in ("decoder.pth", "id_to_word.pkl"):
         (tmp_path / name).write_bytes((seed_dir / name).read_bytes())
     torch.save({"resnet.0.weight": _Exploit()}, tmp_path / "encoder.pth")
-    with pytest.raises(BundleError, match="weights-only"):
-        load_model(tmp_path)
+    assert export_main(["seed", str(tmp_path), str(tmp_path / "out")]) == 1
+    assert not (tmp_path / "out" / "model.json").exists()
     assert not os.path.exists("/tmp/caption-pwned")
 
 
-def test_incomplete_checkpoint_names_the_missing_file(seed_dir, tmp_path):
+def test_incomplete_checkpoint_names_the_missing_file(seed_dir, tmp_path, capsys):
     (tmp_path / "encoder.pth").write_bytes((seed_dir / "encoder.pth").read_bytes())
-    with pytest.raises(BundleError, match="decoder.pth"):
-        load_model(tmp_path)
+    assert export_main(["seed", str(tmp_path), str(tmp_path / "out")]) == 1
+    assert "decoder.pth" in capsys.readouterr().err

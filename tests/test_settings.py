@@ -5,10 +5,10 @@ from __future__ import annotations
 import pytest
 
 import caption.app as app
-import caption.model.bundle as bundle
+import caption.model.graphs as graphs
 import caption.model.loader as loader
 import caption.runtime as runtime
-from caption.settings import Settings, torch_threads
+from caption.settings import Settings, inference_threads
 from tests.conftest import REPO, load_event
 
 
@@ -20,13 +20,13 @@ def test_threads_follow_lambda_memory_not_host_cores(monkeypatch, memory, cores,
     monkeypatch.delenv("CAPTION_NUM_THREADS", raising=False)
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", memory)
     monkeypatch.setattr("os.cpu_count", lambda: cores)
-    assert torch_threads() == threads
+    assert inference_threads() == threads
 
 
 def test_explicit_thread_count_wins(monkeypatch):
     monkeypatch.setenv("CAPTION_NUM_THREADS", "3")
     monkeypatch.setenv("AWS_LAMBDA_FUNCTION_MEMORY_SIZE", "1024")
-    assert torch_threads() == 3
+    assert inference_threads() == 3
 
 
 def test_settings_from_environment(monkeypatch):
@@ -67,7 +67,7 @@ def test_the_model_loads_once_at_import_never_per_request(monkeypatch, context):
         raise AssertionError("the handler loaded a model during a request")
 
     for module, name in ((loader, "load_model"), (runtime, "load_model"),
-                         (loader, "load_bundle"), (bundle, "load_bundle"),
+                         (loader, "open_graph"), (graphs, "open_session"),
                          (runtime, "load_service"), (app, "load_service")):
         monkeypatch.setattr(module, name, refuse)
     service = app.service

@@ -188,4 +188,10 @@ def test_sam_build_and_docker_build_start_from_the_same_pinned_base(template):
     assert "@sha256:" in pinned
     assert template["Parameters"]["BaseImage"]["Default"] == pinned
     build_args = template["Resources"]["CaptionFunction"]["Metadata"]["DockerBuildArgs"]
-    assert build_args == {"BASE_IMAGE": {"Ref": "BaseImage"}, "TORCH_INDEX": {"Ref": "TorchIndex"}}
+    assert build_args == {"BASE_IMAGE": {"Ref": "BaseImage"}}
+
+
+def test_the_architecture_is_a_parameter_x86_by_default(template):
+    parameter = template["Parameters"]["Architecture"]
+    assert parameter["Default"] == "x86_64" and parameter["AllowedValues"] == ["x86_64", "arm64"]
+    assert template["Globals"]["Function"]["Architectures"] == [{"Ref": "Architecture"}]

@@ -44,6 +44,7 @@ def test_scoring_normalises_both_sides():
 @needs_flickr
 def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path):
     from caption.train.__main__ import parse_args
+    from caption.train.export import export_bundle
     from caption.train.trainer import train
 
     out = tmp_path / "bundle"
@@ -58,6 +59,7 @@ def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path)
     assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2, 3, 4]
     assert resumed["history"][:2] == first["history"]  # epochs 1-2 were not re-run
     assert losses[-1] < losses[0]
+    export_bundle(out, photos=None)  # as `make train` does last: the graphs serving runs
     model = load_model(out)
     config = json.loads((out / "model.json").read_text())
     assert config["training"]["train_images"] == 16
@@ -102,10 +104,10 @@ def test_self_critical_training_raises_the_reward_it_samples(tiny_bundle):
     weights."""
     import torch
 
-    from caption.model.bundle import load_bundle
     from caption.train.scst import ScstConfig, sample_captions, self_critical
+    from caption.train.weights import load_torch_model
 
-    model = load_bundle(tiny_bundle)
+    model = load_torch_model(tiny_bundle)
     decoder, vocab = model.decoder.train(), model.vocabulary
     torch.manual_seed(0)
     features = torch.rand(12, 4, 1280).numpy()
@@ -143,13 +145,14 @@ def test_distillation_brings_the_decoder_on_int8_features_nearer_the_teacher(tin
                                                                             tmp_path, photos):
     """The real distillation stage on real photos: it builds both encoder graphs, and the
     student's divergence from the teacher on int8 features falls; the bundle is saved with the
-    new decoder, its history and version, and without the now stale ONNX exports."""
+    new decoder, its history and version, and its graphs are then stale until exported."""
     import shutil
 
     import torch
 
-    from caption.model.bundle import load_bundle, save_bundle
+    from caption.model.bundle import BundleError
     from caption.train.distill import DistillConfig, distill
+    from caption.train.weights import load_torch_model, save_bundle
 
     directory = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, directory)
@@ -166,22 +169,22 @@ def test_distillation_brings_the_decoder_on_int8_features_nearer_the_teacher(tin
     split.write_text("\n".join(names))
     # A random decoder's next-word distributions are nearly uniform whatever it reads; sharpen
     # them, so that the int8 encoder's differences change them as a trained decoder's.
-    teacher = load_bundle(directory, int8_decoder=False)
+    teacher = load_torch_model(directory)
     with torch.no_grad():
         teacher.decoder.project[0].weight.mul_(8.0)
         teacher.decoder.out.weight.mul_(8.0)
     save_bundle(directory, "efficientnet-lite0", teacher.encoder, teacher.decoder,
-                teacher.vocabulary, teacher.preprocess, teacher.info, int8_decoder=False)
-    before = load_bundle(directory, int8_decoder=False).decoder.state_dict()  # as stored
+                teacher.vocabulary, teacher.preprocess, teacher.info)
+    before = load_torch_model(directory).decoder.state_dict()  # as stored
     summary = distill(directory, images, [captions], split,
                       DistillConfig(epochs=30, images_per_batch=2, learning_rate=3e-3),
                       version="distilled")
     int8 = [record["kl_int8"] for record in summary["history"] if "kl_int8" in record]
     assert summary["batches"] == 90 and int8[-1] < int8[0] / 2
-    after = load_bundle(directory, int8_decoder=False)
+    after = load_torch_model(directory)
     assert after.info.version == "distilled"
     assert after.info.training["distillation"]["batches"] == 90
     assert any(not torch.equal(before[k], v) for k, v in after.decoder.state_dict().items())
-    runtime = json.loads((directory / "model.json").read_text())["runtime"]
-    assert "onnx_encoder" not in runtime and "onnx_encoder_int8" not in runtime
+    with pytest.raises(BundleError, match="stale"):
+        load_model(directory)
 

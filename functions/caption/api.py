@@ -246,8 +246,7 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
         # on the float32 fallback (caption.model.cpu) without reading the init log.
         return HealthResponse(status="ok", model={
             "name": info.name, "version": info.version, "architecture": info.architecture,
-            "encoder": f"{captioner.encoder_runtime} {captioner.encoder_precision}",
-            "decoder": captioner.decoder_runtime})
+            **captioner.runtime})
 
     @app.post("/captions/", include_in_schema=False)
     async def captions_with_slash(request: Request) -> CaptionResponse:

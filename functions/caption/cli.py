@@ -39,7 +39,6 @@ from caption.service import CaptionOptions, CaptionService
 from caption.settings import Settings
 
 BATCH = 8  # images decoded and encoded together; also bounds the bytes held at once
-OPTIMIZE_FROM = 50  # inputs from which freezing the encoder pays for its start-up
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -182,12 +181,10 @@ def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
 def _dry_run(inputs: Iterator[str], args, settings: Settings, s3: _S3, out) -> int:
     from caption.metadata import MODEL
     from caption.model.bundle import read_config
-    from caption.model.captioner import ModelInfo
 
     model_id = None
     if args.write_metadata:
-        config = read_config(settings.model_dir)  # the id without loading the weights
-        model_id = ModelInfo(config["name"], config["version"], config["architecture"]).id
+        model_id = read_config(settings.model_dir).info.id  # without loading the graphs
     for source in inputs:
         action = "caption"
         if args.write_metadata and source.startswith("s3://"):
@@ -230,13 +227,10 @@ def run(argv: list[str] | None = None, out=sys.stdout) -> int:
 
     show_progress = sys.stderr.isatty()
     total = sum(1 for s in expand(args.inputs, s3) if s not in done) if show_progress else None
-    many = total >= OPTIMIZE_FROM if total is not None else _plural(args.inputs)
     try:
-        # The runtimes the API serves, so one photo gets the same captions from both (the int8
-        # encoder rounds differently from PyTorch's float32 one). Opening the ONNX Runtime
-        # sessions costs about 0.15 s and the first image takes that much less (measured).
-        # Many images: where the encoder serves in PyTorch, freezing it pays for its second.
-        service: CaptionService = load_service(settings, warm_up=False, freeze=many)[0]
+        # The API's own loader, so one photo gets the same captions from both. No warm-up: the
+        # first image pays for it instead, and one image is the common case here.
+        service: CaptionService = load_service(settings, warm_up=False)[0]
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2
@@ -266,9 +260,3 @@ def run(argv: list[str] | None = None, out=sys.stdout) -> int:
         if writer is not None:
             writer.close()
     return 1 if failures else 0
-
-
-def _plural(inputs: list[str]) -> bool:
-    """Folders, prefixes or many files: worth the frozen encoder's start-up."""
-    return len(inputs) >= OPTIMIZE_FROM or any(
-        i.endswith("/") or (not i.startswith("s3://") and Path(i).is_dir()) for i in inputs)

@@ -24,7 +24,7 @@ from caption.images import decode_image
 from caption.model.bundle import CONFIG_FILE, read_config, write_config
 from caption.model.captioner import Captioner
 from caption.model.loader import load_model
-from caption.settings import Settings
+from caption.settings import Settings, inference_threads
 from caption.train.datasets import load_dataset, read_split
 from caption.train.scoring import score_captions
 from caption.train.subjects import names_subject
@@ -61,7 +61,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
     metrics["seconds_per_image"] = round((time.perf_counter() - started) / len(names), 4)
-    metrics["encoder"] = f"{model.encoder_runtime} {model.encoder_precision}"
+    metrics["encoder"] = model.runtime.get("encoder", "")
     return metrics, predictions
 
 
@@ -90,10 +90,9 @@ def main(argv: list[str] | None = None) -> None:
         args.images, args.captions, args.split = args.data / "images", [args.data /
                                                                         "captions.tsv"], None
     split = None if args.split is None or str(args.split) == "all" else args.split
-    model = load_model(args.model)
-    # The encoder as it is served: ONNX Runtime where installed, int8 where the CPU has VNNI
-    # unless CAPTION_INT8_ENCODER=0 (which measures the float32 encoder's captions).
-    model.optimize(int8_encoder=Settings.from_env().int8_encoder)
+    # As served: the int8 encoder where the CPU has VNNI unless CAPTION_INT8_ENCODER=0 (which
+    # measures the float32 encoder's captions).
+    model = load_model(args.model, Settings.from_env().int8_encoder, inference_threads())
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     for guidance in modes:
@@ -111,8 +110,7 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps(printed, indent=1))
     if args.write:
         config = read_config(args.model)
-        config.setdefault("metrics", {}).update(results)
-        write_config(args.model, config)
+        write_config(args.model, config.with_changes(metrics={**config.metrics, **results}))
         print(f"stored as metrics.{', metrics.'.join(results)} in {args.model / CONFIG_FILE}")
 
 

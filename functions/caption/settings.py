@@ -45,8 +45,8 @@ def _csv(name: str) -> frozenset[str]:
     return frozenset(part.strip() for part in os.environ.get(name, "").split(",") if part.strip())
 
 
-def torch_threads() -> int:
-    """Threads for PyTorch: Lambda's vCPU share of the configured memory, not the host's cores
+def inference_threads() -> int:
+    """Threads for the encoder: Lambda's vCPU share of the configured memory, not the host's cores
     (the host may report many more cores than the function may use, and oversubscribed threads
     make inference slower)."""
     explicit = _int("CAPTION_NUM_THREADS", 0)
@@ -69,9 +69,6 @@ class Settings:
     max_request_bytes: int = 6 * 1024 * 1024  # Lambda's synchronous payload limit
     max_object_bytes: int = 20 * 1024 * 1024  # S3 objects larger than this are skipped
     max_pixels: int = 40_000_000  # decompression-bomb guard, checked before decoding
-    # Trace and freeze the encoder at start-up: faster per image, about a second slower to
-    # start; worth it where an environment lives long and serves many images.
-    freeze_encoder: bool = False
     # Serve the bundle's int8 encoder where the CPU has VNNI (caption.model.cpu); off: always
     # the float32 one (e.g. to compare captions across hosts).
     int8_encoder: bool = True
@@ -84,7 +81,6 @@ class Settings:
             model_dir=Path(os.environ.get("CAPTION_MODEL_DIR") or _CHECKOUT_MODEL),
             allowed_buckets=_csv("CAPTION_ALLOWED_BUCKETS"),
             allowed_prefix=os.environ.get("CAPTION_ALLOWED_PREFIX", ""),
-            freeze_encoder=_bool("CAPTION_FREEZE_ENCODER", cls.freeze_encoder),
             int8_encoder=_bool("CAPTION_INT8_ENCODER", cls.int8_encoder),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),

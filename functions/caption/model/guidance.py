@@ -5,10 +5,10 @@ describes a man and a dog, while the ImageNet classifier on the same features sa
 with 89 %. Picking a beam candidate that mentions "coffee" does not help: the beam never proposes
 words the decoder rarely saw. Instead the word is required, and the decoder decides where it goes:
 
-- Constrained beam search (Anderson et al., EMNLP 2017) keeps two beams, captions that do not
-  contain the word yet and captions that do; a word is moved from the first to the second by
-  choosing the required word, and only the second may finish. The result is the decoder's most
-  probable sentence that contains the word, so it reads as its other sentences do.
+- Constrained beam search (Anderson et al., EMNLP 2017; caption.model.search) keeps two beams,
+  captions that do not contain the word yet and captions that do; a caption moves from the first
+  to the second by choosing the required word, and only the second may finish. The result is
+  the decoder's most probable sentence that contains the word, so it reads as its others do.
 - Nouns outside the decoder's vocabulary (zebra, broccoli, clock) are written with an in-vocabulary
   proxy used in the same places (horse, food, sign): the sentence is planned around the proxy and
   the proxy replaced by the noun afterwards, as the placeholder of the Decoupled Novel Object
@@ -17,14 +17,9 @@ words the decoder rarely saw. Instead the word is required, and the decoder deci
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
-import torch
-
-from caption.model.beam_search import Hypothesis, banned_mask, finish
 from caption.model.labels import LabelModel
-from caption.model.ranking import Constraints, as_bias, word_mask
 from caption.model.vocabulary import Vocabulary
 
 _IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "deer": "deer",
@@ -143,79 +138,7 @@ ANIMATE_VERBS = frozenset(
     "surfs skating skates biking bikes jogging jogs digging digs sniffing sniffs barking "
     "barks crawling crawls hiking hikes fighting fights pulling pulls performing performs "
     "singing sings talking talks waving waves".split())
-_COPULAS = ("is", "are")
 
 
 def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
     return frozenset(vocab.ids[w] for w in ANIMATE_VERBS if w in vocab.ids)
-
-
-def _after_noun(histories: list[tuple[int, ...]], required: frozenset[int],
-                copulas: frozenset[int]) -> list[int]:
-    """Rows whose caption just wrote the required noun, or the noun and "is"/"are"."""
-    rows = []
-    for row, history in enumerate(histories):
-        if history and (history[-1] in required or (
-                len(history) > 1 and history[-1] in copulas and history[-2] in required)):
-            rows.append(row)
-    return rows
-
-
-@torch.inference_mode()
-def guided_beam_search(decoder, features: torch.Tensor, vocab: Vocabulary, required: frozenset[int],
-                       beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
-                       banned_words: frozenset[int] = frozenset(),
-                       not_after_noun: frozenset[int] = frozenset()) -> list[Hypothesis]:
-    """Beam search whose captions contain one of `required` (features: (1, R, F)).
-
-    Returns up to `num_captions` hypotheses that contain it, best first; if none could be formed
-    within `max_length`, the best captions without it. not_after_noun: words that may not follow
-    the required word (or it and "is"/"are"), e.g. animate verbs after an object.
-    """
-    copulas = frozenset(vocab.ids[w] for w in _COPULAS if w in vocab.ids)
-    state = decoder.start(features)
-    device = features.device  # a GPU during training; the masks go where it is
-    size = len(vocab)
-    is_required = word_mask(required, size, device)
-    # Bank 0 grows captions that still lack the word; bank 1 those that have it, reached either
-    # from bank 1 by any word or from bank 0 by a required word. Indexed by bank, then by
-    # whether the row's caption has the word.
-    no_bar = torch.zeros(size, device=device)
-    banks = torch.stack([torch.stack([as_bias(is_required), torch.full_like(no_bar, -math.inf)]),
-                         torch.stack([as_bias(~is_required), no_bar])])
-    constraints = Constraints.build(banned_mask(vocab, size, banned_words - required, device),
-                                    vocab.end, banks, word_mask(not_after_noun, size, device))
-    tokens, sums, satisfied = [vocab.start], [0.0], [0]
-    histories: list[tuple[int, ...]] = [()]
-    done: list[list[Hypothesis]] = [[], []]  # without the word, with it
-    for step in range(max_length):
-        after = [False] * len(histories)
-        if not_after_noun:
-            for row in _after_noun(histories, required, copulas):
-                after[row] = True
-        top_sums, top_index, state = decoder.rank(tokens, state, sums, satisfied, after,
-                                                  constraints, step == 0, 2 * beam_size)
-        rows, words, new_sums, flags = [], [], [], []
-        for bank, (bank_sums, bank_index) in enumerate(zip(top_sums, top_index, strict=True)):
-            kept_here = 0
-            for total, index in zip(bank_sums, bank_index, strict=True):
-                if total == -math.inf:
-                    break  # the rest are impossible too
-                row, word = divmod(index, size)
-                if word == vocab.end:
-                    done[bank].append(Hypothesis((*histories[row], word), total))
-                elif kept_here < beam_size:
-                    rows.append(row)
-                    words.append(word)
-                    new_sums.append(total)
-                    flags.append(bank)
-                    kept_here += 1
-        if len(done[1]) >= beam_size or not rows:
-            break
-        histories = [(*histories[r], w) for r, w in zip(rows, words, strict=True)]
-        state = state.select(rows)
-        tokens, sums, satisfied = words, new_sums, flags
-    else:
-        for history, total, flag in zip(histories, sums, satisfied, strict=True):
-            done[flag].append(Hypothesis(history, total))
-    return finish(done[1] or done[0], num_captions)

@@ -1,22 +1,69 @@
-"""Load whichever model format a directory holds: our bundle or the seed's checkpoint."""
+"""Assemble the serving captioner from a bundle: the one place that decides what runs.
+
+ONNX Runtime runs everything. The encoder is the int8 graph where the CPU has int8 dot products
+(caption.model.cpu) and the bundle has one, unless turned off (CAPTION_INT8_ENCODER=0); the
+float32 graph otherwise. The decoder is its two graphs, on one thread: a step's operations are
+too small to share (two threads measured slower), while the encoder's convolutions do share.
+"""
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from caption.model.bundle import CONFIG_FILE, BundleError, load_bundle
-from caption.model.captioner import Captioner
-from caption.model.seed_checkpoint import SEED_FILES, CheckpointError, load_seed_checkpoint
+from caption.model import cpu
+from caption.model.bundle import CONFIG_FILE, EXPORT_COMMAND, BundleError, read_config
+from caption.model.captioner import (
+    DEFAULT_GUIDE_THRESHOLD,
+    DEFAULT_NOVEL_THRESHOLD,
+    Captioner,
+)
+from caption.model.decoder import OnnxDecoder
+from caption.model.encoder import OnnxEncoder
+from caption.model.graphs import open_graph
+from caption.model.labels import LabelModel
+from caption.model.vocabulary import Vocabulary
+
+# The files of the seed app's Show-and-Tell checkpoint (caption.train.seed_checkpoint).
+SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
+SEED_COMMAND = "python -m caption.train.export seed"
 
 
-def load_model(directory: Path) -> Captioner:
+def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1) -> Captioner:
+    """int8_encoder: allow the int8 encoder (it still needs the CPU's int8 dot products);
+    threads: the encoder's (the decoder runs on one)."""
     directory = Path(directory)
-    if (directory / CONFIG_FILE).exists():
-        return load_bundle(directory)
-    if any((directory / name).exists() for name in SEED_FILES):
+    if not (directory / CONFIG_FILE).exists():
+        if any((directory / name).exists() for name in SEED_FILES):
+            raise BundleError(
+                f"{directory} holds a seed Show-and-Tell checkpoint, which serving does not "
+                f"read; convert it once into a bundle with `{SEED_COMMAND} {directory} OUT` "
+                "(needs the train extra: pip install -e '.[train]') and serve OUT")
+        raise BundleError(f"no model at {directory}: expected {CONFIG_FILE} (a caption-lambda "
+                          f"bundle) or {', '.join(SEED_FILES)} (a seed checkpoint to convert)")
+    config = read_config(directory)
+    int8 = int8_encoder and config.graphs.encoder_int8 is not None and cpu.has_vnni()
+    part = "encoder_int8" if int8 else "encoder"
+    encoder = OnnxEncoder(open_graph(directory, config, part, threads),
+                          "int8" if int8 else "float32")
+    try:
+        decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1),
+                              open_graph(directory, config, "decoder_step", 1))
+    except ValueError as exc:  # a graph from an older export, without the ranking
+        raise BundleError(f"{directory}: {exc}; export it again with "
+                          f"`{EXPORT_COMMAND} {directory}`") from None
+    labels = None
+    section = config.labels or {}
+    if config.labels is not None:
         try:
-            return load_seed_checkpoint(directory)
-        except CheckpointError as exc:
-            raise BundleError(str(exc)) from exc
-    raise BundleError(f"no model at {directory}: expected {CONFIG_FILE} (a caption-lambda "
-                      f"bundle) or {', '.join(SEED_FILES)} (a seed checkpoint)")
+            labels = LabelModel.from_bundle(config.labels)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{directory}: malformed labels section: {exc}") from None
+    try:
+        vocabulary = Vocabulary(config.vocabulary)
+    except ValueError as exc:
+        raise BundleError(f"{directory}: {exc}") from None
+    return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
+                     section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
+                     section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
+                     runtime={"encoder": f"onnxruntime {encoder.precision}",
+                              "decoder": "onnxruntime"})

@@ -33,13 +33,14 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from caption.model.bundle import load_bundle, read_config, save_bundle
-from caption.model.captioner import ModelInfo
-from caption.model.encoder_int8 import calibration_photos, quantize_encoder
-from caption.model.onnx_encoder import OnnxEncoder, export_onnx_encoder
+from caption.model.bundle import ModelInfo, read_config
+from caption.model.encoder import OnnxEncoder
+from caption.model.graphs import open_graph
 from caption.train.datasets import load_dataset, read_split
+from caption.train.export import calibration_photos, export_encoder
 from caption.train.features import extract
 from caption.train.trainer import _batch_tensors, _batches, _encode_captions
+from caption.train.weights import load_torch_model, save_bundle
 
 FLICKR = Path("../shared/flickr8k")
 
@@ -57,25 +58,25 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
             config: DistillConfig, version: str | None = None) -> dict:
     """Distil the bundle's decoder in place. Returns a summary (loss per tenth of the run)."""
     directory = Path(directory)
-    captioner = load_bundle(directory, int8_decoder=False)
-    bundle_config = read_config(directory)
+    model = load_torch_model(directory)
     names = read_split(train_split)
     data = load_dataset(images, captions).subset(names)
     with tempfile.TemporaryDirectory() as scratch:
         graphs = Path(scratch) / "bundle"
         shutil.copytree(directory, graphs)
-        float32_graph = export_onnx_encoder(graphs)
-        int8_graph = quantize_encoder(graphs, calibration_photos(images, train_split))
+        exported = export_encoder(graphs, calibration_photos(images, train_split))
+        scratch_config = read_config(graphs).with_changes(graphs=exported)
         threads = torch.get_num_threads()
         # One photo per run, as the shipped bundle's features were computed.
-        float32, int8 = (extract(OnnxEncoder(graph, threads), captioner.preprocess, images,
-                                 names, batch_size=1) for graph in (float32_graph, int8_graph))
+        float32, int8 = (extract(OnnxEncoder(open_graph(graphs, scratch_config, part, threads), part),
+                                 model.preprocess, images, names, batch_size=1)
+                         for part in ("encoder", "encoder_int8"))
 
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
-    vocab = captioner.vocabulary
+    vocab = model.vocabulary
     encoded = _encode_captions(data, vocab, config.max_words)
-    teacher = captioner.decoder.eval()
+    teacher = model.decoder.eval()
     student = copy.deepcopy(teacher).eval()  # dropout off: the decoder beam search runs
     optimizer = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
     per_epoch = len(_batches(encoded, config.images_per_batch, random.Random(0)))
@@ -110,19 +111,16 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
                                for k, v in losses.items() if v}})
             losses = {k: [] for k in losses}
 
-    info = captioner.info
+    info = model.info
     training = dict(info.training)
     training["distillation"] = {"from": f"{info.name}@{info.version}", "config": asdict(config),
                                 "batches": len(batches), "history": history}
     # The metrics were measured with the old decoder: `make evaluate` measures the new one.
-    save_bundle(directory, bundle_config["encoder"]["variant"], captioner.encoder,
-                student.eval(), vocab, captioner.preprocess,
+    save_bundle(directory, model.config.encoder["variant"], model.encoder,
+                student.eval(), vocab, model.preprocess,
                 ModelInfo(info.name, version or date.today().strftime("%Y.%m.%d"),
                           info.architecture, {}, training),
-                int8_decoder=bundle_config.get("runtime", {}).get("int8_decoder", True),
-                labels=bundle_config.get("labels"),
-                classifier=(captioner.labels.weight, captioner.labels.bias)
-                if captioner.labels is not None else None)
+                labels=model.config.labels, classifier=model.classifier)
     return {"batches": len(batches), "history": history}
 
 

@@ -14,9 +14,9 @@ import torch
 from PIL import Image, ImageOps
 from tqdm import tqdm
 
-from caption.model.efficientnet_lite import EfficientNetLite
-from caption.model.onnx_encoder import OnnxEncoder
+from caption.model.encoder import OnnxEncoder
 from caption.model.preprocess import Preprocessing
+from caption.train.efficientnet_lite import EfficientNetLite
 
 
 def cache_key(variant: str, names: list[str], flip: bool, size: int) -> str:
@@ -38,9 +38,13 @@ def extract(encoder: EfficientNetLite | OnnxEncoder, preprocess: Preprocessing, 
             with Image.open(image_dir / name) as image:
                 image = ImageOps.mirror(image) if flip else image
                 batch.append(preprocess(image))
-        pixels = torch.stack(batch).contiguous(memory_format=torch.channels_last)
-        maps = encoder(pixels)  # (B, C, H, W)
-        regions = maps.flatten(2).transpose(1, 2).to(torch.float16).numpy()
+        if isinstance(encoder, OnnxEncoder):
+            regions = encoder(np.stack(batch)).regions.astype(np.float16)
+        else:
+            pixels = torch.from_numpy(np.stack(batch)).contiguous(
+                memory_format=torch.channels_last)
+            maps = encoder(pixels)  # (B, C, H, W)
+            regions = maps.flatten(2).transpose(1, 2).to(torch.float16).numpy()
         if out is None:
             out = np.empty((len(names), *regions.shape[1:]), dtype=np.float16)
         out[start:start + len(batch)] = regions

@@ -269,12 +269,12 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     path = args.bundle / CONFIG_FILE
     config = read_config(args.bundle)
-    old = config.get("labels", {})
+    old = config.labels or {}
     if not old:
         raise SystemExit(f"{path} has no labels section (no classifier): run caption.train.refine")
     kept = {k: v for k, v in old.items() if k.startswith("guide_threshold") or k == "guide_tuning"}
-    config["labels"] = {**labels_section(config["vocabulary"]), **kept}
-    write_config(args.bundle, config)
+    write_config(args.bundle, config.with_changes(
+        labels={**labels_section(config.vocabulary), **kept}))
     print(f"rewrote the labels section of {path}")
 
 

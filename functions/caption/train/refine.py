@@ -12,13 +12,13 @@ from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
 
-from caption.model.bundle import load_bundle, read_config, save_bundle
-from caption.model.captioner import ModelInfo
+from caption.model.bundle import ModelInfo
 from caption.train.datasets import load_dataset, read_split
 from caption.train.features import cached_features
 from caption.train.imagenet_labels import labels_section
 from caption.train.pretrained import pretrained_classifier
 from caption.train.scst import ScstConfig, self_critical
+from caption.train.weights import load_torch_model, save_bundle
 
 FLICKR = Path("../shared/flickr8k")
 
@@ -27,32 +27,28 @@ def refine(init: Path, out: Path, images: Path, captions: list[Path], train_spli
            val_split: Path, work_dir: Path, config: ScstConfig, version: str | None = None
            ) -> dict:
     """version: the refined model's version (default: today), which S3 idempotency keys on."""
-    captioner = load_bundle(init, int8_decoder=False)
-    bundle_config = read_config(init)
+    model = load_torch_model(init)
     data = load_dataset(images, captions)
     train_names, val_names = read_split(train_split), read_split(val_split)
-    variant = bundle_config["encoder"]["variant"]
+    variant = model.config.encoder["variant"]
     cache = work_dir / "features"
-    train_features = cached_features(cache, captioner.encoder, variant, captioner.preprocess,
+    train_features = cached_features(cache, model.encoder, variant, model.preprocess,
                                      images, train_names)
-    val_features = cached_features(cache, captioner.encoder, variant, captioner.preprocess,
+    val_features = cached_features(cache, model.encoder, variant, model.preprocess,
                                    images, val_names)
-    decoder = captioner.decoder.train()
-    summary = self_critical(decoder, captioner.vocabulary, train_features, train_names,
+    decoder = model.decoder.train()
+    summary = self_critical(decoder, model.vocabulary, train_features, train_names,
                             data.captions, val_features, val_names, data.captions, config)
-    info = captioner.info
-    labels = bundle_config.get("labels")
-    if captioner.labels is None:  # a bundle from before labels: add the classifier and names
-        labels = labels_section(captioner.vocabulary.words)
+    info = model.info
+    labels, classifier = model.config.labels, model.classifier
+    if classifier is None:  # a bundle from before labels: add the classifier and names
+        labels = labels_section(model.vocabulary.words)
         classifier = pretrained_classifier(variant)
-    else:
-        classifier = (captioner.labels.weight, captioner.labels.bias)
     training = dict(info.training)
     training["self_critical"] = {"from": f"{info.name}@{info.version}", "config": asdict(config),
                                  "selected": summary["selected"], "history": summary["history"]}
     metrics = {"val_cached_features": summary["selected"]}
-    save_bundle(out, variant, captioner.encoder, decoder.eval(), captioner.vocabulary,
-                captioner.preprocess,
+    save_bundle(out, variant, model.encoder, decoder.eval(), model.vocabulary, model.preprocess,
                 ModelInfo(info.name, version or date.today().strftime("%Y.%m.%d"),
                           info.architecture, metrics, training),
                 labels=labels, classifier=classifier)

@@ -20,9 +20,9 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from caption.model.attention_decoder import AttentionDecoder
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
+from caption.train.attention_decoder import AttentionDecoder
 from caption.train.cider import CiderD
 from caption.train.scoring import score_captions
 from caption.train.trainer import val_predictions

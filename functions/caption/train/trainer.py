@@ -16,18 +16,19 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
-from caption.model.attention_decoder import AttentionDecoder, DecoderConfig
-from caption.model.beam_search import beam_search
-from caption.model.bundle import save_bundle
-from caption.model.captioner import ModelInfo
-from caption.model.efficientnet_lite import VARIANTS
+from caption.model.bundle import ModelInfo
 from caption.model.preprocess import Preprocessing
+from caption.model.search import beam_search
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
+from caption.train.attention_decoder import AttentionDecoder, DecoderConfig
 from caption.train.datasets import CaptionDataset, load_dataset, read_split
+from caption.train.efficientnet_lite import VARIANTS
 from caption.train.features import cached_features
 from caption.train.pretrained import pretrained_encoder
 from caption.train.scoring import score_captions
+from caption.train.torch_parts import TorchDecoder
+from caption.train.weights import save_bundle
 
 
 @dataclass
@@ -126,7 +127,7 @@ def val_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list
     predictions = {}
     for index, name in enumerate(names):
         regions = torch.from_numpy(np.asarray(features[index], dtype=np.float32))[None].to(device)
-        best = beam_search(decoder, regions, vocab, beam_size, 1)
+        best = beam_search(TorchDecoder(decoder), regions, vocab, beam_size, 1)
         predictions[name] = vocab.decode(best[0].tokens) if best else ""
     decoder.train(was_training)
     return predictions

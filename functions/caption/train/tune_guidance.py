@@ -15,16 +15,19 @@ import argparse
 import json
 from pathlib import Path
 
-import torch
+import numpy as np
 from tqdm import tqdm
 
 from caption.images import decode_image
-from caption.model.bundle import CONFIG_FILE, load_bundle, read_config, write_config
+from caption.model.bundle import CONFIG_FILE, read_config, write_config
 from caption.model.captioner import Captioner
+from caption.model.encoder import Encoded
 from caption.settings import Settings
 from caption.train.datasets import load_dataset, read_split
 from caption.train.scoring import score_captions
 from caption.train.subjects import names_subject
+from caption.train.torch_parts import torch_captioner
+from caption.train.weights import load_torch_model
 
 FLICKR = Path("../shared/flickr8k")
 COCO_DEV = Path("../shared/coco-dev")
@@ -32,26 +35,27 @@ THRESHOLDS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 TOLERANCE = 0.3
 
 
-def encode_all(model: Captioner, images: Path, names: list[str]) -> list[torch.Tensor]:
+def encode_all(model: Captioner, images: Path, names: list[str]) -> list[Encoded]:
     features = []
     for start in tqdm(range(0, len(names), 8), desc=f"encoding {images.parent.name}",
                       mininterval=5):
         batch = [decode_image((images / n).read_bytes(), Settings.max_pixels,
                               model.preprocess.size).image for n in names[start:start + 8]]
-        encoded = model.encode(torch.stack([model.preprocess(image) for image in batch]))
-        features.extend(encoded[i:i + 1] for i in range(len(batch)))
+        encoded = model.encode(np.stack([model.preprocess(image) for image in batch]))
+        features.extend(Encoded(encoded.regions[i:i + 1], encoded.probabilities[i])
+                        for i in range(len(batch)))
     return features
 
 
-def score_threshold(model: Captioner, features: list[torch.Tensor], names: list[str],
+def score_threshold(model: Captioner, features: list[Encoded], names: list[str],
                     references: dict[str, list[str]], threshold: float | None) -> dict:
     """threshold None: unguided. Nouns the decoder cannot write keep the bundle's own
     novel threshold (see choose_guide); this tunes the threshold for the nouns it can."""
     model.guide_threshold = threshold if threshold is not None else 2.0
     predictions, guided = {}, 0
     for name, feature in zip(names, features, strict=True):
-        described = model.describe_features(feature, 3, 1, 20, guidance=threshold is not None,
-                                            max_labels=0)
+        described = model.describe_features(feature.regions, feature.probabilities, 3, 1, 20,
+                                            guidance=threshold is not None, max_labels=0)
         predictions[name] = described.captions[0].text
         guided += described.guided_by is not None
     metrics = score_captions(predictions, {n: references[n] for n in names})
@@ -60,7 +64,7 @@ def score_threshold(model: Captioner, features: list[torch.Tensor], names: list[
 
 
 def tune(model_dir: Path, thresholds: tuple[float, ...]) -> dict:
-    model = load_bundle(model_dir)
+    model = torch_captioner(load_torch_model(model_dir))
     sets = {"flickr8k_val": (FLICKR / "images", FLICKR / "captions.tsv",
                              read_split(FLICKR / "splits" / "val.txt"))}
     if COCO_DEV.exists():
@@ -96,9 +100,8 @@ def main(argv: list[str] | None = None) -> None:
     print(json.dumps({"chosen": result["chosen"]}))
     if args.write:
         config = read_config(args.model)
-        config["labels"]["guide_threshold"] = result["chosen"]
-        config["labels"]["guide_tuning"] = result
-        write_config(args.model, config)
+        labels = {**config.labels, "guide_threshold": result["chosen"], "guide_tuning": result}
+        write_config(args.model, config.with_changes(labels=labels))
         print(f"stored labels.guide_threshold = {result['chosen']} in "
               f"{args.model / CONFIG_FILE}")
 

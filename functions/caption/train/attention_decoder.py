@@ -12,7 +12,8 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from caption.model.ranking import Constraints, rank_with_log_probs
+from caption.model.constraints import Constraints
+from caption.train.ranking import rank_with_log_probs
 
 
 @dataclass(frozen=True)

@@ -1,25 +1,21 @@
-"""The encoder rewritten for the one input size the model uses, then frozen, for serving.
+"""The encoder rewritten for the one input size the model uses: what caption.train.export
+exports for ONNX Runtime.
 
 EfficientNet-Lite's TensorFlow-style 'SAME' padding depends on the input size, so the eager
 encoder computes it on every call and cannot be traced. Fixed to the bundle's input size, the
-padding becomes constant and each BatchNorm folds into its convolution; TorchScript can then trace
-and freeze it, and it is what caption.model.onnx_encoder exports for ONNX Runtime, the fastest
-CPU path measured (`python -m bench.encoder`, figures in the README's performance section). In
-PyTorch, where onnxruntime is not installed, the frozen form is faster per image and the plain
-fixed-size form cheaper to set up; static int8 (PyTorch's x86 FX quantization of this same
-fixed-size encoder) was slower than float32 here, so it is not used.
+padding becomes constant and each BatchNorm folds into its convolution, which makes a graph
+ONNX Runtime fuses well (`python -m bench.encoder` times what serves).
 """
 
 from __future__ import annotations
 
 import math
-import warnings
 
 import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from caption.model.efficientnet_lite import (
+from caption.train.efficientnet_lite import (
     EfficientNetLite,
     MBConvBlock,
     SamePadConv2d,
@@ -89,16 +85,3 @@ class FixedSizeEncoder(nn.Module):
 def fixed_size_encoder(encoder: EfficientNetLite, size: int) -> nn.Module:
     with torch.no_grad():
         return FixedSizeEncoder(encoder, size).eval().to(memory_format=torch.channels_last)
-
-
-def frozen_encoder(encoder: EfficientNetLite, size: int) -> torch.jit.ScriptModule:
-    """The fixed-size encoder traced and frozen by TorchScript: weights become constants and
-    oneDNN's fused convolution kernels replace the eager ones. Built at start-up (about a second
-    on 2 vCPUs, mostly TorchScript's first trace), never stored: a TorchScript archive is a
-    pickle, and the bundle has none."""
-    example = torch.zeros(1, 3, size, size).contiguous(memory_format=torch.channels_last)
-    with torch.no_grad(), warnings.catch_warnings():
-        # TorchScript is in maintenance mode upstream; the pinned torch has it complete, and
-        # torch.compile would cost seconds of start-up in every Lambda cold start.
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return torch.jit.freeze(torch.jit.trace(fixed_size_encoder(encoder, size), example))

@@ -1,4 +1,5 @@
-"""Load the Show-and-Tell checkpoint format of the Django app this project descends from.
+"""Read the Show-and-Tell checkpoint format of the Django app this project descends from, to
+convert it into a bundle (`python -m caption.train.export seed SEED_DIR OUT`).
 
   encoder.pth     state dict: `resnet.*` (ResNet-152 without its classifier), `linear`
                   2048->256, `bn` BatchNorm1d(256)
@@ -21,13 +22,14 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from caption.model.captioner import Captioner, ModelInfo
+from caption.model.bundle import ModelInfo
+from caption.model.constraints import Constraints
+from caption.model.loader import SEED_FILES
 from caption.model.preprocess import Preprocessing
-from caption.model.ranking import Constraints, rank_with_log_probs
-from caption.model.resnet import resnet152_trunk
 from caption.model.vocabulary import Vocabulary
+from caption.train.ranking import rank_with_log_probs
+from caption.train.resnet import resnet152_trunk
 
-SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 IMAGENET = Preprocessing(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 
 
@@ -117,7 +119,17 @@ def _state_dict(path: Path) -> dict[str, torch.Tensor]:
     return state
 
 
-def load_seed_checkpoint(directory: Path) -> Captioner:
+@dataclass
+class SeedModel:
+    encoder: SeedEncoder
+    decoder: SeedDecoder
+    vocabulary: Vocabulary
+    preprocess: Preprocessing
+    info: ModelInfo
+
+
+def load_seed_checkpoint(directory: Path) -> SeedModel:
+    """The checkpoint's networks, to convert into a bundle (caption.train.export seed)."""
     directory = Path(directory)
     missing = [name for name in SEED_FILES if not (directory / name).exists()]
     if missing:
@@ -141,4 +153,4 @@ def load_seed_checkpoint(directory: Path) -> Captioner:
         raise CheckpointError(f"the weights do not fit the Show-and-Tell layout: {exc}") from None
     info = ModelInfo(name="show-and-tell-seed", version=directory.name or "seed",
                      architecture="resnet152+lstm (seed checkpoint)")
-    return Captioner(encoder, decoder, vocabulary, IMAGENET, info)
+    return SeedModel(encoder.eval(), decoder.eval(), vocabulary, IMAGENET, info)

@@ -1,0 +1,205 @@
+"""Export (caption.train.export): the graphs compute what the PyTorch networks compute, within
+int8 rounding where weights are int8, carry their provenance, and the command line says what it
+does and what went wrong."""
+
+from __future__ import annotations
+
+import io
+import math
+
+import numpy as np
+import onnx
+import pytest
+import torch
+from PIL import Image
+
+from caption.model.bundle import read_config
+from caption.model.constraints import Constraints, bias
+from caption.model.encoder import OnnxEncoder
+from caption.model.graphs import open_graph
+from caption.model.loader import load_model
+from caption.train import export
+from caption.train.torch_parts import TorchDecoder, TorchEncoder
+from caption.train.weights import load_torch_model
+from tests.conftest import REPO, copy_bundle, resave_bundle
+
+SHIPPED = REPO / "layers" / "model"
+
+
+def relative_error(a: np.ndarray, b: np.ndarray) -> float:
+    return float(np.linalg.norm(a - b) / np.linalg.norm(b))
+
+
+def encoders(bundle):
+    config = read_config(bundle)
+    return {part: OnnxEncoder(open_graph(bundle, config, part, 2), part)
+            for part in ("encoder", "encoder_int8")}
+
+
+def test_the_encoder_graphs_compute_the_pytorch_encoders_regions(tiny_bundle):
+    model = load_torch_model(tiny_bundle)
+    pixels = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)  # a batch
+    reference = TorchEncoder(model.encoder)(pixels).regions
+    graphs = encoders(tiny_bundle)
+    assert relative_error(graphs["encoder"](pixels).regions, reference) < 1e-4
+    # int8: close, not equal (the shipped bundle's figures: below)
+    assert 1e-4 < relative_error(graphs["encoder_int8"](pixels).regions, reference) < 0.5
+
+
+def test_the_int8_encoder_quantizes_all_but_the_first_and_last_convolutions(tiny_bundle):
+    graph = onnx.load(str(tiny_bundle / "encoder_int8.onnx")).graph
+    produced_by = {out: node for node in graph.node for out in node.output}
+    convolutions = [n for n in graph.node if n.op_type == "Conv"]
+    int8_weights = [c for c in convolutions if c.input[1] in produced_by
+                    and produced_by[c.input[1]].op_type == "DequantizeLinear"]
+    assert len(int8_weights) == len(convolutions) - 2
+    assert convolutions[0] not in int8_weights and convolutions[-1] not in int8_weights
+
+
+def test_the_shipped_encoders_classify_as_the_pytorch_classifier_does(photos):
+    """The shipped graphs end in the ImageNet classifier: probabilities as PyTorch computes
+    them (float32), the same top labels from the int8 graph, on real photos."""
+    from caption.images import decode_image
+
+    model = load_torch_model(SHIPPED)
+    reference = TorchEncoder(model.encoder, model.classifier)
+    graphs = encoders(SHIPPED)
+    for name in ("chelsea", "coffee", "astronaut"):
+        image = decode_image(photos[name], 10**8, 224).image
+        pixels = model.preprocess(image)[None]
+        expected = reference(pixels)
+        float32, int8 = graphs["encoder"](pixels), graphs["encoder_int8"](pixels)
+        assert relative_error(float32.regions, expected.regions) < 1e-4
+        assert np.abs(float32.probabilities - expected.probabilities).max() < 1e-4
+        assert relative_error(int8.regions, expected.regions) < 0.3
+        assert int8.probabilities.argmax() == expected.probabilities.argmax()
+
+
+def next_word_log_probs(decoder, features, rows: int = 4) -> np.ndarray:
+    """Three steps of `rows` beams of one image (regions broadcast, as beam search keeps
+    them), then the next word's log-probabilities."""
+    state = decoder.start(features).select([0] * rows)
+    tokens = list(range(4, 4 + rows))
+    for _ in range(3):
+        log_probs, state = decoder.log_probs(tokens, state)
+        log_probs = np.asarray(log_probs)
+        tokens = log_probs.argmax(axis=-1).tolist()
+    return log_probs
+
+
+class _TorchLogProbs:
+    """The PyTorch decoder with the served decoder's log_probs(list, state) signature."""
+
+    def __init__(self, decoder):
+        self.decoder = decoder
+
+    def start(self, features):
+        with torch.inference_mode():
+            return self.decoder.start(torch.from_numpy(features))
+
+    def log_probs(self, tokens, state):
+        with torch.inference_mode():
+            log_probs, state = self.decoder.log_probs(torch.tensor(tokens), state)
+        return log_probs.numpy(), state
+
+
+@pytest.mark.parametrize("bundle, tolerance", [("tiny", 0.02), ("shipped", 0.05)])
+def test_the_decoder_graphs_give_the_pytorch_decoders_probabilities(tiny_bundle, bundle,
+                                                                    tolerance):
+    directory = tiny_bundle if bundle == "tiny" else SHIPPED
+    served = load_model(directory).decoder
+    reference = load_torch_model(directory).decoder
+    features = np.random.default_rng(1).random(
+        (1, 4, reference.config.feature_dim), dtype=np.float32)
+    ours = next_word_log_probs(served, features)
+    theirs = next_word_log_probs(_TorchLogProbs(reference), features)
+    assert ours.shape == theirs.shape
+    # int8 weights: close, not equal; the exported graph must not be another computation.
+    assert np.abs(np.exp(ours) - np.exp(theirs)).max() < tolerance
+    assert not np.array_equal(ours, theirs)
+
+
+def test_the_start_graph_takes_several_images(tiny_bundle):
+    decoder = load_model(tiny_bundle).decoder
+    state = decoder.start(np.random.default_rng(2).random((2, 4, 1280), dtype=np.float32))
+    log_probs, state = decoder.log_probs([4, 5], state)  # two images: regions not broadcast
+    assert log_probs.shape == (2, 11) and state.h.shape[0] == 2
+    assert np.allclose(np.exp(log_probs).sum(axis=1), 1, atol=1e-5)
+
+
+def guided_constraints(size: int, required: int, banned: int, after: int) -> Constraints:
+    """A guided search's two banks (caption.model.search), as it builds them."""
+    banks = np.stack([np.stack([bias({required}, size), np.full(size, -np.inf, np.float32)]),
+                      np.stack([bias(set(range(size)) - {required}, size),
+                                np.zeros(size, np.float32)])])
+    return Constraints.build(size, {0, 1, 3, banned}, 2, banks, {after})
+
+
+def test_the_step_graph_ranks_as_the_pytorch_decoder_does(tiny_bundle):
+    """One search step: the graph's int8 ranking against the float32 PyTorch decoder's, under
+    a guided search's constraints: the same candidates, sums within int8 rounding, and every
+    constraint honoured."""
+    served = load_model(tiny_bundle).decoder
+    reference = TorchDecoder(load_torch_model(tiny_bundle).decoder)
+    size = 11
+    required, banned, after = 8, 9, 10  # three ordinary words of the tiny vocabulary
+    constraints = guided_constraints(size, required, banned, after)
+    features = np.random.default_rng(3).random((1, 4, 1280), dtype=np.float32)
+    tokens, sums, has_word, after_rows = [4, 5, 8, 6], [-1.0, -2.0, -1.5, -3.0], [0, 0, 1, 1], \
+        [False, False, True, False]
+    ranked = {name: decoder.rank(tokens, decoder.start(features).select([0, 0, 0, 0]), sums,
+                                 has_word, after_rows, constraints, False, 12)
+              for name, decoder in (("served", served), ("reference", reference))}
+    (served_sums, served_index, state), (reference_sums, reference_index, _) = \
+        ranked["served"], ranked["reference"]
+    assert len(served_sums) == len(served_index) == 2 and len(served_sums[0]) == 12
+    assert state.h.shape[0] == 4
+    for bank in range(2):
+        finite = [s for s in reference_sums[bank] if s != -math.inf]
+        assert served_sums[bank][:len(finite)] == pytest.approx(finite, abs=0.05)
+        assert sorted(served_index[bank][:len(finite)]) == sorted(
+            reference_index[bank][:len(finite)])
+        for total, index in zip(served_sums[bank], served_index[bank], strict=True):
+            if total == -math.inf:
+                continue
+            row, word = divmod(index, size)
+            assert word not in (0, 1, 3, banned)  # never written
+            assert not (row == 2 and word == after)  # barred after the noun, on that row only
+            if bank == 0:
+                assert has_word[row] == 0 and word != required
+            elif has_word[row] == 0:
+                assert word == required  # a row reaches bank 1 only by writing the word
+    first_sums, first_index, _ = served.rank([4], served.start(features), [0.0], [0], [False],
+                                             constraints, True, 6)
+    assert all(i % size != 2 for s, i in zip(first_sums[1], first_index[1], strict=True)
+               if s != -math.inf)  # the first word is never <end>
+
+
+def test_export_again_after_new_weights_serves_them(tiny_bundle, tmp_path, photos):
+    bundle = copy_bundle(tiny_bundle, tmp_path / "b")
+    config = resave_bundle(bundle)
+    export.export_bundle(bundle, [Image.open(io.BytesIO(photos["chelsea"]))])
+    stamps = {onnx.load(str(bundle / name)).metadata_props[1].value
+              for name in ("encoder.onnx", "encoder_int8.onnx", "decoder_start.onnx",
+                           "decoder_step.onnx")}
+    assert stamps == {config.weights_sha256}
+    assert load_model(bundle).caption(Image.new("RGB", (64, 64)), 2, 1, 4)
+
+
+def test_the_command_line_explains_itself_and_its_errors(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exited:
+        export.main(["--help"])
+    assert exited.value.code == 0 and "seed" in capsys.readouterr().out
+    assert export.main(["bundle", str(tmp_path), "--no-int8"]) == 1
+    assert "no model bundle" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        export.main(["bundle", str(tmp_path), "--split", str(tmp_path / "missing.txt")])
+    assert exited.value.code == 2 and "--no-int8" in capsys.readouterr().err
+
+
+def test_calibration_photos_are_drawn_reproducibly(tmp_path):
+    split = tmp_path / "train.txt"
+    split.write_text("\n".join(f"{i}.jpg" for i in range(50)))
+    first = export.calibration_photos(tmp_path, split, count=8)
+    assert first == export.calibration_photos(tmp_path, split, count=8)
+    assert len(set(first)) == 8 and len(export.calibration_photos(tmp_path, split, count=99)) == 50
