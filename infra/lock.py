@@ -26,9 +26,11 @@ EXTRA_TORCH_HASHES = {
 }
 
 
-# onnxruntime names them as dependencies for its offline tools (symbolic shape inference), which
-# serving never imports; left out of the runtime lock, they stay out of the image (80 MB).
-NOT_SERVED = ("sympy", "mpmath")
+# onnxruntime names them as dependencies of its offline tools (symbolic shape inference, model
+# conversion), which serving never imports: its runtime parses graphs with its own copy of
+# protobuf. Left out of the runtime lock, they stay out of the image (85 MB); training gets them
+# through the train extra (onnx needs protobuf).
+NOT_SERVED = ("sympy", "mpmath", "protobuf", "flatbuffers")
 
 
 def compile_lock(uv: str, index: str, source: Path, output: Path, *extra: str) -> None:

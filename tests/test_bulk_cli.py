@@ -87,10 +87,14 @@ def test_ctrl_c_stops_cleanly_and_resume_finishes(tmp_path, photos):
     for i in range(40):
         (folder / f"{i:03d}.jpg").write_bytes(photos["chelsea" if i % 2 else "coffee"])
     out = tmp_path / "out.jsonl"
+    # A user's shell delivers Ctrl-C to a process that takes it, whatever ran these tests: a
+    # background job or nohup ignores SIGINT, and a child would inherit that. Python turns
+    # SIGINT into KeyboardInterrupt only if it is not ignored when the interpreter starts.
     process = subprocess.Popen([sys.executable, "-m", "caption", "--output", str(out),
                                 str(folder)], cwd=REPO, stdout=subprocess.DEVNULL,
                                stderr=subprocess.PIPE, text=True,
-                               env={**os.environ, "PYTHONPATH": str(REPO / "functions")})
+                               env={**os.environ, "PYTHONPATH": str(REPO / "functions")},
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and (not out.exists() or out.stat().st_size == 0):
         time.sleep(0.1)

@@ -43,11 +43,15 @@ def test_gif_uses_the_first_frame(picture):
     assert pixel[0] > 200 and pixel[2] < 50
 
 
-def test_exif_orientation_is_applied(picture):
+@pytest.mark.parametrize("fmt", ["JPEG", "PNG", "WEBP", "TIFF"])
+def test_exif_orientation_is_applied_and_the_upright_size_reported(picture, fmt):
+    """Every format that carries an orientation: the picture and the size it reports are both
+    upright (Pillow turns TIFFs upright as it loads them; the others keep the tag)."""
     exif = Image.Exif()
     exif[0x0112] = 6  # stored sideways: display rotated 90 degrees clockwise
-    decoded = decode_image(encode(picture, "JPEG", exif=exif), LIMIT)
+    decoded = decode_image(encode(picture, fmt, exif=exif), LIMIT)
     assert (decoded.width, decoded.height) == (picture.height, picture.width)
+    assert decoded.image.size == (picture.height, picture.width)
 
 
 def test_transparent_pixels_become_white():
@@ -178,18 +182,23 @@ def test_real_jpegs_of_every_kind_pass_the_length_check(picture):
     decode_image(encode(blank.convert("L"), "JPEG", quality=1, optimize=True), LIMIT, 224)
 
 
-def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path):
-    """A transparent 40-megapixel PNG is 152 KB on disk; decoding it must cost about its RGBA
-    pixels (160 MB), not several copies of them. Measured as the peak RSS of a fresh process."""
+@pytest.mark.parametrize("size, colour", [((8000, 5000), (0, 0, 0, 0)),
+                                          ((6324, 6324), (10, 200, 30, 128))])
+def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path, size, colour):
+    """A (half-)transparent 40-megapixel PNG is about 150 KB on disk; decoding it must cost
+    about its RGBA pixels (160 MB), not several copies of them. Measured as the peak RSS of a
+    fresh process."""
     import subprocess
     import sys
 
     from tests.conftest import REPO
 
     path = tmp_path / "clear.png"
-    Image.new("RGBA", (8000, 5000), (0, 0, 0, 0)).save(path, optimize=True)
+    Image.new("RGBA", size, colour).save(path, optimize=True)
     script = (
         "import resource, sys\n"
+        "from caption.allocator import keep_freed_memory\n"
+        "keep_freed_memory()  # as every entry point sets the allocator up\n"
         "from caption.images import decode_image\n"
         "data = open(sys.argv[1], 'rb').read()\n"
         "before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss\n"
@@ -200,6 +209,30 @@ def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path
                             env={"PYTHONPATH": str(REPO / "functions"), "PATH": "/usr/bin"})
     assert result.returncode == 0, result.stderr
     assert int(result.stdout) < 300, f"decoding peaked at +{result.stdout.strip()} MB"
+
+
+def test_transparency_flattened_strip_by_strip_is_what_the_whole_picture_gives():
+    """Pictures with transparency are reduced and flattened in strips (no full-size copy): the
+    result must be pixel for pixel what reducing and flattening the whole picture gives."""
+    from caption.images import _STRIP_ROWS, _flatten_alpha
+
+    rng = np.random.default_rng(0)
+    factor = 3  # 3 * 224 <= 700 < 4 * 224
+    rows = factor * _STRIP_ROWS * 15 + 7  # several strips and a partial last one
+    pixels = rng.integers(0, 256, (rows, 700, 4), dtype=np.uint8)
+    rgba = Image.fromarray(pixels, "RGBA")
+    decoded = decode_image(encode(rgba, "PNG"), LIMIT, min_size=224).image
+    whole = _flatten_alpha(rgba.reduce(factor))
+    assert decoded.size == whole.size
+    assert np.array_equal(np.asarray(decoded), np.asarray(whole))
+
+
+@pytest.mark.parametrize("mode", ["P", "1", "I;16"])
+def test_large_palette_bilevel_and_16_bit_pictures_are_reduced_too(mode):
+    """Modes Pillow cannot reduce directly are converted strip by strip, then reduced."""
+    decoded = decode_image(encode(Image.new(mode, (1000, 700)), "PNG"), LIMIT, min_size=224)
+    assert decoded.image.mode == "RGB" and decoded.image.size == (334, 234)
+    assert (decoded.width, decoded.height) == (1000, 700)
 
 
 @pytest.mark.filterwarnings("ignore::UserWarning")  # Pillow's notes on the broken TIFF tags

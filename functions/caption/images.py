@@ -12,7 +12,7 @@ import warnings
 from dataclasses import dataclass
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, UnidentifiedImageError
 
 from caption.errors import CaptionError, too_large, unsupported_image
 
@@ -90,10 +90,44 @@ def _shrink_while_decoding(image: Image.Image, min_size: int) -> None:
         image.draft(image.mode if image.mode in ("RGB", "L") else None, (min_size, min_size))
 
 
-def _reduce(image: Image.Image, min_size: int) -> Image.Image:
-    """Box-reduce by the largest whole factor that keeps both sides at least `min_size`."""
-    factor = min(image.width // min_size, image.height // min_size)
-    return image.reduce(factor) if factor >= 2 else image
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info
+
+
+# The modes Image.reduce takes (not P, 1 or I;16, which are converted first).
+_REDUCIBLE = ("L", "LA", "PA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr")
+# Rows of the full-size picture handled at a time (times the reduction factor), so that a
+# picture with transparency or a palette never has a second full-size copy: a 40-megapixel
+# RGBA PNG decodes to 160 MB, and converting or flattening it whole would add as much again.
+_STRIP_ROWS = 16
+
+
+def _flatten_and_reduce(image: Image.Image, min_size: int | None) -> Image.Image:
+    """RGB, box-reduced by the largest whole factor that keeps both sides at least `min_size`
+    (none without it), transparency composited onto white after reducing. Pictures that need
+    converting go strip by strip; the strips start at multiples of the factor, so the result is
+    the one the whole picture would give."""
+    factor = max(1, min(image.width // min_size, image.height // min_size)) if min_size else 1
+    if image.mode in _REDUCIBLE and not _has_alpha(image):
+        return _flatten_alpha(image.reduce(factor) if factor >= 2 else image)
+    out = Image.new("RGB", (math.ceil(image.width / factor), math.ceil(image.height / factor)))
+    step = factor * _STRIP_ROWS
+    for top in range(0, image.height, step):
+        strip = image.crop((0, top, image.width, min(top + step, image.height)))
+        if strip.mode not in _REDUCIBLE:  # to a mode reduce takes, keeping the transparency
+            strip = strip.convert("RGBA") if _has_alpha(strip) else _flatten_alpha(strip)
+        if factor >= 2:
+            strip = strip.reduce(factor)
+        out.paste(_flatten_alpha(strip), (0, top // factor))
+    return out
+
+
+# EXIF orientation -> the transpose that makes the picture upright (as ImageOps.exif_transpose
+# does; applied here from the tag read at load, since the reduced copy carries no EXIF).
+_UPRIGHT = {2: Image.Transpose.FLIP_LEFT_RIGHT, 3: Image.Transpose.ROTATE_180,
+            4: Image.Transpose.FLIP_TOP_BOTTOM, 5: Image.Transpose.TRANSPOSE,
+            6: Image.Transpose.ROTATE_270, 7: Image.Transpose.TRANSVERSE,
+            8: Image.Transpose.ROTATE_90}
 
 
 def decode_image(data: bytes, max_pixels: int, min_size: int | None = None) -> DecodedImage:
@@ -125,14 +159,15 @@ def decode_image(data: bytes, max_pixels: int, min_size: int | None = None) -> D
                                     "little data for them (a damaged or forged header)",
                                     "unreadable_image")
         image.seek(0)  # animated GIF/WebP/TIFF: the first frame
-        orientation = image.getexif().get(0x0112, 1)
         if min_size:
             _shrink_while_decoding(image, min_size)
         image.load()
-        if min_size:
-            image = _reduce(image, min_size)
-        image = ImageOps.exif_transpose(image)
-        rgb = _flatten_alpha(image)
+        # Read once loaded: Pillow's TIFF reader turns the picture upright as it loads it and
+        # then drops the tag, while JPEG, PNG and WebP keep it for exif_transpose below.
+        orientation = image.getexif().get(0x0112, 1)
+        rgb = _flatten_and_reduce(image, min_size)
+        if orientation in _UPRIGHT:
+            rgb = rgb.transpose(_UPRIGHT[orientation])
     except CaptionError:
         raise
     except Exception as exc:  # Pillow raises many types for corrupt data; all mean the same here

@@ -68,9 +68,10 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
         scratch_config = read_config(graphs).with_changes(graphs=exported)
         threads = torch.get_num_threads()
         # One photo per run, as the shipped bundle's features were computed.
-        float32, int8 = (extract(OnnxEncoder(open_graph(graphs, scratch_config, part, threads), part),
-                                 model.preprocess, images, names, batch_size=1)
-                         for part in ("encoder", "encoder_int8"))
+        encoders = [OnnxEncoder(open_graph(graphs, scratch_config, part, threads), part)
+                    for part in ("encoder", "encoder_int8")]
+        float32, int8 = (extract(encoder, model.preprocess, images, names, batch_size=1)
+                         for encoder in encoders)
 
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
