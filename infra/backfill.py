@@ -86,11 +86,29 @@ def report_location(job: dict) -> str:
     return f"s3://{bucket}/{report.get('Prefix', REPORT_PREFIX)}/job-{job['JobId']}/"
 
 
+class BackfillError(Exception):
+    """What stops a backfill before or while it starts, in words a user can act on."""
+
+
 def stack_outputs(stack: str) -> dict[str, str]:
     import boto3
+    from botocore.exceptions import ClientError
 
-    described = boto3.client("cloudformation").describe_stacks(StackName=stack)
-    return {o["OutputKey"]: o["OutputValue"] for o in described["Stacks"][0].get("Outputs", [])}
+    try:
+        described = boto3.client("cloudformation").describe_stacks(StackName=stack)
+    except ClientError as exc:  # "Stack with id NAME does not exist", access denied, ...
+        message = exc.response.get("Error", {}).get("Message", str(exc))
+        raise BackfillError(f"cannot read stack {stack!r}: {message} (check the name, "
+                            "AWS_REGION and credentials; `aws cloudformation list-stacks`)"
+                            ) from None
+    outputs = {o["OutputKey"]: o["OutputValue"]
+               for o in described["Stacks"][0].get("Outputs", [])}
+    missing = [k for k in ("BucketName", "FunctionArn", "BatchOperationsRoleArn")
+               if k not in outputs]
+    if missing:
+        raise BackfillError(f"stack {stack!r} has no output {', '.join(missing)}: is it a "
+                            "caption-lambda stack (template.yaml), fully deployed?")
+    return outputs
 
 
 def _caller_account() -> str:
@@ -117,7 +135,18 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the request, create nothing")
     parser.add_argument("--wait", action="store_true", help="follow the job until it ends")
     args = parser.parse_args(argv)
+    from botocore.exceptions import BotoCoreError, ClientError
 
+    try:
+        return _backfill(args, parser)
+    except BackfillError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+    except (BotoCoreError, ClientError) as exc:  # no credentials or region, refused, offline
+        print(f"error: {exc}", file=sys.stderr)
+    return 1
+
+
+def _backfill(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     if args.stack:
         outputs = stack_outputs(args.stack)
         args.bucket = args.bucket or outputs["BucketName"]

@@ -156,7 +156,6 @@ def test_bad_options_are_400(client, photos, query, code):
     (b"hello", "text/plain", 415, "unsupported_media_type"),
     (b"<svg/>", "image/svg+xml", 415, "unsupported_media_type"),
     (b"\x00" * 100, "image/jpeg", 415, "unsupported_image"),
-    (b"", "image/jpeg", 422, "malformed_request"),
     (b"{not json", "application/json", 422, "malformed_request"),
     (b"[1, 2]", "application/json", 422, "malformed_request"),
     (b'{"image": "%%%"}', "application/json", 422, "malformed_request"),
@@ -167,6 +166,21 @@ def test_bad_options_are_400(client, photos, query, code):
 def test_malformed_requests_get_the_error_shape(client, body, content_type, status, code):
     response = client.post("/captions", content=body, headers={"Content-Type": content_type})
     assert_error((response.status_code, response.json()), status, code)
+
+
+def test_an_empty_image_is_415_empty_image_whichever_way_it_comes(client, s3):
+    """Raw body, multipart file, JSON base64 and S3 object: one answer for one problem."""
+    s3.create_bucket(Bucket="caption-demo-bucket")
+    s3.put_object(Bucket="caption-demo-bucket", Key="empty.jpg", Body=b"")
+    answers = [
+        client.post("/captions", content=b"", headers={"Content-Type": "image/jpeg"}),
+        client.post("/captions", content=b""),
+        client.post("/captions", files={"image": ("empty.jpg", b"", "image/jpeg")}),
+        client.post("/captions", json={"image": ""}),
+        client.post("/captions", json={"s3_uri": "s3://caption-demo-bucket/empty.jpg"}),
+    ]
+    for response in answers:
+        assert_error((response.status_code, response.json()), 415, "empty_image")
 
 
 def test_truncated_jpeg_is_415(client, photos):

@@ -146,6 +146,25 @@ def test_write_metadata_captions_objects_in_place_like_the_s3_handler(photos):
         dry_again = run_cli("--write-metadata", "--dry-run", "s3://in-place/pets/cat.jpg",
                             env=_aws(moto))
         assert "already captioned" in dry_again.stdout
+        text_again = run_cli("--write-metadata", "s3://in-place/pets/cat.jpg", env=_aws(moto))
+        assert text_again.stdout.startswith("s3://in-place/pets/cat.jpg: skipped (already "
+                                            "captioned"), text_again.stdout
+        assert text_again.stdout.rstrip().endswith(after["Metadata"]["caption"])
+
+
+def test_a_reader_that_stops_early_ends_the_cli_quietly(tmp_path, photos):
+    """`python -m caption DIR | head -2`: no BrokenPipeError traceback, the pipe's status."""
+    for i in range(12):
+        (tmp_path / f"{i:02d}.jpg").write_bytes(photos["coffee"])
+    process = subprocess.Popen([sys.executable, "-m", "caption", str(tmp_path)], cwd=REPO,
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                               env={**os.environ, "PYTHONPATH": str(REPO / "functions")})
+    first = process.stdout.readline()
+    process.stdout.close()  # what `head` does once it has its lines
+    stderr = process.stderr.read().decode()
+    assert process.wait(timeout=120) == 141, stderr
+    assert first.decode().strip() == str(tmp_path / "00.jpg")
+    assert "Traceback" not in stderr and "BrokenPipe" not in stderr
 
 
 def test_memory_stays_flat_over_a_long_input_list(tmp_path, monkeypatch):

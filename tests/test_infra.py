@@ -128,3 +128,15 @@ def test_backfill_wait_follows_the_job_to_its_end_and_names_the_report(capsys):
                                            "Active: 62 of 100 tasks (2 failed)",
                                            "Complete: 100 of 100 tasks (2 failed)"]
     assert report_location(final) == f"s3://pics/caption-backfill-reports/job-{job_id}/"
+
+
+def test_backfill_for_a_stack_that_is_not_there_says_so_without_a_traceback(capsys):
+    from moto import mock_aws
+
+    from infra.backfill import main
+
+    with mock_aws():
+        assert main(["--stack", "no-such-stack"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith("error: cannot read stack 'no-such-stack'") and "does not exist" in err
+    assert "Traceback" not in err

@@ -338,9 +338,7 @@ async def _read_request(request: Request, settings: Settings, s3_factory: Callab
                 and media_type not in MEDIA_TYPE_ALIASES):
             raise unsupported_image(f"{media_type} is not supported; send one of "
                                     f"{', '.join(SUPPORTED_MEDIA_TYPES)}", "unsupported_media_type")
-        if not body:
-            raise malformed("the request has no body; send an image")
-        return body, _options([query])
+        return body, _options([query])  # an empty one is `empty_image`, as every other way
 
     raise unsupported_image(f"Content-Type {media_type} is not accepted; send image/*, "
                             "multipart/form-data or application/json", "unsupported_media_type")
@@ -375,8 +373,10 @@ async def _read_bounded_body(request: Request, limit: int) -> None:
 
 
 def _decode_base64(value: Any) -> bytes:
-    if not isinstance(value, str) or not value:
-        raise malformed("'image' must be a non-empty base64 string")
+    """An empty string is an empty image (415 `empty_image`, as an empty raw body, multipart
+    file or S3 object is), not a malformed request."""
+    if not isinstance(value, str):
+        raise malformed("'image' must be a base64 string")
     if value.startswith("data:") and "," in value:  # tolerate data URLs from browsers
         value = value.split(",", 1)[1]
     # `base64` and most encoders wrap lines at 76 characters; the whitespace carries nothing.

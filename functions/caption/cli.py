@@ -161,8 +161,11 @@ def _print_record(record: dict, as_json: bool, out) -> None:
         print(f"{source}: error {record['error']['code']}: {record['error']['message']}",
               file=out, flush=True)
     elif "status" in record:
-        detail = record.get("caption") or record.get("reason", "")
-        print(f"{source}: {record['status']}: {detail}", file=out, flush=True)
+        # "skipped (already captioned by this model): a cat ...": what happened, why, and the
+        # caption the object holds now.
+        why = f" ({record['reason']})" if record.get("reason") else ""
+        caption = f": {record['caption']}" if record.get("caption") else ""
+        print(f"{source}: {record['status']}{why}{caption}", file=out, flush=True)
     else:
         print(source, file=out)
         for c in record["captions"]:
