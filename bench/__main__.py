@@ -27,6 +27,7 @@ from bench.common import REPO, THREADS, child_env, run_child
 from caption.model.bundle import CONFIG_FILE, read_config
 
 IMAGE_FIGURES = REPO / "bench" / "results" / "image.json"
+BEFORE_FIGURES = REPO / "bench" / "results" / "before.json"
 
 
 def cli_process(repeat: int) -> dict:
@@ -94,6 +95,20 @@ def table(results: dict) -> str:
         ("cold: init total (process start to ready)", f"{cold['init_total_ms']:.0f} ms"),
         ("cold: first request after init", f"{cold['first_request_ms']:.0f} ms"),
         ("one-image CLI process (python -m caption)", f"{results['cli']['p50_ms']:.0f} ms"),
+    ]
+    before = results.get("before")
+    if before:
+        name = f"before ({before['revision']}, serving with PyTorch)"
+        cold_before = before["cold"]
+        rows += [(f"cold: init total, {name}",
+                  f"{cold_before['init_total_ms']:.0f} ms "
+                  f"(import torch {cold_before['import_torch_ms']:.0f} ms)"),
+                 (f"one-image CLI process, {name}", f"{before['cli']['p50_ms']:.0f} ms")]
+        if "warm" in before:
+            api = before["warm"]["handler_api"]
+            rows.append((f"warm handler, API event, {name} (p50 / p95)",
+                         f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms"))
+    rows += [
         (f"CLI on a folder of {results['cli_folder']['images']} photos (whole process)",
          f"{results['cli_folder']['images_per_s']:.1f} images/s"),
     ]
@@ -109,6 +124,12 @@ def table(results: dict) -> str:
     rows += [
         ("Batch Operations throughput", f"{warm['batch_images_per_s']:.1f} images/s"),
         ("peak RSS (warm run)", f"{warm['peak_rss_mb']:.0f} MB"),
+        ("decoding a 40 MP half-transparent PNG: peak above the process, time",
+         f"{results['decode']['png_40mp_rgba']['peak_above_baseline_mb']:.0f} MB, "
+         f"{results['decode']['png_40mp_rgba']['seconds']:.2f} s"),
+        ("decoding a 12 MP JPEG: peak above the process, time",
+         f"{results['decode']['jpeg_12mp']['peak_above_baseline_mb']:.0f} MB, "
+         f"{results['decode']['jpeg_12mp']['seconds']:.3f} s"),
     ]
     for name, label in (("onnx_int8", "encoder, int8 (serves where the CPU has VNNI)"),
                         ("onnx", "encoder, float32 (serves elsewhere)")):
@@ -161,10 +182,12 @@ def main(argv: list[str] | None = None) -> None:
         "encoder": run_child("bench.encoder"),
         "decoder": run_child("bench.decoder"),
         "seed": run_child("bench.seed_comparison", str(max(2, args.repeat // 10))),
+        "decode": run_child("bench.decode_memory"),
     }
     results["machine"]["cpu_features"] = results["encoder"]["cpu_features"]
-    if IMAGE_FIGURES.exists():
-        results["image"] = json.loads(IMAGE_FIGURES.read_text())
+    for key, path in (("image", IMAGE_FIGURES), ("before", BEFORE_FIGURES)):
+        if path.exists():
+            results[key] = json.loads(path.read_text())
     results["table"] = table(results)
     out = Path(args.out)
     out.parent.mkdir(parents=True, exist_ok=True)

@@ -67,7 +67,12 @@ def child_env(**extra: str) -> dict:
 
 
 def peak_rss_mb() -> float:
-    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)
+    """This process's peak RSS since its exec: /proc's VmHWM (getrusage's ru_maxrss is kept
+    across exec, so a child would report its parent's peak if that was higher)."""
+    for line in Path("/proc/self/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return round(int(line.split()[1]) / 1024, 1)
+    return round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024, 1)  # not Linux
 
 
 def run_child(module: str, *args: str) -> dict:

@@ -68,9 +68,25 @@ def test_the_model_loads_once_at_import_never_per_request(monkeypatch, context):
 
     for module, name in ((loader, "load_model"), (runtime, "load_model"),
                          (loader, "open_graph"), (graphs, "open_session"),
-                         (runtime, "load_service"), (app, "load_service")):
+                         (runtime, "load_service"), (runtime, "start_loading"),
+                         (app, "start_loading")):
         monkeypatch.setattr(module, name, refuse)
     service = app.service
     for _ in range(2):
         assert app.handler(load_event("api-http-upload"), context)["statusCode"] == 200
     assert app.service is service
+
+
+def test_a_model_that_cannot_load_fails_the_init_with_the_reason(tmp_path):
+    """The model loads in a thread while the handler's modules import: its error must still
+    be the init's error, named, not a hang or a handler without a model."""
+    import os
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", "import caption.app"], cwd=REPO,
+                            capture_output=True, text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": str(REPO / "functions"),
+                                 "CAPTION_MODEL_DIR": str(tmp_path)})
+    assert result.returncode == 1
+    assert "BundleError: no model at" in result.stderr, result.stderr[-2000:]

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 
 from PIL import Image
 
@@ -40,3 +41,14 @@ def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionServi
                "threads": threads, **captioner.runtime}
     log.info("model ready", extra={"model": captioner.info.id, **timings})
     return CaptionService(captioner, settings.max_pixels), timings
+
+
+def start_loading(settings: Settings) -> Future[tuple[CaptionService, dict]]:
+    """load_service in a thread of its own: the caller goes on (importing, say) while ONNX
+    Runtime opens the graphs, and `.result()` returns what load_service returns or raises what
+    it raised."""
+    executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loading")
+    try:
+        return executor.submit(load_service, settings)
+    finally:
+        executor.shutdown(wait=False)  # the thread ends with the loading

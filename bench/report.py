@@ -1,6 +1,7 @@
-"""Write the latest `make bench` figures into README.md, between the bench markers.
+"""Write the latest `make bench` figures into the performance page (docs/performance.md,
+between the bench markers) and draw its plots (bench/plots.py).
 
-    python -m bench.readme        (after `make bench`; `make bench` runs it too)
+    python -m bench.report        (after `make bench`; `make bench` runs it too)
 """
 
 from __future__ import annotations
@@ -8,8 +9,10 @@ from __future__ import annotations
 import json
 
 from bench.common import REPO
+from bench.plots import draw
 
 START, END = "<!-- bench:start -->", "<!-- bench:end -->"
+PAGE = REPO / "docs" / "performance.md"
 
 
 def render(results: dict) -> str:
@@ -24,12 +27,13 @@ def render(results: dict) -> str:
 
 def main() -> None:
     results = json.loads((REPO / "bench" / "results" / "latest.json").read_text())
-    readme = REPO / "README.md"
-    text = readme.read_text()
+    text = PAGE.read_text()
     before, rest = text.split(START, 1)
     _, after = rest.split(END, 1)
-    readme.write_text(before + render(results) + after)
-    print(f"updated {readme}")
+    PAGE.write_text(before + render(results) + after)
+    for path in draw(results, PAGE.parent / "performance"):
+        print(f"drew {path}")
+    print(f"updated {PAGE}")
 
 
 if __name__ == "__main__":

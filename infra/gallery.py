@@ -1,0 +1,206 @@
+"""`make gallery`: what the bundled model says about photos anyone may republish, written into
+the model card (docs/model-card.md): each photo, its captions and labels as the API serves them
+(guidance on), the unguided caption beside them, and a verdict that compares what the caption
+names with what the photo holds and says whether the sentence is whole. Also the metrics table,
+from the bundle's model.json. Run it after the model changes; the tests never write into the
+checkout.
+
+    .venv/bin/python infra/gallery.py [--docs docs]
+
+The photos ship in packages (scikit-image's and scikit-learn's sample images; their licences
+are in the table). What each photo holds (`shows`, `objects`) is written here by a person; the
+verdict is computed: the COCO object classes the caption names (caption.train.subjects, whole
+phrases: "hot dog" is not a dog) that the photo does not hold are invented, and so is a scene
+word (grass, water, ...) the description does not use; a caption ending on an article,
+preposition, conjunction or colour stops mid-phrase.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import json
+import re
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[1]
+sys.path[:0] = [str(REPO / "functions"), str(REPO)]
+
+from caption.runtime import load_service  # noqa: E402
+from caption.service import CaptionOptions  # noqa: E402
+from caption.settings import Settings  # noqa: E402
+from caption.train.subjects import classes_named  # noqa: E402
+
+START, END = "<!-- {}:start -->", "<!-- {}:end -->"
+THUMBNAIL = 320  # the longer side, in pixels
+
+
+@dataclass(frozen=True)
+class Photo:
+    name: str
+    shows: str  # what a person sees in it
+    objects: frozenset[str]  # the COCO classes it holds
+    credit: str
+
+
+def _skimage(name: str):
+    from skimage import data
+
+    return getattr(data, name)()
+
+
+def _sklearn(name: str):
+    from sklearn.datasets import load_sample_image
+
+    return load_sample_image(name)
+
+
+PHOTOS = {
+    "chelsea": (lambda: _skimage("chelsea"), Photo(
+        "chelsea", "a tabby cat, close up, on a wooden floor", frozenset({"cat"}),
+        "scikit-image `data.chelsea()`, CC0 (Stefan van der Walt)")),
+    "coffee": (lambda: _skimage("coffee"), Photo(
+        "coffee", "a cup of coffee on a saucer with a spoon, on a table", frozenset(
+            {"cup", "spoon", "dining table"}),
+        "scikit-image `data.coffee()`, CC0 (Rachel Michetti)")),
+    "astronaut": (lambda: _skimage("astronaut"), Photo(
+        "astronaut", "a portrait of an astronaut in her suit, holding a helmet, a flag behind",
+        frozenset({"person"}), "scikit-image `data.astronaut()`, NASA, public domain")),
+    "camera": (lambda: _skimage("camera"), Photo(
+        "camera", "a person with a camera on a tripod, in black and white",
+        frozenset({"person"}), "scikit-image `data.camera()`, CC0 (Lav Varshney)")),
+    "rocket": (lambda: _skimage("rocket"), Photo(
+        "rocket", "a rocket on its launch pad under a blue sky", frozenset(),
+        "scikit-image `data.rocket()`, SpaceX, public domain")),
+    "clock": (lambda: _skimage("clock"), Photo(
+        "clock", "a wall clock, blurred by the camera's motion, in black and white",
+        frozenset({"clock"}), "scikit-image `data.clock()`, public domain (Stefan van der Walt)")),
+    "horse": (lambda: (~_skimage("horse")).astype("uint8") * 255, Photo(
+        "horse", "a drawing: a horse's black silhouette on white", frozenset({"horse"}),
+        "scikit-image `data.horse()`, CC0 (Andreas Preuss)")),
+    "china": (lambda: _sklearn("china.jpg"), Photo(
+        "china", "a Chinese temple among trees, seen from above", frozenset(),
+        "scikit-learn `china.jpg`, CC BY 2.0 (danielbuechele)")),
+    "flower": (lambda: _sklearn("flower.jpg"), Photo(
+        "flower", "a pink flower, close up, a bee on it", frozenset(),
+        "scikit-learn `flower.jpg`, CC BY 2.0 (vultilion)")),
+    "coins": (lambda: _skimage("coins"), Photo(
+        "coins", "old coins laid out in rows, in black and white", frozenset(),
+        "scikit-image `data.coins()`, Brooklyn Museum, no known copyright restrictions")),
+    "hubble": (lambda: _skimage("hubble_deep_field"), Photo(
+        "hubble", "galaxies of the Hubble deep field", frozenset(),
+        "scikit-image `data.hubble_deep_field()`, NASA, public domain")),
+}
+
+
+def jpeg(array, side: int | None = None) -> bytes:
+    from PIL import Image
+
+    image = Image.fromarray(array).convert("RGB")
+    if side:
+        image.thumbnail((side, side))
+    buffer = io.BytesIO()
+    image.save(buffer, "JPEG", quality=85 if side else 92)
+    return buffer.getvalue()
+
+
+# Places a caption may put its subject; one the person's description does not mention is
+# invented ("a cup of coffee ... standing in the water").
+SCENES = frozenset("beach field forest grass lake mountain ocean park pool river road sand "
+                   "sea snow street water waves woods".split())
+# A caption that ends on one of these stopped mid-phrase ("riding a red and white").
+DANGLING = frozenset("a an the of in on at with and or to for from by into through "
+                     "black white red blue green yellow brown pink orange purple grey gray"
+                     .split())
+
+
+def verdict(text: str, photo: Photo) -> str:
+    words = text.split()
+    problems = []
+    invented = sorted(classes_named(text) - photo.objects)
+    if invented:
+        problems.append(f"invents {', '.join(invented)}")
+    scenes = sorted(set(words) & SCENES - set(photo.shows.split()))
+    if scenes:
+        problems.append(f"invents the scene ({', '.join(scenes)})")
+    if words and words[-1] in DANGLING:
+        problems.append(f"stops mid-phrase (\"...{' '.join(words[-3:])}\")")
+    return "; ".join(problems) if problems else "nothing invented, a whole sentence"
+
+
+def gallery(service, images: Path) -> str:
+    rows = ["| photo | what it shows | the model says (guidance on, as served) | verdict |",
+            "|---|---|---|---|"]
+    for name, (load, photo) in PHOTOS.items():
+        array = load()
+        (images / f"{name}.jpg").write_bytes(jpeg(array, THUMBNAIL))
+        data = jpeg(array)
+        guided = service.caption_bytes(data, CaptionOptions())
+        plain = service.caption_bytes(data, CaptionOptions(guidance=False))
+        best = guided.captions[0].text
+        said = "<br>".join(f"{'**' if i == 0 else ''}{c.text}{'**' if i == 0 else ''} "
+                           f"({c.score:.2f})" for i, c in enumerate(guided.captions))
+        labels = ", ".join(f"{label.noun} ({label.name}, {label.score:.2f})"
+                           for label in guided.labels[:3]) or "none above 0.05"
+        guide = f"guided by *{guided.guided_by}*" if guided.guided_by else "not guided"
+        said += (f"<br>labels: {labels}; {guide}"
+                 f"<br>without guidance: *{plain.captions[0].text}*")
+        rows.append(f"| ![{photo.shows}](gallery/{name}.jpg){{ width=200 }}<br>"
+                    f"<small>{photo.credit}</small> | {photo.shows} | {said} | "
+                    f"{verdict(best, photo)} |")
+    return "\n".join(rows)
+
+
+METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
+               ("val_unguided", "Flickr8k val", "off"),
+               ("coco_dev", "coco-dev (80 everyday COCO photos, out of domain)", "on (default)"),
+               ("coco_dev_unguided", "coco-dev", "off"),
+               ("val_float32_encoder", "Flickr8k val, float32 encoder (CPUs without VNNI)",
+                "on (default)"),
+               ("val_float32_encoder_unguided", "Flickr8k val, float32 encoder", "off"))
+
+
+def metrics_table(metrics: dict) -> str:
+    rows = ["| set | guidance | BLEU-1 | BLEU-4 | CIDEr-D | names the subject |",
+            "|---|---|---|---|---|---|"]
+    for key, label, guidance in METRIC_ROWS:
+        m = metrics.get(key)
+        if m:
+            rows.append(f"| {label} | {guidance} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | "
+                        f"{m['cider_d']:.2f} | {m['names_subject']:.1f} % |")
+    return "\n".join(rows)
+
+
+def fill(text: str, marker: str, body: str) -> str:
+    start, end = START.format(marker), END.format(marker)
+    pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if not pattern.search(text):
+        raise SystemExit(f"the page has no {start} ... {end} markers")
+    return pattern.sub(lambda _: f"{start}\n{body}\n{end}", text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="infra/gallery.py", description=__doc__.split("\n\n")[0])
+    parser.add_argument("--docs", type=Path, default=REPO / "docs")
+    args = parser.parse_args(argv)
+    settings = Settings.from_env()
+    service, timings = load_service(settings, warm_up=False)
+    images = args.docs / "gallery"
+    images.mkdir(parents=True, exist_ok=True)
+    page = args.docs / "model-card.md"
+    config = json.loads((settings.model_dir / "model.json").read_text())
+    text = fill(page.read_text(), "gallery", gallery(service, images))
+    text = fill(text, "metrics", metrics_table(config["metrics"]))
+    text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
+                               f"served below by {timings['encoder']} (encoder) and "
+                               f"{timings['decoder']} (decoder), as on the machine that ran "
+                               "`make gallery`.")
+    page.write_text(text)
+    print(f"wrote {page} and {len(PHOTOS)} photos in {images}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
