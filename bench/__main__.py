@@ -104,6 +104,9 @@ def table(results: dict) -> str:
                   f"{cold_before['init_total_ms']:.0f} ms "
                   f"(import torch {cold_before['import_torch_ms']:.0f} ms)"),
                  (f"one-image CLI process, {name}", f"{before['cli']['p50_ms']:.0f} ms")]
+        if "image" in before:
+            rows += [(f"image: size, {name}", f"{before['image']['image_mb']} MB"),
+                     (f"image: INIT, {name}", f"{before['image']['init_ms']} ms")]
         if "warm" in before:
             api = before["warm"]["handler_api"]
             rows.append((f"warm handler, API event, {name} (p50 / p95)",

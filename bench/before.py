@@ -5,13 +5,16 @@ revision that served with PyTorch, BEFORE_REVISION in the Makefile). Writes
 bench/results/before.json.
 
 The revision's own `bench/cold.py` and `bench/warm.py` measure it, from a `git archive` of that
-revision in a temporary folder, with its own code and model bundle.
+revision in a temporary folder, with its own code and model bundle; and its own
+`infra/image_test.py` builds and invokes its image (size, INIT; `--no-image` skips it).
 """
 
 from __future__ import annotations
 
 import io
 import json
+import os
+import re
 import statistics
 import subprocess
 import sys
@@ -25,7 +28,7 @@ from bench.common import REPO, THREADS
 OUT = REPO / "bench" / "results" / "before.json"
 
 
-def measure(revision: str, repeat: int = 3) -> dict:
+def measure(revision: str, repeat: int = 3, image_test: bool = True) -> dict:
     archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=REPO,
                              check=True, capture_output=True).stdout
     with tempfile.TemporaryDirectory(prefix="caption-before-") as work:
@@ -48,14 +51,38 @@ def measure(revision: str, repeat: int = 3) -> dict:
             subprocess.run([sys.executable, "-m", "caption", "--json", "events/sample.jpg"],
                            cwd=root, env=env, check=True, capture_output=True, timeout=600)
             walls.append(1000 * (time.perf_counter() - started))
+        image = _image(root) if image_test else None
     cold = sorted(colds, key=lambda c: c["init_total_ms"])[len(colds) // 2]  # the median run
-    return {"revision": revision, "cold": cold, "warm": warm,
-            "cli": {"p50_ms": round(statistics.median(walls), 1), "n": repeat}}
+    figures = {"revision": revision, "cold": cold, "warm": warm,
+               "cli": {"p50_ms": round(statistics.median(walls), 1), "n": repeat}}
+    if image:
+        figures["image"] = image
+    return figures
+
+
+def _image(root: Path) -> dict | None:
+    """The revision's own `make image-test` (its Dockerfile, built and invoked as it did it),
+    without the sam checks; its last line gives the image's size and INIT."""
+    (root / ".venv-tools").symlink_to(REPO / ".venv-tools")  # its sam and the emulator
+    env = {**os.environ, "PYTHONPATH": f"{root / 'functions'}:{root}",
+           "CAPTION_IMAGE_TEST_SAM": "0"}
+    standin = REPO.parent / "shared" / "tools" / "lambda-base-standin.sh"
+    if standin.exists():  # where the revision would look for it: beside its own checkout
+        env.setdefault("LAMBDA_BASE_STANDIN", str(standin))
+    result = subprocess.run([sys.executable, "infra/image_test.py"], cwd=root, text=True,
+                            capture_output=True, timeout=1800, env=env)
+    found = re.search(r"image (\d+) MB, INIT (\d+) ms", result.stdout)
+    if result.returncode != 0 or found is None:
+        print(f"the revision's image test did not pass:\n{result.stdout[-2000:]}",
+              file=sys.stderr)
+        return None
+    return {"image_mb": int(found[1]), "init_ms": int(found[2])}
 
 
 def main() -> None:
-    revision = sys.argv[1] if len(sys.argv) > 1 else "7065e99"
-    figures = measure(revision)
+    args = [a for a in sys.argv[1:] if a != "--no-image"]
+    revision = args[0] if args else "7065e99"
+    figures = measure(revision, image_test="--no-image" not in sys.argv)
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures))

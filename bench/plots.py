@@ -67,12 +67,17 @@ def cold_start(results: dict, path: Path) -> Path:
             axes.barh(row, value, left=left, color=colour, label=label if row == 0 else None)
             left += value
         axes.text(left + 10, row, f"{left:.0f} ms", va="center", fontsize=8)
-    image = results.get("image")
-    if image:
-        axes.barh(len(rows), image["init_ms"], color="grey", label="INIT in the image")
+    images = [("the image (Lambda's INIT)", results.get("image"))]
+    if before and results["before"].get("image"):
+        images.append(("the image before", results["before"]["image"]))
+    for name, image in images:
+        if not image:
+            continue
+        axes.barh(len(rows), image["init_ms"], color="grey",
+                  label="INIT in the image" if name == images[0][0] else None)
         axes.text(image["init_ms"] + 10, len(rows), f"{image['init_ms']:.0f} ms", va="center",
                   fontsize=8)
-        rows.append(("the image (Lambda's INIT)", []))
+        rows.append((name, []))
     axes.set_yticks(range(len(rows)), [name for name, _ in rows])
     axes.invert_yaxis()
     axes.set_xlabel("milliseconds")
