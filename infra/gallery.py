@@ -9,10 +9,11 @@ checkout.
 
 The photos ship in packages (scikit-image's and scikit-learn's sample images; their licences
 are in the table). What each photo holds (`shows`, `objects`) is written here by a person; the
-verdict is computed: the COCO object classes the caption names (caption.train.subjects, whole
-phrases: "hot dog" is not a dog) that the photo does not hold are invented, and so is a scene
-word (grass, water, ...) the description does not use; a caption ending on an article,
-preposition, conjunction or colour stops mid-phrase.
+verdict is computed by the measures `caption.evaluate` reports (caption.train.hallucination):
+the COCO object classes the caption names (whole phrases: "hot dog" is not a dog) that the photo
+does not hold are invented, and so is a place (grass, water, ...) the description does not
+mention; a caption that repeats itself or ends on an article, preposition, conjunction or
+colour is not a whole sentence.
 """
 
 from __future__ import annotations
@@ -31,6 +32,7 @@ sys.path[:0] = [str(REPO / "functions"), str(REPO)]
 from caption.runtime import load_service  # noqa: E402
 from caption.service import CaptionOptions  # noqa: E402
 from caption.settings import Settings  # noqa: E402
+from caption.train.hallucination import broken, scenes_named  # noqa: E402
 from caption.train.subjects import classes_named  # noqa: E402
 
 START, END = "<!-- {}:start -->", "<!-- {}:end -->"
@@ -106,27 +108,19 @@ def jpeg(array, side: int | None = None) -> bytes:
     return buffer.getvalue()
 
 
-# Places a caption may put its subject; one the person's description does not mention is
-# invented ("a cup of coffee ... standing in the water").
-SCENES = frozenset("beach field forest grass lake mountain ocean park pool river road sand "
-                   "sea snow street water waves woods".split())
-# A caption that ends on one of these stopped mid-phrase ("riding a red and white").
-DANGLING = frozenset("a an the of in on at with and or to for from by into through "
-                     "black white red blue green yellow brown pink orange purple grey gray"
-                     .split())
-
-
 def verdict(text: str, photo: Photo) -> str:
-    words = text.split()
+    """What the caption invents (objects, places) and whether it is a whole sentence, by the
+    measures `caption.evaluate` reports (caption.train.hallucination)."""
     problems = []
     invented = sorted(classes_named(text) - photo.objects)
     if invented:
         problems.append(f"invents {', '.join(invented)}")
-    scenes = sorted(set(words) & SCENES - set(photo.shows.split()))
+    scenes = sorted(scenes_named(text) - scenes_named(photo.shows))
     if scenes:
         problems.append(f"invents the scene ({', '.join(scenes)})")
-    if words and words[-1] in DANGLING:
-        problems.append(f"stops mid-phrase (\"...{' '.join(words[-3:])}\")")
+    why = broken(text)
+    if why:
+        problems.append(f"not a whole sentence: {why}")
     return "; ".join(problems) if problems else "nothing invented, a whole sentence"
 
 
@@ -163,13 +157,18 @@ METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
 
 
 def metrics_table(metrics: dict) -> str:
-    rows = ["| set | guidance | BLEU-1 | BLEU-4 | CIDEr-D | names the subject |",
-            "|---|---|---|---|---|---|"]
+    rows = ["| set | guidance | BLEU-1 | BLEU-4 | CIDEr-D | names the subject | CHAIR-s | "
+            "CHAIR-i | invented scenes | broken sentences |",
+            "|---|---|---|---|---|---|---|---|---|---|"]
     for key, label, guidance in METRIC_ROWS:
         m = metrics.get(key)
-        if m:
-            rows.append(f"| {label} | {guidance} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | "
-                        f"{m['cider_d']:.2f} | {m['names_subject']:.1f} % |")
+        if not m:
+            continue
+        invents = (f"{m['chair_s']:.1f} % | {m['chair_i']:.1f} % | {m['invented_scenes']:.1f} % "
+                   f"| {m['broken_sentences']} of {m['images']}" if "chair_s" in m
+                   else "| | |")
+        rows.append(f"| {label} | {guidance} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | "
+                    f"{m['cider_d']:.2f} | {m['names_subject']:.1f} % | {invents} |")
     return "\n".join(rows)
 
 

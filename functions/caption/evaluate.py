@@ -1,6 +1,8 @@
 """`python -m caption.evaluate`: score a model on any captioned photo set, the way the withheld
-test sets are scored: best caption per image at the given beam (default 3), BLEU-1..4, CIDEr-D and
-"names the subject" (caption.train.subjects).
+test sets are scored: best caption per image at the given beam (default 3), BLEU-1..4, CIDEr-D,
+"names the subject" (caption.train.subjects), and what the captions invent or break: CHAIR-s and
+CHAIR-i, invented scenes, broken sentences (caption.train.hallucination; a folder's objects.tsv,
+where there is one, adds its annotated objects to the ground truth).
 
     python -m caption.evaluate                               # Flickr8k val (../shared/flickr8k)
     python -m caption.evaluate --data ../shared/coco-dev     # any folder: images/ + captions.tsv
@@ -26,6 +28,7 @@ from caption.model.captioner import Captioner
 from caption.model.loader import load_model
 from caption.settings import Settings, inference_threads
 from caption.train.datasets import load_dataset, read_split
+from caption.train.hallucination import hallucination, read_objects
 from caption.train.scoring import score_captions
 from caption.train.subjects import names_subject
 
@@ -35,8 +38,10 @@ TIMINGS = ("seconds_per_image",)
 
 
 def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path | None,
-             beam_size: int = 3, limit: int | None = None, guidance: bool = False
-             ) -> tuple[dict, dict[str, str]]:
+             beam_size: int = 3, limit: int | None = None, guidance: bool = False,
+             objects: dict[str, set[str]] | None = None) -> tuple[dict, dict[str, str]]:
+    """objects: each photo's annotated object classes, where the set has them (objects.tsv):
+    with the references, the ground truth for CHAIR (caption.train.hallucination)."""
     data = load_dataset(images, captions)
     if split is not None:
         data = data.subset(read_split(split))
@@ -58,6 +63,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     progress.close()
     metrics = score_captions(predictions, data.captions)
     metrics.update(names_subject(predictions, data.captions))
+    metrics.update(hallucination(predictions, data.captions, objects))
     metrics["beam_size"] = beam_size
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
@@ -91,6 +97,8 @@ def main(argv: list[str] | None = None) -> None:
         args.images, args.captions, args.split = args.data / "images", [args.data /
                                                                         "captions.tsv"], None
     split = None if args.split is None or str(args.split) == "all" else args.split
+    objects_file = args.data / "objects.tsv" if args.data is not None else None
+    objects = read_objects(objects_file) if objects_file and objects_file.exists() else None
     # As served: the int8 encoder where the CPU has VNNI unless CAPTION_INT8_ENCODER=0 (which
     # measures the float32 encoder's captions).
     model = load_model(args.model, Settings.from_env().int8_encoder, inference_threads())
@@ -98,7 +106,7 @@ def main(argv: list[str] | None = None) -> None:
     results = {}
     for guidance in modes:
         metrics, predictions = evaluate(model, args.images, args.captions, split,
-                                        args.beam_size, args.limit, guidance)
+                                        args.beam_size, args.limit, guidance, objects)
         key = args.write or "metrics"
         if args.guidance == "both" and not guidance:
             key += "_unguided"

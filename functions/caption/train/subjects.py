@@ -103,13 +103,32 @@ CLASS_WORDS = {cls: [w.replace("_", " ") for w in words.split()] for cls, words 
 AGREEING_REFERENCES = 3
 
 
+# Every phrase, longest first, so that "hot dog" is read before "dog" could be.
+_PHRASES = sorted(((tuple(w.split()), cls) for cls, words in CLASS_WORDS.items() for w in words),
+                  key=lambda item: -len(item[0]))
+_LONGEST = max(len(words) for words, _ in _PHRASES)
+_BY_WORDS = {words: cls for words, cls in reversed(_PHRASES)}
+
+
+def mentions(text: str) -> list[str]:
+    """The classes a text names, one per mention, in order. Whole phrases win over the words in
+    them: "a hot dog" mentions a hot dog and no dog, "a stop sign" no other sign."""
+    tokens = normalize(text).split()
+    found, i = [], 0
+    while i < len(tokens):
+        for length in range(min(_LONGEST, len(tokens) - i), 0, -1):
+            cls = _BY_WORDS.get(tuple(tokens[i:i + length]))
+            if cls is not None:
+                found.append(cls)
+                i += length
+                break
+        else:
+            i += 1
+    return found
+
+
 def classes_named(text: str) -> set[str]:
-    padded = f" {normalize(text)} "
-    named = set()
-    for cls, words in CLASS_WORDS.items():
-        if any(f" {w} " in padded for w in words):
-            named.add(cls)
-    return named
+    return set(mentions(text))
 
 
 def subjects(references: list[str]) -> set[str]:
