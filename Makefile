@@ -16,7 +16,7 @@ DEPS := layers/deps
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint bench train evaluate invoke screenshot image-test lock clean docs \
-  docs-serve gallery
+  docs-serve gallery arm64-check
 
 # The serving venv: the runtime lock alone (what the image installs, hash-checked; no PyTorch),
 # enough for `make run`. --no-deps: the lock is complete but for what serving never imports
@@ -111,6 +111,11 @@ screenshot: $(VENV)/.ready
 # registry is reachable) and invoke the image through its own entrypoint: see infra/image_test.py.
 image-test: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/image_test.py
+
+# The image built for arm64 (Graviton) and invoked under QEMU's emulation (needs qemu-user-static):
+# see infra/arm64_check.py for what emulation can and cannot tell.
+arm64-check: $(VENV)/.ready $(TOOLS)/.ready
+	$(PY) infra/arm64_check.py
 
 invoke: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/invoke.py $(EVENT)

@@ -21,12 +21,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 
 
-def find_rie() -> Path | None:
+def find_rie(arch: str = "x86_64") -> Path | None:
+    """The Runtime Interface Emulator from the aws-sam-cli wheel, for arch (x86_64, arm64)."""
     explicit = os.environ.get("CAPTION_RIE")
-    if explicit:
+    if explicit and arch == "x86_64":
         return Path(explicit)
     pattern = str(REPO / ".venv-tools/lib/python3*/site-packages/samcli/local/rapid/"
-                  "aws-lambda-rie-x86_64")
+                  f"aws-lambda-rie-{arch}")
     found = sorted(glob.glob(pattern))
     return Path(found[-1]) if found else None
 

@@ -122,14 +122,16 @@ def serve_wheelhouse(port: int):
         server.server_close()
 
 
-def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[str]) -> None:
+def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[str],
+          arch: str = "amd64") -> None:
     """Build the stand-in image and tag it `tag` (the real base's name); raises
-    CalledProcessError with the failing step's output on stderr."""
-    rootfs = WORK / f"rootfs-{SUITE}"
+    CalledProcessError with the failing step's output on stderr. arch: Debian's name for the
+    platform (amd64, arm64); another than this machine's needs QEMU's binfmt emulation."""
+    rootfs = WORK / f"rootfs-{SUITE}-{arch}"
     done = rootfs / ".complete"
     if not done.exists():
         shutil.rmtree(rootfs, ignore_errors=True)
-        subprocess.run(["debootstrap", "--variant=minbase",
+        subprocess.run(["debootstrap", f"--arch={arch}", "--variant=minbase",
                         "--include=ca-certificates,python3,python3-venv", SUITE, str(rootfs),
                         _apt_mirror()], check=True, stdout=subprocess.DEVNULL)
         # the downloaded packages and indexes: about 95 MB no image needs
@@ -138,13 +140,14 @@ def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[
             if leftover.is_file():
                 leftover.unlink()
         done.touch()
-    rootfs_image = f"localhost/caption-lambda-standin-rootfs:{SUITE}"
+    rootfs_image = f"localhost/caption-lambda-standin-rootfs:{SUITE}-{arch}"
     archive = subprocess.Popen(["tar", "--exclude=./.complete", "-C", str(rootfs), "-c", "."],
                                stdout=subprocess.PIPE)
-    subprocess.run([*engine, "import", "-", rootfs_image], stdin=archive.stdout, check=True,
+    subprocess.run([*engine, "import", "--arch", arch, "-", rootfs_image], stdin=archive.stdout,
+                   check=True,
                    stdout=subprocess.DEVNULL)
     archive.wait()
-    context = WORK / "context"
+    context = WORK / f"context-{arch}"
     shutil.rmtree(context, ignore_errors=True)
     context.mkdir(parents=True)
     shutil.copy(rie, context / "aws-lambda-rie")
@@ -155,5 +158,5 @@ def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[
         (context / name).write_text(text)
     for name in ("aws-lambda-rie", "lambda-entrypoint.sh", "bootstrap"):
         (context / name).chmod(0o755)
-    subprocess.run([*engine, "build", "--network", "host", *limits, "-t", tag, str(context)],
-                   check=True)
+    subprocess.run([*engine, "build", "--platform", f"linux/{arch}", "--network", "host", *limits,
+                    "-t", tag, str(context)], check=True)
