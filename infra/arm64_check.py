@@ -55,7 +55,7 @@ def main() -> int:
             raise ImageTestFailed("the arm64 emulator comes with aws-sam-cli in .venv-tools "
                                   "(make test installs it)")
         log("building the arm64 stand-in for the Lambda base image (debootstrap, emulated)")
-        standin_base.build(engine, BASE, rie, 0, LIMITS, arch="arm64")
+        standin_base.build(engine, BASE, rie, LIMITS, arch="arm64")
         started = time.perf_counter()
         run_build = subprocess.run([*engine, "build", "--platform", "linux/arm64", "--network",
                                     "host", *LIMITS, "--build-arg", f"BASE_IMAGE={BASE}", "-f",

@@ -105,17 +105,15 @@ def can_pull_base(engine: list[str]) -> bool:
 
 @contextlib.contextmanager
 def wheelhouse(standin: bool):
-    """The stand-in's wheelhouse (its pip.conf's find-links) served while images build."""
-    if not standin:
+    """The workplace stand-in's wheelhouse (its pip.conf's find-links) served while images
+    build, so its pip finds what it looks for there; our own stand-in has none. Nothing the
+    image installs comes from it any more (no PyTorch): the lock's hashes decide."""
+    script = standin_script()
+    if not standin or script is None:
         yield
         return
     if not port_is_free(WHEELHOUSE_PORT):
         raise ImageTestFailed(f"port {WHEELHOUSE_PORT} (the stand-in's wheelhouse) is busy")
-    script = standin_script()
-    if script is None:
-        with standin_base.serve_wheelhouse(WHEELHOUSE_PORT):
-            yield
-        return
     server = subprocess.Popen(["bash", str(script), "serve"], cwd=REPO,
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     try:
@@ -146,7 +144,7 @@ def prepare_base(engine: list[str]) -> bool:
                               "aws-sam-cli in .venv-tools (make image-test installs it)")
     log(f"building our own stand-in for {BASE_TAG} (infra/standin_base.py)")
     try:
-        standin_base.build(engine, BASE_TAG, rie, WHEELHOUSE_PORT, LIMITS)
+        standin_base.build(engine, BASE_TAG, rie, LIMITS)
     except (subprocess.CalledProcessError, OSError) as exc:
         raise ImageTestFailed(f"the stand-in base image could not be built: {exc}") from None
     return True

@@ -9,27 +9,19 @@ client (awslambdaric) in /var/runtime apart from the site-packages pip installs 
 Runtime Interface Emulator (from the aws-sam-cli wheel in .venv-tools) at
 /usr/local/bin/aws-lambda-rie, and an /lambda-entrypoint.sh that takes the handler and runs the
 bootstrap under the emulator unless AWS_LAMBDA_RUNTIME_API says a runtime API is already there.
-It differs in being Debian bookworm with its Python 3.11 (the tests' Python, and the one the
-CPU torch wheel on this kind of machine is built for), not Amazon Linux with 3.12; its pip also
-finds torch's CPU wheel in a wheelhouse served on 127.0.0.1 while images build, standing in for
-PyTorch's CPU index. The image is labelled as a stand-in, so nothing mistakes it for the real one.
+It differs in being Debian bookworm with its Python 3.11 (the tests' Python), not Amazon Linux
+with 3.12. The image is labelled as a stand-in, so nothing mistakes it for the real one.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
-import http.server
 import shutil
 import subprocess
-import sys
-import threading
 from pathlib import Path
 
 WORK = Path("/var/tmp/caption-lambda-standin")
 SUITE = "bookworm"
 RIC = "awslambdaric==4.2.2"
-TORCH = "torch==2.13.0"
 LABEL = "LOCAL STAND-IN for the AWS Lambda Python base image (Debian, Python 3.11)"
 
 ENTRYPOINT = """#!/bin/sh
@@ -53,9 +45,8 @@ exec /var/lang/bin/python -m awslambdaric "$_HANDLER"
 """
 
 
-def _pip_conf(wheel_port: int) -> str:
-    return ("[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n"
-            f"find-links = http://127.0.0.1:{wheel_port}/\n")
+# pip inside the image trusts this machine's CA bundle (copied in), as pip on the machine does.
+PIP_CONF = "[global]\ncert = /etc/ssl/certs/ca-certificates.crt\n"
 
 
 def _containerfile(rootfs_image: str) -> str:
@@ -74,7 +65,6 @@ RUN python3 -m venv /var/lang \\
  && PIP_CERT=/etc/ssl/certs/ca-certificates.crt /var/lang/bin/pip install --no-cache-dir -q \\
       --target /var/runtime {RIC} \\
  && mkdir -p /var/task
-# Set after the runtime client is in: only the function's own installs use the wheelhouse.
 COPY pip.conf /etc/pip.conf
 WORKDIR /var/task
 ENTRYPOINT ["/lambda-entrypoint.sh"]
@@ -96,34 +86,8 @@ def _apt_mirror() -> str:
     return "http://deb.debian.org/debian"
 
 
-def wheelhouse() -> Path:
-    """torch's CPU wheel and its dependencies, as this machine's pip resolves them."""
-    directory = WORK / "wheelhouse"
-    if not list(directory.glob("torch-*.whl")):
-        directory.mkdir(parents=True, exist_ok=True)
-        subprocess.run([sys.executable, "-m", "pip", "download", "-q", "-d", str(directory),
-                        TORCH], check=True)
-    return directory
-
-
-@contextlib.contextmanager
-def serve_wheelhouse(port: int):
-    """The wheelhouse over HTTP on 127.0.0.1:port, in this process, while the block runs."""
-    handler = functools.partial(http.server.SimpleHTTPRequestHandler,
-                                directory=str(wheelhouse()))
-    handler.log_message = lambda *args: None
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", port), handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        server.shutdown()
-        server.server_close()
-
-
-def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[str],
-          arch: str = "amd64") -> None:
+def build(engine: list[str], tag: str, rie: Path, limits: list[str], arch: str = "amd64"
+          ) -> None:
     """Build the stand-in image and tag it `tag` (the real base's name); raises
     CalledProcessError with the failing step's output on stderr. arch: Debian's name for the
     platform (amd64, arm64); another than this machine's needs QEMU's binfmt emulation."""
@@ -153,7 +117,7 @@ def build(engine: list[str], tag: str, rie: Path, wheel_port: int, limits: list[
     shutil.copy(rie, context / "aws-lambda-rie")
     shutil.copy("/etc/ssl/certs/ca-certificates.crt", context / "ca-certificates.crt")
     for name, text in (("lambda-entrypoint.sh", ENTRYPOINT), ("bootstrap", BOOTSTRAP),
-                       ("pip.conf", _pip_conf(wheel_port)),
+                       ("pip.conf", PIP_CONF),
                        ("Containerfile", _containerfile(rootfs_image))):
         (context / name).write_text(text)
     for name in ("aws-lambda-rie", "lambda-entrypoint.sh", "bootstrap"):
