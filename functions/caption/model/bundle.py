@@ -59,11 +59,6 @@ class Graphs:
     decoder_start: str | None = None  # features -> the decoder's first state
     decoder_step: str | None = None  # one search step (caption.model.decoder)
 
-    def missing(self) -> list[str]:
-        """The parts serving needs that were not exported."""
-        return [part for part in ("encoder", "decoder_start", "decoder_step")
-                if getattr(self, part) is None]
-
 
 @dataclass(frozen=True)
 class BundleConfig:

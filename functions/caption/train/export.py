@@ -351,6 +351,8 @@ class _SeedStep(nn.Module):
 def export_seed(seed_dir: Path, out: Path) -> BundleConfig:
     """A seed Show-and-Tell checkpoint as a bundle: its ResNet-152 encoder and LSTM decoder as
     float32 graphs (as the seed app ran them), its vocabulary and ImageNet preprocessing."""
+    import onnx
+
     from caption.model.loader import SEED_FILES
     from caption.train.seed_checkpoint import CheckpointError, load_seed_checkpoint
 
@@ -366,8 +368,6 @@ def export_seed(seed_dir: Path, out: Path) -> BundleConfig:
         traced = Path(work) / ENCODER_FILE
         _export(seed.encoder, (torch.zeros(1, 3, size, size),), traced, ["pixels"], ["regions"],
                 {"pixels": {0: "batch"}, "regions": {0: "batch"}})
-        import onnx
-
         _save(onnx.load(str(traced)), out / ENCODER_FILE, "encoder", sha)
     decoder = seed.decoder
     features = torch.zeros(1, seed.encoder.linear.out_features)
