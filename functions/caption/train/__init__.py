@@ -1,1 +1,2 @@
-"""Training and evaluation of caption models (`python -m caption.train`, `caption.evaluate`)."""
+"""Training, export and the seed checkpoint's conversion (`python -m caption.train`,
+`python -m caption.train.export`): PyTorch lives here and nowhere that serves."""
