@@ -127,12 +127,12 @@ def test_the_start_graph_takes_several_images(tiny_bundle):
     assert np.allclose(np.exp(log_probs).sum(axis=1), 1, atol=1e-5)
 
 
-def guided_constraints(size: int, required: int, banned: int, after: int) -> Constraints:
+def guided_constraints(size: int, required: int, banned: int) -> Constraints:
     """A guided search's two banks (caption.model.search), as it builds them."""
     banks = np.stack([np.stack([bias({required}, size), np.full(size, -np.inf, np.float32)]),
                       np.stack([bias(set(range(size)) - {required}, size),
                                 np.zeros(size, np.float32)])])
-    return Constraints.build(size, {0, 1, 3, banned}, 2, banks, {after})
+    return Constraints.build(size, {0, 1, 3, banned}, 2, banks)
 
 
 def test_the_step_graph_ranks_as_the_pytorch_decoder_does(tiny_bundle):
@@ -143,12 +143,13 @@ def test_the_step_graph_ranks_as_the_pytorch_decoder_does(tiny_bundle):
     reference = TorchDecoder(load_torch_model(tiny_bundle).decoder)
     size = 11
     required, banned, after = 8, 9, 10  # three ordinary words of the tiny vocabulary
-    constraints = guided_constraints(size, required, banned, after)
+    constraints = guided_constraints(size, required, banned)
     features = np.random.default_rng(3).random((1, 4, 1280), dtype=np.float32)
-    tokens, sums, has_word, after_rows = [4, 5, 8, 6], [-1.0, -2.0, -1.5, -3.0], [0, 0, 1, 1], \
-        [False, False, True, False]
+    tokens, sums, has_word = [4, 5, 8, 6], [-1.0, -2.0, -1.5, -3.0], [0, 0, 1, 1]
+    row_bias = np.zeros((4, size), dtype=np.float32)
+    row_bias[2, after] = -np.inf  # one row's own bar, as the guided search sets after its noun
     ranked = {name: decoder.rank(tokens, decoder.start(features).select([0, 0, 0, 0]), sums,
-                                 has_word, after_rows, constraints, False, 12)
+                                 has_word, row_bias, constraints, False, 12)
               for name, decoder in (("served", served), ("reference", reference))}
     (served_sums, served_index, state), (reference_sums, reference_index, _) = \
         ranked["served"], ranked["reference"]
@@ -169,7 +170,7 @@ def test_the_step_graph_ranks_as_the_pytorch_decoder_does(tiny_bundle):
                 assert has_word[row] == 0 and word != required
             elif has_word[row] == 0:
                 assert word == required  # a row reaches bank 1 only by writing the word
-    first_sums, first_index, _ = served.rank([4], served.start(features), [0.0], [0], [False],
+    first_sums, first_index, _ = served.rank([4], served.start(features), [0.0], [0], None,
                                              constraints, True, 6)
     assert all(i % size != 2 for s, i in zip(first_sums[1], first_index[1], strict=True)
                if s != -math.inf)  # the first word is never <end>

@@ -183,3 +183,37 @@ def test_a_seed_checkpoint_is_not_served_but_named_for_conversion(tmp_path):
         (tmp_path / name).write_bytes(b"")
     with pytest.raises(BundleError, match=r"python -m caption.train.export seed"):
         load_model(tmp_path)
+
+
+def test_whole_sentences_never_end_on_a_dangling_word_nor_repeat_a_phrase(tiny_bundle):
+    """With whole_sentences, every caption ends on a word that ends a sentence, within
+    max_length, and repeats no word twice in a row; off, the tiny random decoder breaks them."""
+    from caption.model.search import beam_search, guided_beam_search
+    from caption.model.sentences import DANGLING
+
+    model = load_model(tiny_bundle)
+    vocab = model.vocabulary
+    for color in ((200, 30, 30), (20, 160, 40), (90, 90, 200), (10, 10, 10)):
+        regions = _regions(model, color)
+        for max_length in (3, 6, 10):
+            found = beam_search(model.decoder, regions, vocab, 5, 5, max_length, whole=True)
+            found += guided_beam_search(model.decoder, regions, vocab,
+                                        frozenset({vocab.ids["cat"]}), 5, 5, max_length,
+                                        whole=True)
+            for hypothesis in found:
+                words = vocab.decode(hypothesis.tokens).split()
+                assert hypothesis.tokens[-1] == vocab.end, words  # finished, not cut off
+                assert len(hypothesis.tokens) <= max_length
+                assert words and words[-1] not in DANGLING, words
+                assert all(a != b for a, b in zip(words, words[1:], strict=False)), words
+    unruled = [vocab.decode(h.tokens).split()
+               for h in beam_search(model.decoder, _regions(model, (10, 10, 10)), vocab, 5, 5, 6)]
+    assert any(not words or words[-1] in DANGLING or len(words) == 6 for words in unruled)
+
+
+def test_whole_sentences_is_off_unless_asked(tiny_bundle, monkeypatch):
+    assert not load_model(tiny_bundle).whole_sentences
+    monkeypatch.setenv("CAPTION_WHOLE_SENTENCES", "1")
+    from caption.settings import Settings
+
+    assert Settings.from_env().whole_sentences

@@ -101,7 +101,9 @@ def main(argv: list[str] | None = None) -> None:
     objects = read_objects(objects_file) if objects_file and objects_file.exists() else None
     # As served: the int8 encoder where the CPU has VNNI unless CAPTION_INT8_ENCODER=0 (which
     # measures the float32 encoder's captions).
-    model = load_model(args.model, Settings.from_env().int8_encoder, inference_threads())
+    settings = Settings.from_env()
+    model = load_model(args.model, settings.int8_encoder, inference_threads(),
+                       settings.whole_sentences)
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     for guidance in modes:

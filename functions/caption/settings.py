@@ -72,6 +72,9 @@ class Settings:
     # Serve the bundle's int8 encoder where the CPU has VNNI (caption.model.cpu); off: always
     # the float32 one (e.g. to compare captions across hosts).
     int8_encoder: bool = True
+    # Keep every caption a whole sentence (caption.model.search.whole_sentences): no repeated
+    # phrase, no ending on "a" or "red". Off until its effect on accuracy is measured.
+    whole_sentences: bool = False
     beam_size: int = 3  # defaults for S3 and Batch Operations captioning
     num_captions: int = 3
 
@@ -82,6 +85,7 @@ class Settings:
             allowed_buckets=_csv("CAPTION_ALLOWED_BUCKETS"),
             allowed_prefix=os.environ.get("CAPTION_ALLOWED_PREFIX", ""),
             int8_encoder=_bool("CAPTION_INT8_ENCODER", cls.int8_encoder),
+            whole_sentences=_bool("CAPTION_WHOLE_SENTENCES", cls.whole_sentences),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
             max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),

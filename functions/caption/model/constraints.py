@@ -1,6 +1,7 @@
-"""What a search adds to the decoder's log-probabilities at every step, as additive masks: 0
-leaves a value exactly as it was and -inf rules a word out, so ranking with them is ranking
-with those words removed. The decoder's step graph adds them before its top-k
+"""What a search adds to the decoder's log-probabilities, as additive masks: 0 leaves a value
+exactly as it was and -inf rules a word out, so ranking with them is ranking with those words
+removed. The masks here are the same at every step; a search adds per-row ones of its own
+(caption.model.search). The decoder's step graph adds both before its top-k
 (caption.train.ranking), so a step stays one ONNX Runtime run."""
 
 from __future__ import annotations
@@ -27,13 +28,12 @@ class Constraints:
     words: np.ndarray  # (V,) words never written
     first_words: np.ndarray  # (V,) the same at the first step, which may not end the caption
     banks: np.ndarray  # (banks, 2, V)
-    after: np.ndarray  # (V,) words barred from rows flagged `after` (caption.model.search)
 
     @classmethod
     def build(cls, size: int, banned: Iterable[int], end: int | None,
-              banks: np.ndarray | None = None, after: Iterable[int] = ()) -> Constraints:
+              banks: np.ndarray | None = None) -> Constraints:
         banned = set(banned)
         first = banned | ({end} if end is not None else set())
         return cls(bias(banned, size), bias(first, size),
                    np.zeros((1, 2, size), dtype=np.float32) if banks is None
-                   else banks.astype(np.float32), bias(after, size))
+                   else banks.astype(np.float32))

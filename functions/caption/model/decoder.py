@@ -28,11 +28,12 @@ class Decoder(Protocol[State]):
         """One image's encoder output (1, R, C) -> the first state."""
 
     def rank(self, tokens: list[int], state: State, sums: list[float], has_word: list[int],
-             after_rows: list[bool], constraints: Constraints, first: bool, k: int
+             row_bias: np.ndarray | None, constraints: Constraints, first: bool, k: int
              ) -> tuple[list[list[float]], list[list[int]], State]:
         """One search step: each row's next-word log-probabilities plus its running sum, with
-        the constraints added (Constraints), best `k` per bank, best first, as totals and flat
-        indices (row * vocabulary + word); and the state after the rows' words."""
+        the constraints (Constraints) and the rows' own masks (row_bias: (B, V) additive, or
+        None) added, best `k` per bank, best first, as totals and flat indices
+        (row * vocabulary + word); and the state after the rows' words."""
 
 
 @dataclass(frozen=True)
@@ -51,7 +52,7 @@ class DecoderState:
 
 
 # The step graph's inputs after the state, in the order caption.train.ranking takes them.
-RANK_INPUTS = ("sums", "word_bias", "after_rows", "after_bias", "has_word", "bank_bias", "k")
+RANK_INPUTS = ("sums", "word_bias", "row_bias", "has_word", "bank_bias", "k")
 
 
 class OnnxDecoder:
@@ -69,12 +70,12 @@ class OnnxDecoder:
         return DecoderState(*self.start_session.run(None, {"features": features}))
 
     def rank(self, tokens: list[int], state: DecoderState, sums: list[float],
-             has_word: list[int], after_rows: list[bool], constraints: Constraints,
+             has_word: list[int], row_bias: np.ndarray | None, constraints: Constraints,
              first: bool, k: int) -> tuple[list[list[float]], list[list[int]], DecoderState]:
         words = constraints.first_words if first else constraints.words
         k = min(k, len(tokens) * words.shape[0])
         top_sums, top_index, h, c = self._run(["top_sums", "top_index"], tokens, state, sums,
-                                              has_word, after_rows, constraints, words, k)
+                                              has_word, row_bias, constraints, words, k)
         return (top_sums.tolist(), top_index.tolist(),
                 DecoderState(h, c, state.regions, state.keys))
 
@@ -86,16 +87,17 @@ class OnnxDecoder:
         free = Constraints.build(size, (), end=None)
         rows = len(tokens)
         log_probs, h, c = self._run(["log_probs"], tokens, state, [0.0] * rows, [0] * rows,
-                                    [False] * rows, free, free.words, 1)
+                                    None, free, free.words, 1)
         return log_probs, DecoderState(h, c, state.regions, state.keys)
 
-    def _run(self, outputs: list[str], tokens, state: DecoderState, sums, has_word, after_rows,
+    def _run(self, outputs: list[str], tokens, state: DecoderState, sums, has_word, row_bias,
              constraints: Constraints, words: np.ndarray, k: int) -> list[np.ndarray]:
+        if row_bias is None:
+            row_bias = np.zeros((len(tokens), words.shape[0]), dtype=np.float32)
         feeds = {"tokens": np.asarray(tokens, dtype=np.int64), "h": state.h, "c": state.c,
                  "regions": state.regions, "keys": state.keys,
                  "sums": np.asarray(sums, dtype=np.float32), "word_bias": words,
-                 "after_rows": np.asarray(after_rows, dtype=bool),
-                 "after_bias": constraints.after,
+                 "row_bias": row_bias,
                  "has_word": np.asarray(has_word, dtype=np.int64),
                  "bank_bias": constraints.banks, "k": np.array([k], dtype=np.int64)}
         if len(feeds) != len(self.step_inputs):

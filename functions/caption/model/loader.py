@@ -28,9 +28,10 @@ SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
 
 
-def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1) -> Captioner:
+def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
+               whole_sentences: bool = False) -> Captioner:
     """int8_encoder: allow the int8 encoder (it still needs the CPU's int8 dot products);
-    threads: the encoder's (the decoder runs on one)."""
+    threads: the encoder's (the decoder runs on one); whole_sentences: see Captioner."""
     directory = Path(directory)
     if not (directory / CONFIG_FILE).exists():
         if any((directory / name).exists() for name in SEED_FILES):
@@ -66,4 +67,4 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1) -> 
                      section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
                      section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
-                              "decoder": "onnxruntime"})
+                              "decoder": "onnxruntime"}, whole_sentences=whole_sentences)

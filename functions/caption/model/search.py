@@ -22,6 +22,7 @@ import numpy as np
 
 from caption.model.constraints import Constraints, bias
 from caption.model.decoder import Decoder
+from caption.model.sentences import DANGLING, FUNCTION_WORDS
 from caption.model.vocabulary import Vocabulary
 
 
@@ -54,13 +55,62 @@ def never_written(vocab: Vocabulary, also: frozenset[int] = frozenset()) -> set[
     return {vocab.pad, vocab.start, vocab.unk, *also}
 
 
-# Marks the rows whose next word is barred by Constraints.after (see guided_beam_search).
-AfterRows = Callable[[list[tuple[int, ...]]], list[bool]]
+# Words each row may not write next, given the captions so far and the step: a search's own
+# rules on top of its Constraints (the guided search's "no animate verb after an object",
+# whole sentences).
+RowBars = Callable[[list[tuple[int, ...]], int], list[set[int]]]
+
+
+def _row_bias(bars: list[RowBars], histories: list[tuple[int, ...]], step: int, size: int
+              ) -> np.ndarray | None:
+    """(rows, V) additive mask of every rule's bars, or None where no row has any."""
+    barred = [set() for _ in histories]
+    for bar in bars:
+        for row, words in enumerate(bar(histories, step)):
+            barred[row] |= words
+    if not any(barred):
+        return None
+    out = np.zeros((len(histories), size), dtype=np.float32)
+    for row, words in enumerate(barred):
+        if words:
+            out[row, sorted(words)] = -np.inf
+    return out
+
+
+def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
+    """Bars that keep every caption a whole sentence (caption.model.sentences): no ending after
+    a word that needs a continuation, no word twice in a row, no two-word phrase with a content
+    word in it twice, and, as the length runs out, no dangling word before the last step and
+    nothing but the ending at it."""
+    dangling = frozenset(vocab.ids[w] for w in DANGLING if w in vocab.ids)
+    function = frozenset(vocab.ids[w] for w in FUNCTION_WORDS if w in vocab.ids)
+    everything_but_end = frozenset(range(len(vocab))) - {vocab.end}
+
+    def bars(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
+        out = []
+        for history in histories:
+            if step == max_length - 1:
+                out.append(set(everything_but_end) | ({vocab.end} if history and history[-1]
+                                                       in dangling else set()))
+                continue
+            barred: set[int] = set(dangling) if step == max_length - 2 else set()
+            if history:
+                last = history[-1]
+                barred.add(last)
+                if last in dangling:
+                    barred.add(vocab.end)
+                for previous, following in zip(history, history[1:], strict=False):
+                    if previous == last and not {previous, following} <= function:
+                        barred.add(following)
+            out.append(barred)
+        return out
+
+    return bars
 
 
 def search(decoder: Decoder, features, vocab: Vocabulary, constraints: Constraints,
            beam_size: int, num_captions: int, max_length: int,
-           after_rows: AfterRows | None = None) -> list[Hypothesis]:
+           bars: list[RowBars] = ()) -> list[Hypothesis]:
     """The loop both searches share. Returns the last bank's captions, best first, or the first
     bank's where the last has none."""
     state = decoder.start(features)
@@ -70,10 +120,10 @@ def search(decoder: Decoder, features, vocab: Vocabulary, constraints: Constrain
     histories: list[tuple[int, ...]] = [()]
     done: list[list[Hypothesis]] = [[] for _ in range(last + 1)]
     for step in range(max_length):
-        after = after_rows(histories) if after_rows else [False] * len(histories)
+        row_bias = _row_bias(bars, histories, step, size) if bars else None
         # Twice the beam: enough to refill it even if half the best candidates just ended.
         # The first step may not end the caption: an empty caption describes nothing.
-        top_sums, top_index, state = decoder.rank(tokens, state, sums, banks_of_rows, after,
+        top_sums, top_index, state = decoder.rank(tokens, state, sums, banks_of_rows, row_bias,
                                                   constraints, step == 0, 2 * beam_size)
         rows, words, new_sums, new_banks = [], [], [], []
         for bank, (bank_sums, bank_index) in enumerate(zip(top_sums, top_index, strict=True)):
@@ -109,11 +159,15 @@ def search(decoder: Decoder, features, vocab: Vocabulary, constraints: Constrain
 
 def beam_search(decoder: Decoder, features, vocab: Vocabulary, beam_size: int = 3,
                 num_captions: int = 3, max_length: int = 20,
-                banned_words: frozenset[int] = frozenset()) -> list[Hypothesis]:
+                banned_words: frozenset[int] = frozenset(), whole: bool = False
+                ) -> list[Hypothesis]:
     """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first.
-    banned_words: word ids the captions must not contain."""
+    banned_words: word ids the captions must not contain; whole: keep to whole sentences
+    (whole_sentences)."""
     constraints = Constraints.build(len(vocab), never_written(vocab, banned_words), vocab.end)
-    return search(decoder, features, vocab, constraints, beam_size, num_captions, max_length)
+    bars = [whole_sentences(vocab, max_length)] if whole else []
+    return search(decoder, features, vocab, constraints, beam_size, num_captions, max_length,
+                  bars)
 
 
 _COPULAS = ("is", "are")
@@ -122,27 +176,32 @@ _COPULAS = ("is", "are")
 def guided_beam_search(decoder: Decoder, features, vocab: Vocabulary, required: frozenset[int],
                        beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
                        banned_words: frozenset[int] = frozenset(),
-                       not_after_noun: frozenset[int] = frozenset()) -> list[Hypothesis]:
+                       not_after_noun: frozenset[int] = frozenset(), whole: bool = False
+                       ) -> list[Hypothesis]:
     """Beam search whose captions contain one of `required` (features: (1, R, F)).
 
     Returns up to `num_captions` hypotheses that contain it, best first; if none could be formed
     within `max_length`, the best captions without it. not_after_noun: words that may not follow
-    the required word (or it and "is"/"are"), e.g. animate verbs after an object.
+    the required word (or it and "is"/"are"), e.g. animate verbs after an object; whole: keep
+    to whole sentences (whole_sentences).
     """
     size = len(vocab)
     open_bank = np.stack([bias(required, size), np.full(size, -np.inf, dtype=np.float32)])
     not_required = bias(set(range(size)) - set(required), size)
     satisfied_bank = np.stack([not_required, np.zeros(size, dtype=np.float32)])
     constraints = Constraints.build(size, never_written(vocab, banned_words - required),
-                                    vocab.end, np.stack([open_bank, satisfied_bank]),
-                                    not_after_noun)
+                                    vocab.end, np.stack([open_bank, satisfied_bank]))
     copulas = frozenset(vocab.ids[w] for w in _COPULAS if w in vocab.ids)
 
-    def after_noun(histories: list[tuple[int, ...]]) -> list[bool]:
-        """Rows whose caption just wrote the required noun, or the noun and "is"/"are"."""
-        return [bool(h) and (h[-1] in required or (len(h) > 1 and h[-1] in copulas
-                                                   and h[-2] in required))
+    def after_noun(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
+        """not_after_noun on rows whose caption just wrote the required noun, or the noun and
+        "is"/"are"."""
+        return [set(not_after_noun) if h and (h[-1] in required or (
+                    len(h) > 1 and h[-1] in copulas and h[-2] in required)) else set()
                 for h in histories]
 
+    bars = [after_noun] if not_after_noun else []
+    if whole:
+        bars.append(whole_sentences(vocab, max_length))
     return search(decoder, features, vocab, constraints, beam_size, num_captions, max_length,
-                  after_noun if not_after_noun else None)
+                  bars)

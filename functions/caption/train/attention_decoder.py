@@ -98,9 +98,9 @@ class AttentionDecoder(nn.Module):
         return torch.log_softmax(logits.float(), dim=-1), state
 
     def rank(self, tokens: list[int], state: DecoderState, sums: list[float], has_word: list[int],
-             after_rows: list[bool], constraints: Constraints, first: bool, k: int):
+             row_bias, constraints: Constraints, first: bool, k: int):
         """A search step's best candidates (caption.model.ranking)."""
-        return rank_with_log_probs(self, tokens, state, sums, has_word, after_rows,
+        return rank_with_log_probs(self, tokens, state, sums, has_word, row_bias,
                                    constraints, first, k)
 
     def forward(self, features: torch.Tensor, captions: torch.Tensor,

@@ -54,7 +54,7 @@ CALIBRATION_PHOTOS = 256
 FLICKR = Path("../shared/flickr8k")
 ENCODER_FILE, INT8_FILE = "encoder.onnx", "encoder_int8.onnx"
 START_FILE, STEP_FILE = "decoder_start.onnx", "decoder_step.onnx"
-RANK_INPUTS = ["sums", "word_bias", "after_rows", "after_bias", "has_word", "bank_bias"]
+RANK_INPUTS = ["sums", "word_bias", "row_bias", "has_word", "bank_bias"]
 _TRACED_K = 7  # traced as a constant, then made the graph input "k" (see _k_as_input)
 
 
@@ -210,12 +210,12 @@ class _Step(nn.Module):
         super().__init__()
         self.decoder = decoder
 
-    def forward(self, tokens, h, c, regions, keys, sums, word_bias, after_rows, after_bias,
-                has_word, bank_bias):
+    def forward(self, tokens, h, c, regions, keys, sums, word_bias, row_bias, has_word,
+                bank_bias):
         h, _, state = self.decoder.advance(tokens, DecoderState(h, c, regions, keys))
         log_probs = torch.log_softmax(self.decoder.logits(h), dim=-1)
-        top_sums, top_index = rank_candidates(log_probs, sums, word_bias, after_rows,
-                                              after_bias, has_word, bank_bias, _TRACED_K)
+        top_sums, top_index = rank_candidates(log_probs, sums, word_bias, row_bias, has_word,
+                                              bank_bias, _TRACED_K)
         return log_probs, top_sums, top_index, h, state.c
 
 
@@ -234,7 +234,7 @@ def _k_as_input(model) -> None:
 _STATE_AXES = {"h": {0: "rows"}, "c": {0: "rows"}, "regions": {0: "images", 1: "regions"},
                "keys": {0: "images", 1: "regions"}}
 _STEP_AXES = {"tokens": {0: "rows"}, **_STATE_AXES, "sums": {0: "rows"},
-              "after_rows": {0: "rows"}, "has_word": {0: "rows"}, "bank_bias": {0: "banks"},
+              "row_bias": {0: "rows"}, "has_word": {0: "rows"}, "bank_bias": {0: "banks"},
               "log_probs": {0: "rows"}, "top_sums": {0: "banks", 1: "k"},
               "top_index": {0: "banks", 1: "k"}, "h_out": {0: "rows"}, "c_out": {0: "rows"}}
 
@@ -248,8 +248,8 @@ def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Te
     from onnxruntime.quantization import QuantType, quantize_dynamic
 
     rows = 2
-    ranking = (torch.zeros(rows), torch.zeros(vocab_size), torch.tensor([False, True]),
-               torch.zeros(vocab_size), torch.tensor([0, 1]), torch.zeros(2, 2, vocab_size))
+    ranking = (torch.zeros(rows), torch.zeros(vocab_size), torch.zeros(rows, vocab_size),
+               torch.tensor([0, 1]), torch.zeros(2, 2, vocab_size))
     graphs = {
         ("decoder_start", START_FILE): (
             start, (features,), ["features"], ["h", "c", "regions", "keys"],
@@ -334,16 +334,16 @@ class _SeedStep(nn.Module):
         self.layers = decoder.lstm.num_layers
         self.hidden = decoder.lstm.hidden_size
 
-    def forward(self, tokens, h, c, regions, keys, sums, word_bias, after_rows, after_bias,
-                has_word, bank_bias):
+    def forward(self, tokens, h, c, regions, keys, sums, word_bias, row_bias, has_word,
+                bank_bias):
         def layered(x):
             return x.reshape(-1, self.layers, self.hidden).transpose(0, 1).contiguous()
 
         out, (h, c) = self.decoder.lstm(self.decoder.embed(tokens)[:, None],
                                         (layered(h), layered(c)))
         log_probs = torch.log_softmax(self.decoder.linear(out[:, 0]), dim=-1)
-        top_sums, top_index = rank_candidates(log_probs, sums, word_bias, after_rows,
-                                              after_bias, has_word, bank_bias, _TRACED_K)
+        top_sums, top_index = rank_candidates(log_probs, sums, word_bias, row_bias, has_word,
+                                              bank_bias, _TRACED_K)
         return (log_probs, top_sums, top_index, h.transpose(0, 1).flatten(1),
                 c.transpose(0, 1).flatten(1))
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from caption.model.sentences import DANGLING, FUNCTION_WORDS
 from caption.text import normalize
 from caption.train.subjects import classes_named, mentions
 
@@ -32,12 +33,6 @@ SCENES = {
     "park": "park",
 }
 SCENE_WORDS = {word: scene for scene, words in SCENES.items() for word in words.split()}
-# Words a sentence cannot end on.
-DANGLING = frozenset(
-    "a an the of in on at with and or but to for from by into onto through over under near "
-    "behind between while as his her their its "
-    "black white red blue green yellow brown pink orange purple grey gray".split())
-_FUNCTION_WORDS = DANGLING | frozenset("is are was be his her its their there".split())
 
 
 def scenes_named(text: str) -> set[str]:
@@ -56,7 +51,7 @@ def broken(text: str) -> str | None:
     for n in (4, 3, 2):
         for i in range(len(words) - n + 1):
             phrase = tuple(words[i:i + n])
-            if not set(phrase) - _FUNCTION_WORDS:
+            if not set(phrase) - FUNCTION_WORDS:
                 continue  # "in a ... in a" is how sentences go
             if phrase in seen and seen[phrase] + n <= i:
                 return f"repeats '{' '.join(phrase)}'"

@@ -103,9 +103,9 @@ class SeedDecoder(nn.Module):
         return torch.log_softmax(logits, dim=-1), state
 
     def rank(self, tokens: list[int], state: SeedState, sums: list[float], has_word: list[int],
-             after_rows: list[bool], constraints: Constraints, first: bool, k: int):
+             row_bias, constraints: Constraints, first: bool, k: int):
         """A search step's best candidates (caption.model.ranking)."""
-        return rank_with_log_probs(self, tokens, state, sums, has_word, after_rows,
+        return rank_with_log_probs(self, tokens, state, sums, has_word, row_bias,
                                    constraints, first, k)
 
 

@@ -1,0 +1,14 @@
+"""What makes a caption a whole sentence: the words it may not end on, and the phrases it may
+not repeat. The searches can keep to it (caption.model.search, `whole_sentences`), and the
+evaluation counts the captions that do not (caption.train.hallucination)."""
+
+from __future__ import annotations
+
+# Words a sentence cannot end on: articles, prepositions, conjunctions, possessives, colours.
+DANGLING = frozenset(
+    "a an the of in on at with and or but to for from by into onto through over under near "
+    "behind between while as his her their its "
+    "black white red blue green yellow brown pink orange purple grey gray".split())
+# Words whose repetition is how sentences go ("in a field in a park"); a repeated phrase made of
+# these alone is not a broken sentence.
+FUNCTION_WORDS = DANGLING | frozenset("is are was be there".split())
