@@ -22,8 +22,7 @@ from caption.allocator import keep_freed_memory
 from caption.images import decode_image
 from caption.model.bundle import read_config
 from caption.model.cpu import reported_flags
-from caption.model.encoder import OnnxEncoder
-from caption.model.graphs import open_graph
+from caption.model.loader import ENCODER_GRAPHS, open_encoder
 from caption.settings import Settings, inference_threads
 
 
@@ -48,11 +47,11 @@ def main() -> None:
                        for i in range(8)])
     threads = inference_threads()
     figures, regions = {}, {}
-    for name, part in (("onnx", "encoder"), ("onnx_int8", "encoder_int8")):
-        if getattr(config.graphs, part) is None:
+    for name, precision in (("onnx", "float32"), ("onnx_int8", "int8")):
+        if getattr(config.graphs, ENCODER_GRAPHS[precision]) is None:
             continue
         started = time.perf_counter()
-        encoder = OnnxEncoder(open_graph(directory, config, part, threads), part)
+        encoder = open_encoder(directory, config, precision, threads)
         build_s = time.perf_counter() - started
         regions[name] = encoder(pixels).regions
         figures[name] = {"batch1_ms": latency_ms(encoder, pixels[:1], 20),

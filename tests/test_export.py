@@ -15,9 +15,7 @@ from PIL import Image
 
 from caption.model.bundle import read_config
 from caption.model.constraints import Constraints, bias
-from caption.model.encoder import OnnxEncoder
-from caption.model.graphs import open_graph
-from caption.model.loader import load_model
+from caption.model.loader import load_model, open_encoder
 from caption.train import export
 from caption.train.torch_parts import TorchDecoder, TorchEncoder
 from caption.train.weights import load_torch_model
@@ -32,8 +30,8 @@ def relative_error(a: np.ndarray, b: np.ndarray) -> float:
 
 def encoders(bundle):
     config = read_config(bundle)
-    return {part: OnnxEncoder(open_graph(bundle, config, part, 2), part)
-            for part in ("encoder", "encoder_int8")}
+    return {precision: open_encoder(bundle, config, precision, 2)
+            for precision in ("float32", "int8")}
 
 
 def test_the_encoder_graphs_compute_the_pytorch_encoders_regions(tiny_bundle):
@@ -41,9 +39,9 @@ def test_the_encoder_graphs_compute_the_pytorch_encoders_regions(tiny_bundle):
     pixels = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)  # a batch
     reference = TorchEncoder(model.encoder)(pixels).regions
     graphs = encoders(tiny_bundle)
-    assert relative_error(graphs["encoder"](pixels).regions, reference) < 1e-4
+    assert relative_error(graphs["float32"](pixels).regions, reference) < 1e-4
     # int8: close, not equal (the shipped bundle's figures: below)
-    assert 1e-4 < relative_error(graphs["encoder_int8"](pixels).regions, reference) < 0.5
+    assert 1e-4 < relative_error(graphs["int8"](pixels).regions, reference) < 0.5
 
 
 def test_the_int8_encoder_quantizes_all_but_the_first_and_last_convolutions(tiny_bundle):
@@ -68,7 +66,7 @@ def test_the_shipped_encoders_classify_as_the_pytorch_classifier_does(photos):
         image = decode_image(photos[name], 10**8, 224).image
         pixels = model.preprocess(image)[None]
         expected = reference(pixels)
-        float32, int8 = graphs["encoder"](pixels), graphs["encoder_int8"](pixels)
+        float32, int8 = graphs["float32"](pixels), graphs["int8"](pixels)
         assert relative_error(float32.regions, expected.regions) < 1e-4
         assert np.abs(float32.probabilities - expected.probabilities).max() < 1e-4
         assert relative_error(int8.regions, expected.regions) < 0.3

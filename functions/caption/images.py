@@ -163,7 +163,7 @@ def decode_image(data: bytes, max_pixels: int, min_size: int | None = None) -> D
             _shrink_while_decoding(image, min_size)
         image.load()
         # Read once loaded: Pillow's TIFF reader turns the picture upright as it loads it and
-        # then drops the tag, while JPEG, PNG and WebP keep it for exif_transpose below.
+        # then drops the tag, while JPEG, PNG and WebP keep it for the transpose below.
         orientation = image.getexif().get(0x0112, 1)
         rgb = _flatten_and_reduce(image, min_size)
         if orientation in _UPRIGHT:

@@ -65,6 +65,7 @@ class OnnxDecoder:
         missing = sorted(set(RANK_INPUTS) - self.step_inputs)
         if missing:
             raise ValueError(f"the step graph lacks the inputs {', '.join(missing)}")
+        self._no_row_bias: dict[tuple[int, int], np.ndarray] = {}  # by (rows, vocabulary)
 
     def start(self, features: np.ndarray) -> DecoderState:
         return DecoderState(*self.start_session.run(None, {"features": features}))
@@ -92,8 +93,11 @@ class OnnxDecoder:
 
     def _run(self, outputs: list[str], tokens, state: DecoderState, sums, has_word, row_bias,
              constraints: Constraints, words: np.ndarray, k: int) -> list[np.ndarray]:
-        if row_bias is None:
-            row_bias = np.zeros((len(tokens), words.shape[0]), dtype=np.float32)
+        if row_bias is None:  # the same zeros every step: made once per shape, not per step
+            shape = (len(tokens), words.shape[0])
+            row_bias = self._no_row_bias.get(shape)
+            if row_bias is None:
+                row_bias = self._no_row_bias[shape] = np.zeros(shape, dtype=np.float32)
         feeds = {"tokens": np.asarray(tokens, dtype=np.int64), "h": state.h, "c": state.c,
                  "regions": state.regions, "keys": state.keys,
                  "sums": np.asarray(sums, dtype=np.float32), "word_bias": words,

@@ -11,7 +11,13 @@ from __future__ import annotations
 from pathlib import Path
 
 from caption.model import cpu
-from caption.model.bundle import CONFIG_FILE, EXPORT_COMMAND, BundleError, read_config
+from caption.model.bundle import (
+    CONFIG_FILE,
+    EXPORT_COMMAND,
+    BundleConfig,
+    BundleError,
+    read_config,
+)
 from caption.model.captioner import (
     DEFAULT_GUIDE_THRESHOLD,
     DEFAULT_NOVEL_THRESHOLD,
@@ -26,6 +32,16 @@ from caption.model.vocabulary import Vocabulary
 # The files of the seed app's Show-and-Tell checkpoint (caption.train.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
+# Each encoder precision's graph, as model.json's `graphs` names it.
+ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
+
+
+def open_encoder(directory: Path, config: BundleConfig, precision: str, threads: int
+                 ) -> OnnxEncoder:
+    """The bundle's encoder graph of that precision ("int8", "float32"), checked as serving
+    checks it; serving chooses the precision in load_model, benchmarks and training name it."""
+    return OnnxEncoder(open_graph(directory, config, ENCODER_GRAPHS[precision], threads),
+                       precision)
 
 
 def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
@@ -43,9 +59,7 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                           f"bundle) or {', '.join(SEED_FILES)} (a seed checkpoint to convert)")
     config = read_config(directory)
     int8 = int8_encoder and config.graphs.encoder_int8 is not None and cpu.has_vnni()
-    part = "encoder_int8" if int8 else "encoder"
-    encoder = OnnxEncoder(open_graph(directory, config, part, threads),
-                          "int8" if int8 else "float32")
+    encoder = open_encoder(directory, config, "int8" if int8 else "float32", threads)
     try:
         decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1),
                               open_graph(directory, config, "decoder_step", 1))

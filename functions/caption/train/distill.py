@@ -34,8 +34,7 @@ import torch.nn.functional as F
 from tqdm import tqdm
 
 from caption.model.bundle import ModelInfo, read_config
-from caption.model.encoder import OnnxEncoder
-from caption.model.graphs import open_graph
+from caption.model.loader import open_encoder
 from caption.train.datasets import load_dataset, read_split
 from caption.train.export import calibration_photos, export_encoder
 from caption.train.features import extract
@@ -68,8 +67,8 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
         scratch_config = read_config(graphs).with_changes(graphs=exported)
         threads = torch.get_num_threads()
         # One photo per run, as the shipped bundle's features were computed.
-        encoders = [OnnxEncoder(open_graph(graphs, scratch_config, part, threads), part)
-                    for part in ("encoder", "encoder_int8")]
+        encoders = [open_encoder(graphs, scratch_config, precision, threads)
+                    for precision in ("float32", "int8")]
         float32, int8 = (extract(encoder, model.preprocess, images, names, batch_size=1)
                          for encoder in encoders)
 

@@ -27,7 +27,6 @@ import sys
 import tempfile
 import warnings
 from collections.abc import Iterable
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -304,17 +303,6 @@ def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) 
     return config
 
 
-@dataclass
-class _SeedState:
-    """The seed LSTM's (layers, B, hidden) state as the serving graphs carry a state: (B, ...)
-    rows, so that a search's row selection applies."""
-
-    h: torch.Tensor
-    c: torch.Tensor
-    regions: torch.Tensor
-    keys: torch.Tensor
-
-
 class _SeedStart(nn.Module):
     def __init__(self, decoder: nn.Module):
         super().__init__()
@@ -375,7 +363,9 @@ def export_seed(seed_dir: Path, out: Path) -> BundleConfig:
     with torch.no_grad():
         h, c, regions, keys = start(features)
     rows = torch.zeros(2, dtype=torch.long)
-    state = _SeedState(h[rows], c[rows], regions, keys)
+    # The seed LSTM's (layers, B, hidden) state, carried as the serving graphs carry a state:
+    # rows of (B, layers * hidden), beside empty regions.
+    state = DecoderState(h[rows], c[rows], regions, keys)
     graphs = _export_decoder_graphs(start, _SeedStep(decoder), features, state,
                                     len(seed.vocabulary), out, sha, int8_weights=False)
     lstm = decoder.lstm
