@@ -15,7 +15,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from bench.common import REPO, child_env
+from bench.common import REPO, child_env, peak_rss_mb
 from caption.allocator import keep_freed_memory
 from caption.images import decode_image
 
@@ -32,23 +32,14 @@ def _jpeg() -> bytes:
     return phone_sized(flickr_sized(64), 1)[0]
 
 
-def _peak_mb() -> float:
-    """This process's peak RSS since its exec: /proc's VmHWM (getrusage's ru_maxrss is kept
-    across exec, so a child would start at its parent's peak)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith("VmHWM:"):
-            return int(line.split()[1]) / 1024
-    raise OSError("no VmHWM in /proc/self/status (Linux only)")
-
-
 def decode_once(path: str) -> dict:
     """In a fresh process: the peak above what reading the file left, as the service decodes."""
     keep_freed_memory()
     data = Path(path).read_bytes()
-    baseline = _peak_mb()
+    baseline = peak_rss_mb()
     started = time.perf_counter()
     decode_image(data, 40_000_000, 224)
-    return {"peak_above_baseline_mb": round(_peak_mb() - baseline, 1),
+    return {"peak_above_baseline_mb": round(peak_rss_mb() - baseline, 1),
             "seconds": round(time.perf_counter() - started, 3), "file_kb": round(len(data) / 1024)}
 
 

@@ -175,7 +175,9 @@ def _is_standin(engine: list[str]) -> bool:
 class Container:
     """The image, started as Lambda would start it, with the emulator in front."""
 
-    def __init__(self, engine: list[str], s3_endpoint: str):
+    def __init__(self, engine: list[str], s3_endpoint: str, tag: str = TAG,
+                 options: tuple[str, ...] = ()):
+        """options: more `run` options (another platform's, say: infra/arm64_check.py)."""
         if not port_is_free(RIE_PORT):
             raise ImageTestFailed(f"port {RIE_PORT} is busy; the image's emulator needs it")
         self.engine = engine
@@ -187,7 +189,7 @@ class Container:
             "-e", "AWS_DEFAULT_REGION=us-east-1", "-e", "AWS_REGION=us-east-1",
             "-e", "AWS_LAMBDA_FUNCTION_MEMORY_SIZE=3008",
             "-e", f"CAPTION_ALLOWED_BUCKETS={BUCKET}",
-            TAG], capture_output=True)
+            *options, tag], capture_output=True)
         if started.returncode != 0:
             raise ImageTestFailed(f"the container did not start: {started.stderr[-1000:]}")
         self.id = started.stdout.strip()
