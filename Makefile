@@ -61,12 +61,17 @@ lint: $(VENV)/.ready $(TOOLS)/.ready
 	$(TOOLS)/bin/hadolint Dockerfile.lambda
 
 # The image's figures first (size, INIT: bench/results/image.json), then the last revision that
-# served with PyTorch, measured now for "before" (bench/results/before.json), then every other
-# figure; last, the performance page's table and plots (docs/performance.md, docs/performance/).
+# served with PyTorch, measured now for "before" (bench/results/before.json), and the last one
+# before grounding and whole sentences, for warm latency side by side
+# (bench/results/before-truthful.json), then every other figure; last, the performance page's
+# table and plots (docs/performance.md, docs/performance/).
 BEFORE_REVISION ?= 7065e99
+TRUTHFUL_BEFORE_REVISION ?= 357f35a
 bench: $(VENV)/.ready $(TOOLS)/.ready
 	CAPTION_IMAGE_TEST_SAM=0 $(PY) infra/image_test.py --figures bench/results/image.json
 	$(PY) -m bench.before $(BEFORE_REVISION)
+	$(PY) -m bench.before $(TRUTHFUL_BEFORE_REVISION) --no-image \
+		--out bench/results/before-truthful.json
 	$(PY) -m bench
 	$(PY) -m bench.report
 
@@ -75,13 +80,15 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 # adds the ImageNet labels), the guidance threshold measured on Flickr8k val, then the decoder
 # distilled onto the int8 encoder's features (about 5 minutes); last, every graph serving runs
 # exported from the checkpoint (the encoder, float32 and int8 calibrated on training photos,
-# with the classifier; the decoder).
+# with the classifier; the decoder), and the word detectors that ground captions trained on the
+# encoder's features (about a minute).
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
 	$(PY) -m caption.train.tune_guidance --model layers/model --write
 	$(PY) -m caption.train.distill --model layers/model
 	$(PY) -m caption.train.export bundle layers/model
+	$(PY) -m caption.train.grounding --model layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
 # as served here (the int8 encoder where the CPU has VNNI); and val with the float32 encoder,

@@ -28,6 +28,8 @@ from caption.model.bundle import CONFIG_FILE, read_config
 
 IMAGE_FIGURES = REPO / "bench" / "results" / "image.json"
 BEFORE_FIGURES = REPO / "bench" / "results" / "before.json"
+# The last revision before grounding and whole sentences (issue 20), measured the same way.
+TRUTHFUL_BEFORE_FIGURES = REPO / "bench" / "results" / "before-truthful.json"
 
 
 def cli_process(repeat: int) -> dict:
@@ -111,6 +113,14 @@ def table(results: dict) -> str:
             api = before["warm"]["handler_api"]
             rows.append((f"warm handler, API event, {name} (p50 / p95)",
                          f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms"))
+    truthful = results.get("before_truthful")
+    if truthful:
+        name = f"before grounding and whole sentences ({truthful['revision']})"
+        guided, api = truthful["warm"]["model"]["beam3_guided"], truthful["warm"]["handler_api"]
+        rows += [(f"warm model, beam 3, guided, {name} (p50 / p95)",
+                  f"{guided['p50_ms']:.1f} / {guided['p95_ms']:.1f} ms"),
+                 (f"warm handler, API event, {name} (p50 / p95)",
+                  f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms")]
     rows += [
         (f"CLI on a folder of {results['cli_folder']['images']} photos (whole process)",
          f"{results['cli_folder']['images_per_s']:.1f} images/s"),
@@ -188,7 +198,8 @@ def main(argv: list[str] | None = None) -> None:
         "decode": run_child("bench.decode_memory"),
     }
     results["machine"]["cpu_features"] = results["encoder"]["cpu_features"]
-    for key, path in (("image", IMAGE_FIGURES), ("before", BEFORE_FIGURES)):
+    for key, path in (("image", IMAGE_FIGURES), ("before", BEFORE_FIGURES),
+                      ("before_truthful", TRUTHFUL_BEFORE_FIGURES)):
         if path.exists():
             results[key] = json.loads(path.read_text())
     results["table"] = table(results)

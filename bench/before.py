@@ -7,10 +7,13 @@ bench/results/before.json.
 The revision's own `bench/cold.py` and `bench/warm.py` measure it, from a `git archive` of that
 revision in a temporary folder, with its own code and model bundle; and its own
 `infra/image_test.py` builds and invokes its image (size, INIT; `--no-image` skips it).
+`--out PATH` writes elsewhere: `make bench` also measures the revision before grounding and
+whole sentences (bench/results/before-truthful.json), for the warm latency side by side.
 """
 
 from __future__ import annotations
 
+import argparse
 import io
 import json
 import os
@@ -80,11 +83,14 @@ def _image(root: Path) -> dict | None:
 
 
 def main() -> None:
-    args = [a for a in sys.argv[1:] if a != "--no-image"]
-    revision = args[0] if args else "7065e99"
-    figures = measure(revision, image_test="--no-image" not in sys.argv)
-    OUT.parent.mkdir(parents=True, exist_ok=True)
-    OUT.write_text(json.dumps(figures, indent=1) + "\n")
+    parser = argparse.ArgumentParser(prog="python -m bench.before", description=__doc__)
+    parser.add_argument("revision", nargs="?", default="7065e99")
+    parser.add_argument("--no-image", action="store_true", help="skip the image test")
+    parser.add_argument("--out", type=Path, default=OUT)
+    args = parser.parse_args()
+    figures = measure(args.revision, image_test=not args.no_image)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures))
 
 

@@ -59,11 +59,12 @@ def test_a_bundle_serves_from_its_config_and_graphs_alone(tiny_bundle, tmp_path)
 def test_the_shipped_bundle_serves_each_weight_once():
     config = read_config(SHIPPED)
     graphs = [config.graphs.encoder, config.graphs.encoder_int8, config.graphs.decoder_start,
-              config.graphs.decoder_step]
+              config.graphs.decoder_step, config.graphs.concepts]
     assert None not in graphs
     served = sum((SHIPPED / name).stat().st_size for name in [*graphs, "model.json"])
-    # The float32 and the int8 encoder (one serves, by CPU) with the classifier in each, and the
-    # int8 decoder: about 36 MB; the 23.5 MB training checkpoint is not among them.
+    # The float32 and the int8 encoder (one serves, by CPU) with the classifier in each, the
+    # int8 decoder and the word detectors: about 36 MB; the 23.5 MB training checkpoint is not
+    # among them.
     assert served <= 40 * 1024 * 1024
     assert {"bleu4", "cider_d", "distinct_captions"} <= set(config.metrics["val"])
     assert "flickr8k" in json.dumps(config.training).lower()
@@ -114,7 +115,8 @@ def test_the_int8_encoder_serves_only_on_cpus_with_int8_dot_products(tiny_bundle
     monkeypatch.setattr(cpu, "cpu_flags", lambda: frozenset(flags))
     monkeypatch.setattr(cpu.platform, "machine", lambda: "x86_64")
     model = load_model(tiny_bundle, int8_encoder=allowed)
-    assert model.runtime == {"encoder": f"onnxruntime {expected}", "decoder": "onnxruntime"}
+    assert model.runtime == {"encoder": f"onnxruntime {expected}", "decoder": "onnxruntime",
+                             "grounding": "off"}  # the tiny bundle has none
     assert model.caption(Image.new("RGB", (64, 64), (30, 90, 200)), 2, 1, 4)
 
 
@@ -209,11 +211,3 @@ def test_whole_sentences_never_end_on_a_dangling_word_nor_repeat_a_phrase(tiny_b
     unruled = [vocab.decode(h.tokens).split()
                for h in beam_search(model.decoder, _regions(model, (10, 10, 10)), vocab, 5, 5, 6)]
     assert any(not words or words[-1] in DANGLING or len(words) == 6 for words in unruled)
-
-
-def test_whole_sentences_is_off_unless_asked(tiny_bundle, monkeypatch):
-    assert not load_model(tiny_bundle).whole_sentences
-    monkeypatch.setenv("CAPTION_WHOLE_SENTENCES", "1")
-    from caption.settings import Settings
-
-    assert Settings.from_env().whole_sentences

@@ -103,7 +103,7 @@ def main(argv: list[str] | None = None) -> None:
     # measures the float32 encoder's captions).
     settings = Settings.from_env()
     model = load_model(args.model, settings.int8_encoder, inference_threads(),
-                       settings.whole_sentences)
+                       settings.whole_sentences, settings.grounding)
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     for guidance in modes:

@@ -73,8 +73,11 @@ class Settings:
     # the float32 one (e.g. to compare captions across hosts).
     int8_encoder: bool = True
     # Keep every caption a whole sentence (caption.model.search.whole_sentences): no repeated
-    # phrase, no ending on "a" or "red". Off until its effect on accuracy is measured.
-    whole_sentences: bool = False
+    # phrase, no ending on "a" or "red". Off: the decoder's captions as they come.
+    whole_sentences: bool = True
+    # Name only what the photo gives evidence of (caption.model.grounding), where the bundle
+    # has grounding. Off: the decoder may name whatever it expects (to compare).
+    grounding: bool = True
     beam_size: int = 3  # defaults for S3 and Batch Operations captioning
     num_captions: int = 3
 
@@ -86,6 +89,7 @@ class Settings:
             allowed_prefix=os.environ.get("CAPTION_ALLOWED_PREFIX", ""),
             int8_encoder=_bool("CAPTION_INT8_ENCODER", cls.int8_encoder),
             whole_sentences=_bool("CAPTION_WHOLE_SENTENCES", cls.whole_sentences),
+            grounding=_bool("CAPTION_GROUNDING", cls.grounding),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
             max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),

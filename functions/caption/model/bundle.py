@@ -58,6 +58,7 @@ class Graphs:
     encoder_int8: str | None = None  # serves where it has them (caption.model.cpu)
     decoder_start: str | None = None  # features -> the decoder's first state
     decoder_step: str | None = None  # one search step (caption.model.decoder)
+    concepts: str | None = None  # regions -> word detectors' probabilities (model.grounding)
 
 
 @dataclass(frozen=True)
@@ -72,6 +73,7 @@ class BundleConfig:
     graphs: Graphs = Graphs()
     weights_sha256: str | None = None  # of the checkpoint the graphs must come from
     labels: dict | None = None  # caption.model.labels; None for models without a classifier
+    grounding: dict | None = None  # caption.model.grounding; None: captions are not grounded
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
@@ -88,8 +90,9 @@ class BundleConfig:
         data["preprocessing"] = {"size": self.preprocessing.size,
                                  "mean": list(self.preprocessing.mean),
                                  "std": list(self.preprocessing.std)}
-        if self.labels is None:
-            del data["labels"]
+        for optional in ("labels", "grounding"):
+            if data[optional] is None:
+                del data[optional]
         return data
 
     @classmethod
@@ -106,6 +109,7 @@ class BundleConfig:
                                             tuple(pre["std"])),
                 vocabulary=list(data["vocabulary"]), graphs=Graphs(**data.get("graphs", {})),
                 weights_sha256=data.get("weights_sha256"), labels=data.get("labels"),
+                grounding=data.get("grounding"),
                 metrics=dict(data.get("metrics", {})), training=dict(data.get("training", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None

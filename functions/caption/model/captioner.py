@@ -12,6 +12,7 @@ from PIL import Image
 from caption.model.bundle import ModelInfo
 from caption.model.decoder import Decoder
 from caption.model.encoder import Encoded
+from caption.model.grounding import Grounding
 from caption.model.guidance import (
     animal_word_ids,
     animate_verb_ids,
@@ -53,11 +54,14 @@ class Captioner:
                  preprocess: Preprocessing, info: ModelInfo, labels: LabelModel | None = None,
                  guide_threshold: float = DEFAULT_GUIDE_THRESHOLD,
                  novel_threshold: float = DEFAULT_NOVEL_THRESHOLD,
-                 runtime: dict[str, str] | None = None, whole_sentences: bool = False):
+                 runtime: dict[str, str] | None = None, whole_sentences: bool = True,
+                 grounding: Grounding | None = None):
         """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
         runtime: what runs each part, as /healthz and the init log report it.
         whole_sentences: the searches keep every caption a whole sentence
-        (caption.model.search.whole_sentences; off by default until measured)."""
+        (caption.model.search.whole_sentences).
+        grounding: bars the words of what the photo gives no evidence of
+        (caption.model.grounding), with guidance on or off; None: nothing is barred for it."""
         self.encoder = encoder
         self.decoder = decoder
         self.vocabulary = vocabulary
@@ -69,6 +73,7 @@ class Captioner:
         self.absent_animal = ABSENT_ANIMAL
         self.runtime = runtime or {}
         self.whole_sentences = whole_sentences
+        self.grounding = grounding
         self._animate_verbs = animate_verb_ids(vocabulary)
         self._animal_words = animal_word_ids(labels, vocabulary) if labels is not None else {}
 
@@ -84,13 +89,16 @@ class Captioner:
         labels: list[Label] = []
         guide = None
         banned: frozenset[int] = frozenset()
-        if self.labels is not None and probabilities is not None and (guidance or max_labels):
+        scores = None
+        if self.labels is not None and probabilities is not None:
             labels = self.labels.top(probabilities, max_labels, LABEL_THRESHOLD)
+            scores = self.labels.noun_scores(probabilities)  # once, for every use below
             if guidance:
-                scores = self.labels.noun_scores(probabilities)  # once, for both uses
                 guide = choose_guide(self.labels, scores, self.vocabulary,
                                      self.guide_threshold, self.novel_threshold)
                 banned = unseen_animals(self._animal_words, scores, self.absent_animal)
+        if self.grounding is not None:
+            banned |= self.grounding.unsupported_words(regions, scores)
         if guide is None:
             hypotheses = beam_search(self.decoder, regions, self.vocabulary, beam_size,
                                      num_captions, max_length, banned, self.whole_sentences)

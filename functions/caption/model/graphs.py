@@ -31,17 +31,19 @@ def open_session(path: Path, threads: int):
     return onnxruntime.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
 
 
-def open_graph(directory: Path, config: BundleConfig, part: str, threads: int):
+def open_graph(directory: Path, config: BundleConfig, part: str, threads: int,
+               fix: str = EXPORT_COMMAND):
     """The session for the graph model.json names as `part` (a field of Graphs), once its
-    stamp says it was exported from the checkpoint model.json describes."""
+    stamp says it was exported from the checkpoint model.json describes. fix: the command that
+    makes the graph again, which the errors name."""
     name = getattr(config.graphs, part)
     if name is None:
         raise BundleError(f"{directory}: model.json names no {part} graph; export it with "
-                          f"`{EXPORT_COMMAND} {directory}`")
+                          f"`{fix} {directory}`")
     path = Path(directory) / name
     if not path.is_file():
         raise BundleError(f"{directory}: model.json names {name} as the {part} graph, but "
-                          f"there is no such file; export it with `{EXPORT_COMMAND} {directory}`")
+                          f"there is no such file; export it with `{fix} {directory}`")
     try:
         session = open_session(path, threads)
     except Exception as exc:  # onnxruntime raises its own exception types for a bad file
@@ -53,5 +55,5 @@ def open_graph(directory: Path, config: BundleConfig, part: str, threads: int):
             f"{path} is stale: it says it is the {stamp.get(PART_KEY)!r} graph of weights "
             f"{str(stamp.get(STAMP_KEY))[:12]}, and model.json wants the {part!r} graph of "
             f"weights {str(config.weights_sha256)[:12]}; export it again with "
-            f"`{EXPORT_COMMAND} {directory}`")
+            f"`{fix} {directory}`")
     return session

@@ -26,12 +26,14 @@ from caption.model.captioner import (
 from caption.model.decoder import OnnxDecoder
 from caption.model.encoder import OnnxEncoder
 from caption.model.graphs import open_graph
+from caption.model.grounding import Grounding
 from caption.model.labels import LabelModel
 from caption.model.vocabulary import Vocabulary
 
 # The files of the seed app's Show-and-Tell checkpoint (caption.train.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
+GROUNDING_COMMAND = "python -m caption.train.grounding --model"
 # Each encoder precision's graph, as model.json's `graphs` names it.
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
@@ -45,9 +47,10 @@ def open_encoder(directory: Path, config: BundleConfig, precision: str, threads:
 
 
 def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
-               whole_sentences: bool = False) -> Captioner:
+               whole_sentences: bool = True, grounding: bool = True) -> Captioner:
     """int8_encoder: allow the int8 encoder (it still needs the CPU's int8 dot products);
-    threads: the encoder's (the decoder runs on one); whole_sentences: see Captioner."""
+    threads: the encoder's (the decoder runs on one); whole_sentences: see Captioner;
+    grounding: use the bundle's grounding where it has one (caption.model.grounding)."""
     directory = Path(directory)
     if not (directory / CONFIG_FILE).exists():
         if any((directory / name).exists() for name in SEED_FILES):
@@ -77,8 +80,24 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
         vocabulary = Vocabulary(config.vocabulary)
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
+    grounded = _grounding(directory, config, vocabulary) if grounding else None
     return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
                      section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
                      section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
-                              "decoder": "onnxruntime"}, whole_sentences=whole_sentences)
+                              "decoder": "onnxruntime",
+                              "grounding": "onnxruntime" if grounded else "off"},
+                     whole_sentences=whole_sentences, grounding=grounded)
+
+
+def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary
+               ) -> Grounding | None:
+    """The bundle's grounding, or None where it has none (a converted seed checkpoint)."""
+    if config.grounding is None:
+        return None
+    session = open_graph(directory, config, "concepts", 1, GROUNDING_COMMAND)
+    try:
+        return Grounding(session, config.grounding, vocabulary)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{directory}: malformed grounding section: {exc}; make it again "
+                          f"with `{GROUNDING_COMMAND} {directory}`") from None

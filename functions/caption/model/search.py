@@ -22,7 +22,7 @@ import numpy as np
 
 from caption.model.constraints import Constraints, bias
 from caption.model.decoder import Decoder
-from caption.model.sentences import DANGLING, FUNCTION_WORDS
+from caption.model.sentences import COLOURS, DANGLING, FUNCTION_WORDS, MODIFIERS, VERBS
 from caption.model.vocabulary import Vocabulary
 
 
@@ -79,11 +79,17 @@ def _row_bias(bars: list[RowBars], histories: list[tuple[int, ...]], step: int, 
 
 def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
     """Bars that keep every caption a whole sentence (caption.model.sentences): no ending after
-    a word that needs a continuation, no word twice in a row, no two-word phrase with a content
-    word in it twice, and, as the length runs out, no dangling word before the last step and
-    nothing but the ending at it."""
-    dangling = frozenset(vocab.ids[w] for w in DANGLING if w in vocab.ids)
-    function = frozenset(vocab.ids[w] for w in FUNCTION_WORDS if w in vocab.ids)
+    a word that needs a continuation, no verb straight after a word that describes a noun, no
+    colour twice within four words, no third colour joined by "and", no word twice in a row,
+    no two-word phrase with a content word in it twice, and, as the length runs out, no
+    dangling word before the last step and nothing but the ending at it."""
+    def ids(words):
+        return frozenset(vocab.ids[w] for w in words if w in vocab.ids)
+
+    dangling, function, modifiers, verbs = (ids(DANGLING), ids(FUNCTION_WORDS), ids(MODIFIERS),
+                                            ids(VERBS))
+    colours = ids(COLOURS)
+    conjunction = vocab.ids.get("and")
     everything_but_end = frozenset(range(len(vocab))) - {vocab.end}
 
     def bars(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
@@ -99,6 +105,11 @@ def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
                 barred.add(last)
                 if last in dangling:
                     barred.add(vocab.end)
+                if last in modifiers:
+                    barred |= verbs
+                    if len(history) > 1 and history[-2] == conjunction:
+                        barred.add(conjunction)  # "black and white and ..." runs on
+                barred |= colours & set(history[-4:])  # "white and white", "brown and ... brown"
                 for previous, following in zip(history, history[1:], strict=False):
                     if previous == last and not {previous, following} <= function:
                         barred.add(following)

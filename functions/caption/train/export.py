@@ -297,8 +297,11 @@ def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) 
     encoder = export_encoder(directory, photos)
     decoder = export_decoder(directory)
     config = read_config(directory)
+    # The concepts graph (caption.train.grounding) is trained, not exported: it stays, and is
+    # refused at load if the checkpoint it was trained for is no longer this one.
     config = config.with_changes(graphs=Graphs(encoder.encoder, encoder.encoder_int8,
-                                               decoder.decoder_start, decoder.decoder_step))
+                                               decoder.decoder_start, decoder.decoder_step,
+                                               config.graphs.concepts))
     write_config(directory, config)
     return config
 

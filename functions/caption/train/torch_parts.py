@@ -60,4 +60,6 @@ def torch_captioner(model: TorchModel) -> Captioner:
                      model.vocabulary, model.preprocess, model.info, labels,
                      section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
                      section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
-                     runtime={"encoder": "pytorch float32", "decoder": "pytorch"})
+                     runtime={"encoder": "pytorch float32", "decoder": "pytorch"},
+                     # as the guidance threshold and SCST were measured and trained
+                     whole_sentences=False)
