@@ -193,9 +193,10 @@ def main(argv: list[str] | None = None) -> int:
     text = fill(page.read_text(), "gallery", gallery(service, images))
     text = fill(text, "metrics", metrics_table(config["metrics"]))
     text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
-                               f"served below by {timings['encoder']} (encoder) and "
-                               f"{timings['decoder']} (decoder), as on the machine that ran "
-                               "`make gallery`.")
+                               f"served below by {timings['encoder']} (encoder), "
+                               f"{timings['decoder']} (decoder) and {timings['grounding']} "
+                               "(grounding), with whole sentences and grounding on as by "
+                               "default, as on the machine that ran `make gallery`.")
     page.write_text(text)
     print(f"wrote {page} and {len(PHOTOS)} photos in {images}")
     return 0

@@ -5,14 +5,17 @@ evaluation counts the captions that do not (caption.train.hallucination)."""
 from __future__ import annotations
 
 COLOURS = frozenset("black white red blue green yellow brown pink orange purple grey gray".split())
+# Patterns, which like colours describe a noun still to come ("a red and white striped").
+PATTERNS = frozenset("striped spotted checkered plaid".split())
 # Words a sentence cannot end on: articles, prepositions, conjunctions, possessives, colours.
 DANGLING = frozenset(
     "a an the of in on at with and or but to for from by into onto through over under near "
-    "behind between while as his her their its".split()) | COLOURS
+    "behind between while as his her their its".split()) | COLOURS | PATTERNS
 # Words that describe a noun still to come: "a black and white" needs its noun before "is".
 # Where grounding rules the decoder's usual noun out ("a black and white dog"), the decoder
 # otherwise skips the noun and goes on with the verb: "a black and white is running".
-MODIFIERS = COLOURS | frozenset("small little large big young old tiny huge tall".split())
+MODIFIERS = COLOURS | PATTERNS | frozenset(
+    "small little large big young old tiny huge tall".split())
 # What may not come straight after a modifier.
 VERBS = frozenset("is are".split())
 # Words whose repetition is how sentences go ("in a field in a park"); a repeated phrase made of
