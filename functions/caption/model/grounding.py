@@ -25,6 +25,7 @@ barred.
 
 from __future__ import annotations
 
+import heapq
 from dataclasses import dataclass
 
 import numpy as np
@@ -82,8 +83,9 @@ class Grounding:
                 prior = self.priors.get(i)
                 if prior:
                     value = self._with_prior(value, prior, noun_scores)
-                shown = sum(noun_scores.get(noun, 0.0) for noun in concept.nouns)
-                value = max(value, min(1.0, self.classifier_support * shown))
+                if concept.nouns:
+                    shown = sum(noun_scores.get(noun, 0.0) for noun in concept.nouns)
+                    value = max(value, min(1.0, self.classifier_support * shown))
             out[concept.name] = value
         return out
 
@@ -91,8 +93,8 @@ class Grounding:
                     noun_scores: dict[str, float]) -> float:
         """The detector's probability, moved toward what people write about the photo's most
         probable things as far as the classifier is sure of them."""
-        top = sorted(((score, noun) for noun, score in noun_scores.items() if noun in prior),
-                     reverse=True)[:self.prior_nouns]
+        top = heapq.nlargest(self.prior_nouns,
+                             ((noun_scores.get(noun, 0.0), noun) for noun in prior))
         sure = min(sum(score for score, _ in top), 1.0)
         return (1.0 - sure) * detected + sum(score * prior[noun] for score, noun in top)
 

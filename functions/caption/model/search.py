@@ -90,14 +90,13 @@ def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
                                             ids(VERBS))
     colours = ids(COLOURS)
     conjunction = vocab.ids.get("and")
-    everything_but_end = frozenset(range(len(vocab))) - {vocab.end}
 
     def bars(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
         out = []
         for history in histories:
-            if step == max_length - 1:
-                out.append(set(everything_but_end) | ({vocab.end} if history and history[-1]
-                                                       in dangling else set()))
+            if step == max_length - 1:  # only the ending, and not after a dangling word
+                ends = not history or history[-1] not in dangling
+                out.append(set(range(len(vocab))) - ({vocab.end} if ends else set()))
                 continue
             barred: set[int] = set(dangling) if step == max_length - 2 else set()
             if history:
