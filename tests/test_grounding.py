@@ -138,15 +138,12 @@ def test_the_trainer_adds_a_concepts_graph_that_serves(tiny_bundle, tmp_path, ph
     assert model.caption(Image.new("RGB", (64, 64)), 2, 1, 4)
 
 
-def test_text_priors_count_photos_not_captions(tmp_path):
+def test_text_priors_count_photos_not_captions(tmp_path, monkeypatch):
     text = tmp_path / "c.tsv"
     text.write_text("1\ta cat on a sofa\n1\ta cat sleeping on a sofa\n2\ta man holds a cat\n"
                     "3\ta man in a park\n4\ta sofa\n")
-    grounding.PRIOR_MIN_PHOTOS, saved = 1, grounding.PRIOR_MIN_PHOTOS
-    try:
-        priors = grounding.text_priors(text, ["cat", "sofa"], ["person"])
-    finally:
-        grounding.PRIOR_MIN_PHOTOS = saved
+    monkeypatch.setattr(grounding, "PRIOR_MIN_PHOTOS", 1)
+    priors = grounding.text_priors(text, ["cat", "sofa"], ["person"])
     base = 2 / 4  # photos 2 and 3 of 4 name a person
     smoothing = grounding.PRIOR_SMOOTHING
     assert priors["person"]["cat"] == round((1 + smoothing * base) / (2 + smoothing), 3)

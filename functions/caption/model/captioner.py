@@ -92,7 +92,8 @@ class Captioner:
         scores = None
         if self.labels is not None and probabilities is not None:
             labels = self.labels.top(probabilities, max_labels, LABEL_THRESHOLD)
-            scores = self.labels.noun_scores(probabilities)  # once, for every use below
+            if guidance or self.grounding is not None:
+                scores = self.labels.noun_scores(probabilities)  # once, for every use below
             if guidance:
                 guide = choose_guide(self.labels, scores, self.vocabulary,
                                      self.guide_threshold, self.novel_threshold)

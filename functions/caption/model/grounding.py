@@ -51,9 +51,7 @@ class Grounding:
                            for name, value in section.get("thresholds", {}).items()}
         self.classifier_support = float(section.get("classifier_support", 0.0))
         self.prior_nouns = int(section.get("prior_nouns", 0))
-        self.concepts = [Concept(c["name"],
-                                 frozenset(vocabulary.ids[w] for w in c["words"]
-                                           if w in vocabulary.ids),
+        self.concepts = [Concept(c["name"], vocabulary.ids_of(c["words"]),
                                  frozenset(c.get("nouns", ())))
                          for c in section["concepts"]]
         # concept index -> {classifier noun: share of COCO photos with that noun whose

@@ -103,7 +103,7 @@ def animal_word_ids(labels: LabelModel, vocab: Vocabulary) -> dict[str, frozense
     words = {}
     for noun in labels.animal_nouns:
         forms = (noun, plural(noun), *_YOUNG.get(noun, ()))
-        ids = frozenset(vocab.ids[w] for w in forms if w in vocab.ids)
+        ids = vocab.ids_of(forms)
         if ids:
             words[noun] = ids
     return words
@@ -141,4 +141,4 @@ ANIMATE_VERBS = frozenset(
 
 
 def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
-    return frozenset(vocab.ids[w] for w in ANIMATE_VERBS if w in vocab.ids)
+    return vocab.ids_of(ANIMATE_VERBS)

@@ -83,12 +83,8 @@ def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
     colour twice within four words, no third colour joined by "and", no word twice in a row,
     no two-word phrase with a content word in it twice, and, as the length runs out, no
     dangling word before the last step and nothing but the ending at it."""
-    def ids(words):
-        return frozenset(vocab.ids[w] for w in words if w in vocab.ids)
-
-    dangling, function, modifiers, verbs = (ids(DANGLING), ids(FUNCTION_WORDS), ids(MODIFIERS),
-                                            ids(VERBS))
-    colours = ids(COLOURS)
+    dangling, function, modifiers, verbs, colours = (
+        vocab.ids_of(words) for words in (DANGLING, FUNCTION_WORDS, MODIFIERS, VERBS, COLOURS))
     conjunction = vocab.ids.get("and")
 
     def bars(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
@@ -201,7 +197,7 @@ def guided_beam_search(decoder: Decoder, features, vocab: Vocabulary, required: 
     satisfied_bank = np.stack([not_required, np.zeros(size, dtype=np.float32)])
     constraints = Constraints.build(size, never_written(vocab, banned_words - required),
                                     vocab.end, np.stack([open_bank, satisfied_bank]))
-    copulas = frozenset(vocab.ids[w] for w in _COPULAS if w in vocab.ids)
+    copulas = vocab.ids_of(_COPULAS)
 
     def after_noun(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
         """not_after_noun on rows whose caption just wrote the required noun, or the noun and

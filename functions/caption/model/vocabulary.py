@@ -30,6 +30,10 @@ class Vocabulary:
     def __len__(self) -> int:
         return len(self.words)
 
+    def ids_of(self, words: Iterable[str]) -> frozenset[int]:
+        """The ids of those of `words` the vocabulary has (a rule's word list may name more)."""
+        return frozenset(self.ids[w] for w in words if w in self.ids)
+
     def encode(self, tokens: list[str]) -> list[int]:
         return [self.start, *(self.ids.get(t, self.unk) for t in tokens), self.end]
 

@@ -195,8 +195,9 @@ def text_priors(captions_file: Path, nouns: list[str], concepts: list[str]
     with_noun: dict[str, int] = defaultdict(int)
     both: dict[tuple[str, str], int] = defaultdict(int)
     overall: dict[str, int] = defaultdict(int)
+    wanted = set(concepts)
     for texts in photos.values():
-        named = named_concepts(texts) & set(concepts)
+        named = named_concepts(texts) & wanted
         for concept in named:
             overall[concept] += 1
         joined = f" {' | '.join(texts)} "
@@ -232,8 +233,8 @@ def build(model_dir: Path, flickr: Path = FLICKR, coco_text: Path = COCO_TEXT,
     detectors = train_detectors(*pooled_features(model_dir, flickr / "images", train), targets,
                                 epochs)
     val_features, _ = pooled_features(model_dir, flickr / "images", val)
-    with torch.no_grad():
-        val_scores = torch.sigmoid(detectors.linear(torch.from_numpy(val_features))).numpy()
+    with torch.no_grad():  # each photo as one region, its average: what the graph computes
+        val_scores = detectors(torch.from_numpy(val_features)[:, None, :]).numpy()
     val_truth = np.array([[c in named_concepts(data.captions[n]) for c in concepts]
                           for n in val])
     precision = {c: average_precision(val_scores[:, k], val_truth[:, k])
