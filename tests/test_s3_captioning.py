@@ -206,7 +206,7 @@ def test_malformed_records_fail_alone_without_a_retry(bucket, photos, context, m
     assert "malformed_record 0" in result["results"][0]["reason"]
 
 
-# "never" is kept by the same path, but moto itself drops an Expires it cannot parse on upload.
+# "never" too: tests/test_expires_on_moto_server.py (the in-process mock drops it on upload).
 @pytest.mark.parametrize("raw", ["0", "-1", "2030-01-01T00:00:00Z",
                                  "Wed, 01 Jan 2031 00:00:00 GMT"])
 def test_expires_is_kept_exactly_as_the_user_wrote_it(bucket, photos, context, raw):

@@ -156,6 +156,16 @@ def _send_expires_verbatim(s3: Any) -> None:
     s3.meta._caption_expires_hooked = True
 
 
+def _raw_expires(head: dict) -> str | None:
+    """The object's Expires header as S3 stores it, or None where it has none. botocore keeps
+    the raw text as ExpiresString, and drops a value it cannot parse ("never") from the
+    response's HTTPHeaders, so the headers alone would lose it."""
+    raw = head.get("ExpiresString")
+    if raw is None:
+        raw = head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("expires")
+    return raw
+
+
 def _read_for_caption(s3: Any, service: CaptionService, ref: ObjectRef, max_bytes: int
                       ) -> Outcome | _Pending:
     bucket, key = ref.bucket, ref.key
@@ -209,7 +219,7 @@ def _write_caption(s3: Any, service: CaptionService, pending: _Pending,
     etag = head["ETag"]
 
     copy_args: dict[str, Any] = {h: head[h] for h in _KEPT_HEADERS if head.get(h)}
-    raw_expires = head.get("ResponseMetadata", {}).get("HTTPHeaders", {}).get("expires")
+    raw_expires = _raw_expires(head)
     if raw_expires is not None:
         _send_expires_verbatim(s3)
         copy_args[_EXPIRES_VERBATIM] = raw_expires
