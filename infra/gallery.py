@@ -1,6 +1,7 @@
 """`make gallery`: what the bundled model says about photos anyone may republish, written into
-the model card (docs/model-card.md): each photo, its captions and labels as the API serves them
-(guidance on), the unguided caption beside them, and a verdict that compares what the caption
+the model card (docs/model-card.md): each photo with the detector's objects boxed on it, its
+captions, labels and objects as the API serves them (guidance on), the unguided caption beside
+them, and a verdict that compares what the caption
 names with what the photo holds and says whether the sentence is whole. Also the metrics table,
 from the bundle's model.json. Run it after the model changes; the tests never write into the
 checkout.
@@ -97,12 +98,25 @@ PHOTOS = {
 }
 
 
-def jpeg(array, side: int | None = None) -> bytes:
-    from PIL import Image
+def jpeg(array, side: int | None = None, objects=()) -> bytes:
+    """The photo as JPEG, shrunk to `side` if given, with `objects` (in the full photo's
+    pixels, as the API gives them) boxed and named on it."""
+    from PIL import Image, ImageDraw
 
     image = Image.fromarray(array).convert("RGB")
+    full_width = image.width
     if side:
         image.thumbnail((side, side))
+    scale = image.width / full_width
+    draw = ImageDraw.Draw(image)
+    for found in objects:
+        box = found.box
+        left, top = box.left * scale, box.top * scale
+        draw.rectangle((left, top, left + box.width * scale, top + box.height * scale),
+                       outline=(255, 212, 0), width=3)
+        name = f"{found.name} {found.score:.2f}"
+        draw.rectangle(draw.textbbox((left + 2, top + 1), name), fill=(255, 212, 0))
+        draw.text((left + 2, top + 1), name, fill=(27, 27, 27))
     buffer = io.BytesIO()
     image.save(buffer, "JPEG", quality=85 if side else 92)
     return buffer.getvalue()
@@ -129,9 +143,9 @@ def gallery(service, images: Path) -> str:
             "|---|---|---|---|"]
     for name, (load, photo) in PHOTOS.items():
         array = load()
-        (images / f"{name}.jpg").write_bytes(jpeg(array, THUMBNAIL))
         data = jpeg(array)
         guided = service.caption_bytes(data, CaptionOptions())
+        (images / f"{name}.jpg").write_bytes(jpeg(array, THUMBNAIL, guided.objects))
         plain = service.caption_bytes(data, CaptionOptions(guidance=False))
         best = guided.captions[0].text
         said = "<br>".join(f"{'**' if i == 0 else ''}{c.text}{'**' if i == 0 else ''} "
@@ -139,7 +153,8 @@ def gallery(service, images: Path) -> str:
         labels = ", ".join(f"{label.noun} ({label.name}, {label.score:.2f})"
                            for label in guided.labels[:3]) or "none above 0.05"
         guide = f"guided by *{guided.guided_by}*" if guided.guided_by else "not guided"
-        said += (f"<br>labels: {labels}; {guide}"
+        found = ", ".join(f"{o.name} ({o.score:.2f})" for o in guided.objects) or "none"
+        said += (f"<br>labels: {labels}; {guide}<br>objects: {found}"
                  f"<br>without guidance: *{plain.captions[0].text}*")
         rows.append(f"| ![{photo.shows}](gallery/{name}.jpg){{ width=200 }}<br>"
                     f"<small>{photo.credit}</small> | {photo.shows} | {said} | "
@@ -149,17 +164,23 @@ def gallery(service, images: Path) -> str:
 
 METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
                ("val_unguided", "Flickr8k val", "off"),
+               ("val_without_objects", "Flickr8k val, without the detector (before it)",
+                "on (default)"),
+               ("val_without_objects_unguided", "Flickr8k val, without the detector", "off"),
                ("coco_dev", "coco-dev (80 everyday COCO photos, out of domain)", "on (default)"),
                ("coco_dev_unguided", "coco-dev", "off"),
+               ("coco_dev_without_objects", "coco-dev, without the detector (before it)",
+                "on (default)"),
+               ("coco_dev_without_objects_unguided", "coco-dev, without the detector", "off"),
                ("val_float32_encoder", "Flickr8k val, float32 encoder (CPUs without VNNI)",
                 "on (default)"),
                ("val_float32_encoder_unguided", "Flickr8k val, float32 encoder", "off"))
 
 
 def metrics_table(metrics: dict) -> str:
-    rows = ["| set | guidance | BLEU-1 | BLEU-4 | CIDEr-D | names the subject | CHAIR-s | "
-            "CHAIR-i | invented scenes | broken sentences |",
-            "|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| set | guidance | encoder | BLEU-1 | BLEU-4 | CIDEr-D | names the subject | "
+            "CHAIR-s | CHAIR-i | invented scenes | broken sentences |",
+            "|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, label, guidance in METRIC_ROWS:
         m = metrics.get(key)
         if not m:
@@ -167,9 +188,45 @@ def metrics_table(metrics: dict) -> str:
         invents = (f"{m['chair_s']:.1f} % | {m['chair_i']:.1f} % | {m['invented_scenes']:.1f} % "
                    f"| {m['broken_sentences']} of {m['images']}" if "chair_s" in m
                    else "| | |")
-        rows.append(f"| {label} | {guidance} | {m['bleu1']:.2f} | {m['bleu4']:.2f} | "
-                    f"{m['cider_d']:.2f} | {m['names_subject']:.1f} % | {invents} |")
+        encoder = m.get("encoder", "").replace("onnxruntime ", "")
+        rows.append(f"| {label} | {guidance} | {encoder} | {m['bleu1']:.2f} | "
+                    f"{m['bleu4']:.2f} | {m['cider_d']:.2f} | {m['names_subject']:.1f} % | "
+                    f"{invents} |")
     return "\n".join(rows)
+
+
+def presence_table(metrics: dict) -> str:
+    """The detector's presence precision and recall on coco-dev, per class
+    (metrics.coco_dev.detector_presence, written by `make evaluate`)."""
+    found = (metrics.get("coco_dev") or {}).get("detector_presence")
+    if not found:
+        return "*No figures: run `make evaluate` with ../shared/coco-dev.*"
+    lines = [f"At the listing threshold {found['threshold']}: precision **{found['precision']}**"
+             f", recall **{found['recall']}** over all classes.", "",
+             "| class | found | listed but absent | missed |", "|---|---|---|---|"]
+    for name, row in sorted(found["per_class"].items(),
+                            key=lambda kv: -(kv[1]["found"] + kv[1]["missed"])):
+        lines.append(f"| {name} | {row['found']} | {row['false']} | {row['missed']} |")
+    return "\n".join(lines)
+
+
+def tuning_table(detector: dict) -> str:
+    """The caption settings measured one at a time (detector.tuning, written by
+    `python -m caption.train.tune_objects --write`)."""
+    tuning = detector.get("tuning")
+    if not tuning:
+        return "*No figures: run `python -m caption.train.tune_objects --write`.*"
+    lines = [f"By `{tuning['command']}` ({tuning['encoder']} encoder, guidance on):", "",
+             "| setting | coco-dev CIDEr-D | coco-dev names the subject | coco-dev CHAIR-s | "
+             "val BLEU-4 | val CIDEr-D | val names the subject | val CHAIR-s |",
+             "|---|---|---|---|---|---|---|---|"]
+    for row in tuning["variants"]:
+        coco, val = row["coco_dev"], row["val"]
+        lines.append(f"| {row['variant']} | {coco['cider_d']:.2f} | "
+                     f"{coco['names_subject']:.1f} % | {coco['chair_s']:.1f} % | "
+                     f"{val['bleu4']:.2f} | {val['cider_d']:.2f} | {val['names_subject']:.1f} % "
+                     f"| {val['chair_s']:.1f} % |")
+    return "\n".join(lines)
 
 
 def fill(text: str, marker: str, body: str) -> str:
@@ -192,11 +249,14 @@ def main(argv: list[str] | None = None) -> int:
     config = json.loads((settings.model_dir / "model.json").read_text())
     text = fill(page.read_text(), "gallery", gallery(service, images))
     text = fill(text, "metrics", metrics_table(config["metrics"]))
+    text = fill(text, "presence", presence_table(config["metrics"]))
+    text = fill(text, "tuning", tuning_table(config.get("detector") or {}))
     text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
                                f"served below by {timings['encoder']} (encoder), "
-                               f"{timings['decoder']} (decoder) and {timings['grounding']} "
-                               "(grounding), with whole sentences and grounding on as by "
-                               "default, as on the machine that ran `make gallery`.")
+                               f"{timings['decoder']} (decoder), {timings['grounding']} "
+                               f"(grounding) and {timings.get('detector', 'off')} (objects), "
+                               "with whole sentences, grounding and objects on as by default, "
+                               "as on the machine that ran `make gallery`.")
     page.write_text(text)
     print(f"wrote {page} and {len(PHOTOS)} photos in {images}")
     return 0

@@ -47,6 +47,7 @@ def photos() -> dict[str, bytes]:
         "coffee": jpeg_bytes(data.coffee()),  # a cup of coffee
         "astronaut": jpeg_bytes(data.astronaut()),
         "motorcycle": jpeg_bytes(data.stereo_motorcycle()[0]),
+        "hubble": jpeg_bytes(data.hubble_deep_field()),  # galaxies: nothing COCO names
         "china": jpeg_bytes(load_sample_image("china.jpg")),  # a temple
         "sample": (EVENTS / "sample.jpg").read_bytes(),  # the image in events/*.json
     }

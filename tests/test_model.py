@@ -116,7 +116,7 @@ def test_the_int8_encoder_serves_only_on_cpus_with_int8_dot_products(tiny_bundle
     monkeypatch.setattr(cpu.platform, "machine", lambda: "x86_64")
     model = load_model(tiny_bundle, int8_encoder=allowed)
     assert model.runtime == {"encoder": f"onnxruntime {expected}", "decoder": "onnxruntime",
-                             "grounding": "off"}  # the tiny bundle has none
+                             "grounding": "off", "detector": "off"}  # the tiny bundle has none
     assert model.caption(Image.new("RGB", (64, 64), (30, 90, 200)), 2, 1, 4)
 
 
@@ -175,9 +175,11 @@ def test_score_is_the_geometric_mean_word_probability(tiny_bundle):
         log_probs, state = model.decoder.log_probs([previous], state)
         total += float(log_probs[0, token])
     # The int8 step graph quantizes its activations per run, over all the rows it is given, so
-    # a word's log-probability in a beam of three differs from its own by rounding.
-    assert best.log_prob == pytest.approx(total, abs=2e-3)
-    assert best.score == pytest.approx(math.exp(total / len(best.tokens)), rel=1e-3)
+    # a word's log-probability in a beam of three differs from its own by rounding; by more
+    # without VNNI, where int8 products can saturate (caption.model.cpu; 7e-3 measured).
+    rounding = 2e-3 if cpu.has_vnni() else 2e-2
+    assert best.log_prob == pytest.approx(total, abs=rounding)
+    assert best.score == pytest.approx(math.exp(total / len(best.tokens)), rel=rounding / 2)
 
 
 def test_a_seed_checkpoint_is_not_served_but_named_for_conversion(tmp_path):

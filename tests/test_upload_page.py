@@ -72,6 +72,24 @@ def test_uploading_a_photo_shows_ranked_captions_and_labels(page, tmp_path, phot
     assert page.locator("#preview").is_visible()
     assert page.get_by_role("status").inner_text() == "Done."
     assert not page.get_by_role("alert").is_visible()
+
+
+def test_uploading_a_photo_draws_its_objects_boxed_and_named(page, tmp_path, photos):
+    photo = tmp_path / "astronaut.jpg"
+    photo.write_bytes(photos["astronaut"])
+    page.get_by_label("Choose an image").set_input_files(str(photo))
+    page.get_by_role("status").filter(has_text="Done.").wait_for(timeout=30_000)
+    objects = page.locator("#objects li")
+    assert objects.first.inner_text().startswith("person")
+    # Drawn over the photo, in its own pixels: the box's rectangle and its name.
+    box = page.locator("#boxes rect:not(.tag)").first
+    assert float(box.get_attribute("width")) > 200 and float(box.get_attribute("height")) > 300
+    assert page.locator("#boxes text").first.inner_text().startswith("person ")
+    # On screen the box lies over the photo, not beside it.
+    shown, drawn = page.locator("#preview").bounding_box(), box.bounding_box()
+    for start, extent in (("x", "width"), ("y", "height")):
+        assert shown[start] <= drawn[start]
+        assert drawn[start] + drawn[extent] <= shown[start] + shown[extent] + 1
     target = os.environ.get("UPLOAD_PAGE_SCREENSHOT") or str(tmp_path / "upload-page.png")
     page.screenshot(path=target, full_page=True)
     assert os.path.getsize(target) > 10_000

@@ -47,6 +47,21 @@ class LabelOut(BaseModel):
     score: float = Field(description="The classifier's probability for the class, 0 to 1.")
 
 
+class BoxOut(BaseModel):
+    left: int = Field(description="Pixels from the upright image's left edge.")
+    top: int = Field(description="Pixels from its top edge.")
+    width: int
+    height: int
+
+
+class ObjectOut(BaseModel):
+    name: str = Field(description="The COCO class, e.g. 'person', 'dining table'.")
+    score: float = Field(description="The detector's confidence, 0 to 1.")
+    box: BoxOut = Field(description="Where it is, in the upright image's pixels (EXIF "
+                                    "orientation applied), as Rekognition's BoundingBox lays "
+                                    "it out.")
+
+
 class ModelOut(BaseModel):
     name: str
     version: str
@@ -68,9 +83,13 @@ class CaptionResponse(BaseModel):
     captions: list[CaptionOut] = Field(description="Best first.")
     labels: list[LabelOut] = Field(description="What the image classifier sees, most probable "
                                                "first (up to 5, each at least 0.05).")
-    guided_by: str | None = Field(None, description="The label noun the captions were steered "
-                                                    "to name, or null when none was confident "
-                                                    "enough (or guidance was off).")
+    guided_by: str | None = Field(None, description="The noun the captions were steered to "
+                                                    "name (a label's, else a detected "
+                                                    "object's), or null when none was "
+                                                    "confident enough (or guidance was off).")
+    objects: list[ObjectOut] = Field(default_factory=list, description=(
+        "The COCO objects the detector finds, best first, each at least `object_threshold`; "
+        "empty for a model without a detector."))
     model: ModelOut
     image: ImageOut
     timings_ms: TimingsOut
@@ -99,16 +118,18 @@ _REQUEST_BODY = {
             "type": "object", "required": ["image"],
             "properties": {"image": {"type": "string", "format": "binary"},
                            "beam_size": {"type": "integer"}, "num_captions": {"type": "integer"},
-                           "max_length": {"type": "integer"}, "guidance": {"type": "boolean"}}}},
+                           "max_length": {"type": "integer"}, "guidance": {"type": "boolean"},
+                           "object_threshold": {"type": "number"}}}},
         "application/json": {"schema": {
             "type": "object",
             "properties": {"image": {"type": "string", "description": "base64 image bytes"},
                            "s3_uri": {"type": "string", "example": "s3://bucket/key.jpg"},
                            "beam_size": {"type": "integer"}, "num_captions": {"type": "integer"},
-                           "max_length": {"type": "integer"}, "guidance": {"type": "boolean"}}}},
+                           "max_length": {"type": "integer"}, "guidance": {"type": "boolean"},
+                           "object_threshold": {"type": "number"}}}},
     },
 }
-_OPTION_NAMES = ("beam_size", "num_captions", "max_length", "guidance")
+_OPTION_NAMES = ("beam_size", "num_captions", "max_length", "guidance", "object_threshold")
 
 
 def _error(status: int, code: str, message: str) -> JSONResponse:
@@ -126,6 +147,22 @@ def _int_option(name: str, raw: Any, default: int) -> int:
         raise bad_option(f"{name} must be an integer, got {str(raw)[:40]!r}") from None
     if isinstance(raw, float) and raw != value:
         raise bad_option(f"{name} must be an integer")
+    return value
+
+
+def _fraction_option(name: str, raw: Any) -> float | None:
+    """A number from 0 to 1, or None where it is not given."""
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, bool):
+        raise bad_option(f"{name} must be a number between 0 and 1")
+    try:
+        value = float(raw)
+    except (TypeError, ValueError):
+        raise bad_option(f"{name} must be a number between 0 and 1, got {str(raw)[:40]!r}"
+                         ) from None
+    if not 0.0 <= value <= 1.0:  # NaN fails this too
+        raise bad_option(f"{name} must be a number between 0 and 1, got {str(raw)[:40]!r}")
     return value
 
 
@@ -152,7 +189,8 @@ def _options(sources: list[dict]) -> CaptionOptions:
                         min(defaults.num_captions, beam))
     length = _int_option("max_length", merged.get("max_length"), defaults.max_length)
     guidance = _bool_option("guidance", merged.get("guidance"), defaults.guidance)
-    return CaptionOptions(beam, count, length, guidance).validated()
+    threshold = _fraction_option("object_threshold", merged.get("object_threshold"))
+    return CaptionOptions(beam, count, length, guidance, threshold).validated()
 
 
 class StagePrefix:
@@ -263,8 +301,10 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
                   f"(1-{MAX_BEAM_SIZE}, default 3), `num_captions` (1-beam_size, default 3) and "
                   f"`max_length` (1-{MAX_LENGTH_CAP} words, default 20) and `guidance` (true/"
                   "false, default true: captions name what the classifier is confident the "
-                  "image shows) go in the query string, form fields or JSON body. `labels` "
-                  "lists the classifier's most probable classes."),
+                  "image shows) and `object_threshold` (0-1, default the model's: the score an "
+                  "object needs to be listed) go in the query string, form fields or JSON "
+                  "body. `labels` lists the classifier's most probable classes, `objects` the "
+                  "detector's COCO objects with their boxes."),
               openapi_extra={"requestBody": _REQUEST_BODY})
     async def captions(request: Request) -> CaptionResponse:
         started = time.perf_counter()
@@ -286,6 +326,9 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
             labels=[LabelOut(name=label.name, noun=label.noun, score=label.score)
                     for label in result.labels],
             guided_by=result.guided_by,
+            objects=[ObjectOut(name=o.name, score=o.score, box=BoxOut(
+                left=o.box.left, top=o.box.top, width=o.box.width, height=o.box.height))
+                for o in result.objects],
             model=ModelOut(name=info.name, version=info.version),
             image=ImageOut(width=result.width, height=result.height, format=result.format),
             timings_ms=TimingsOut(decode=result.decode_ms, inference=result.inference_ms,

@@ -7,7 +7,8 @@ bytes, not their names); `s3://bucket/key` objects; `s3://bucket/prefix/` prefix
 under them with an image extension). boto3's usual credentials and endpoint settings apply.
 
 Output: text, or with --json one object per line: {"file", "captions": [{"text", "score"}] best
-first, "labels": [{"name", "noun", "score"}], "guided_by"}, or {"file", "error": {"code",
+first, "labels": [{"name", "noun", "score"}], "guided_by", "objects": [{"name", "score", "box":
+{"left", "top", "width", "height"}}] (upright pixels)}, or {"file", "error": {"code",
 "message"}}. --output FILE.jsonl (or .csv) also writes each record as it is made; --resume skips
 inputs already in that file. A progress bar (images, images/s, ETA, failures) goes to stderr when
 it is a terminal. A failing input never stops the others; the exit status is 1 when any failed,
@@ -52,6 +53,9 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument("--max-length", type=int, default=20, help="words per caption")
     parser.add_argument("--no-guidance", dest="guidance", action="store_false",
                         help="caption without steering by the classifier's labels")
+    parser.add_argument("--object-threshold", type=float, default=None,
+                        help="the score an object needs to be listed, 0-1 (default: the "
+                             "model's)")
     parser.add_argument("--model", type=Path, default=None,
                         help="a bundle directory or a seed checkpoint (default: the bundled model)")
     parser.add_argument("--output", type=Path, default=None,
@@ -93,6 +97,13 @@ def _read(source: str, settings: Settings, s3: _S3) -> bytes:
         return handle.read()
 
 
+def object_record(found) -> dict:
+    """A DetectedObject as the API's JSON lays it out."""
+    box = found.box
+    return {"name": found.name, "score": found.score,
+            "box": {"left": box.left, "top": box.top, "width": box.width, "height": box.height}}
+
+
 def _caption_batch(sources: list[str], service: CaptionService, options: CaptionOptions,
                    settings: Settings, s3: _S3) -> list[dict]:
     """Read every source (a bad one fails alone), caption the readable ones as one batch."""
@@ -116,7 +127,8 @@ def _caption_batch(sources: list[str], service: CaptionService, options: Caption
             "captions": [{"text": c.text, "score": c.score} for c in result.captions],
             "labels": [{"name": label.name, "noun": label.noun, "score": label.score}
                        for label in result.labels],
-            "guided_by": result.guided_by})
+            "guided_by": result.guided_by,
+            "objects": [object_record(o) for o in result.objects]})
     return records
 
 
@@ -174,6 +186,11 @@ def _print_record(record: dict, as_json: bool, out) -> None:
             seen = ", ".join(f"{label['noun']} ({label['name']}, {label['score']:.2f})"
                              for label in record["labels"])
             print(f"  labels: {seen}", file=out, flush=True)
+        if record.get("objects"):
+            found = ", ".join(f"{o['name']} {o['score']:.2f} at {o['box']['left']},"
+                              f"{o['box']['top']} {o['box']['width']}x{o['box']['height']}"
+                              for o in record["objects"])
+            print(f"  objects: {found}", file=out, flush=True)
 
 
 def _batches(items: Iterator[str], size: int) -> Iterator[list[str]]:
@@ -208,7 +225,8 @@ def run(argv: list[str] | None = None, out=sys.stdout) -> int:
     if args.model is not None:
         settings = replace(settings, model_dir=args.model)
     num = args.num_captions if args.num_captions is not None else min(3, args.beam_size)
-    options = CaptionOptions(args.beam_size, num, args.max_length, args.guidance)
+    options = CaptionOptions(args.beam_size, num, args.max_length, args.guidance,
+                             args.object_threshold)
     try:
         options.validated()
         if args.resume and args.output is None:

@@ -2,7 +2,9 @@
 test sets are scored: best caption per image at the given beam (default 3), BLEU-1..4, CIDEr-D,
 "names the subject" (caption.train.subjects), and what the captions invent or break: CHAIR-s and
 CHAIR-i, invented scenes, broken sentences (caption.train.hallucination; a folder's objects.tsv,
-where there is one, adds its annotated objects to the ground truth).
+where there is one, adds its annotated objects to the ground truth, and scores the detector's
+objects against them: caption.train.presence). CAPTION_OBJECTS=0 scores the same bundle
+without its detector.
 
     python -m caption.evaluate                               # Flickr8k val (../shared/flickr8k)
     python -m caption.evaluate --data ../shared/coco-dev     # any folder: images/ + captions.tsv
@@ -29,6 +31,7 @@ from caption.model.loader import load_model
 from caption.settings import Settings, inference_threads
 from caption.train.datasets import load_dataset, read_split
 from caption.train.hallucination import hallucination, read_objects
+from caption.train.presence import presence
 from caption.train.scoring import score_captions
 from caption.train.subjects import names_subject
 
@@ -47,17 +50,19 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
         data = data.subset(read_split(split))
     names = data.names[:limit] if limit else data.names
     predictions = {}
+    listed: dict[str, set[str]] = {}
     guided = 0
     started = time.perf_counter()
     progress = tqdm(total=len(names), desc="captioning", unit="image", mininterval=5)
     for start in range(0, len(names), BATCH):
         batch = names[start:start + BATCH]
         decoded = [decode_image((images / name).read_bytes(), Settings.max_pixels,
-                                model.preprocess.size).image
+                                model.decode_size).image
                    for name in batch]
         for name, result in zip(batch, model.describe(decoded, beam_size, 1, guidance=guidance,
                                                       max_labels=0), strict=True):
             predictions[name] = result.captions[0].text
+            listed[name] = {found.name for found in result.objects}
             guided += result.guided_by is not None
         progress.update(len(batch))
     progress.close()
@@ -69,6 +74,10 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics["guided_images"] = guided
     metrics["seconds_per_image"] = round((time.perf_counter() - started) / len(names), 4)
     metrics["encoder"] = model.runtime.get("encoder", "")
+    metrics["objects"] = model.runtime.get("detector", "off")
+    if objects is not None and model.detector is not None:
+        metrics["detector_presence"] = {"threshold": model.detector.score_threshold,
+                                        **presence(listed, objects)}
     return metrics, predictions
 
 
@@ -103,7 +112,7 @@ def main(argv: list[str] | None = None) -> None:
     # measures the float32 encoder's captions).
     settings = Settings.from_env()
     model = load_model(args.model, settings.int8_encoder, inference_threads(),
-                       settings.whole_sentences, settings.grounding)
+                       settings.whole_sentences, settings.grounding, settings.objects)
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     for guidance in modes:

@@ -7,7 +7,11 @@
                         space is short)
   caption-labels        what the image classifier sees, most probable first, separated by "; ",
                         each "name (noun) score": "Egyptian Mau (cat) 0.8906; tabby cat (cat)
-                        0.0612" (dropped next, before the caption itself)
+                        0.0612" (dropped next)
+  caption-objects       the detector's objects, best first, separated by "; ", each "name score
+                        left,top,width,height" in the upright image's pixels: "person 0.61
+                        8,9,361,503; cup 0.47 166,22,245,237"; at most OBJECTS_KEPT of them,
+                        then fewer as space needs (dropped last, before the caption itself)
 
 S3 limits user metadata to 2 KB, counting the UTF-8 bytes of every key and value; the user's own
 entries are kept as they are and ours must fit beside them.
@@ -19,6 +23,7 @@ import unicodedata
 
 from caption.model.captioner import Caption
 from caption.model.labels import Label
+from caption.model.objects import DetectedObject
 
 USER_METADATA_LIMIT = 2048
 CAPTION = "caption"
@@ -26,8 +31,10 @@ SCORE = "caption-score"
 MODEL = "caption-model"
 ALTERNATIVES = "caption-alternatives"
 LABELS = "caption-labels"
-OUR_KEYS = (CAPTION, SCORE, MODEL, ALTERNATIVES, LABELS)
+OBJECTS = "caption-objects"
+OUR_KEYS = (CAPTION, SCORE, MODEL, ALTERNATIVES, LABELS, OBJECTS)
 DROPPED_FIRST = (ALTERNATIVES, LABELS)  # what gives way, in order, when space is short
+OBJECTS_KEPT = 20  # a crowd's hundred boxes would crowd out the user's own metadata
 
 
 class MetadataFull(Exception):
@@ -50,8 +57,14 @@ def labels_value(labels: list[Label]) -> str:
                      for label in labels)
 
 
+def objects_value(objects: list[DetectedObject]) -> str:
+    return "; ".join(f"{to_ascii(o.name)} {o.score:.2f} {o.box.left},{o.box.top},"
+                     f"{o.box.width},{o.box.height}" for o in objects)
+
+
 def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id: str,
-                     labels: list[Label] | None = None) -> dict[str, str]:
+                     labels: list[Label] | None = None,
+                     objects: list[DetectedObject] | None = None) -> dict[str, str]:
     """The object's new user metadata: the user's entries unchanged, ours added or replaced."""
     if not captions:
         raise ValueError("no caption to write")
@@ -64,9 +77,17 @@ def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id
         merged[ALTERNATIVES] = alternatives
     if labels:
         merged[LABELS] = labels_value(labels)
+    if objects:
+        merged[OBJECTS] = objects_value(objects[:OBJECTS_KEPT])
     for optional in DROPPED_FIRST:
         if metadata_size(merged) > USER_METADATA_LIMIT:
             merged.pop(optional, None)
+    kept_objects = min(len(objects or []), OBJECTS_KEPT)
+    while metadata_size(merged) > USER_METADATA_LIMIT and kept_objects > 0:
+        kept_objects -= 1  # the least confident give way first
+        merged[OBJECTS] = objects_value(objects[:kept_objects])
+        if not kept_objects:
+            merged.pop(OBJECTS)
     if metadata_size(merged) > USER_METADATA_LIMIT:
         raise MetadataFull(f"the object's own metadata uses {metadata_size(kept)} of S3's "
                            f"{USER_METADATA_LIMIT} bytes; no room for a caption")

@@ -1,7 +1,8 @@
 """The CLI's output files: one record per input, written as it is made, readable for --resume.
 
 JSON lines (`.jsonl`, the same objects `--json` prints) or CSV (`.csv`: file, caption, score,
-labels, error_code, error_message). Each record is written whole and flushed, so a run that is
+labels, guided_by, objects, status, error_code, error_message; objects as in S3 metadata,
+caption.metadata.objects_value). Each record is written whole and flushed, so a run that is
 interrupted leaves at most one partial last line, which --resume cuts off before appending.
 """
 
@@ -13,8 +14,8 @@ import json
 from pathlib import Path
 from typing import IO
 
-CSV_FIELDS = ("file", "caption", "score", "labels", "guided_by", "status", "error_code",
-              "error_message")
+CSV_FIELDS = ("file", "caption", "score", "labels", "guided_by", "objects", "status",
+              "error_code", "error_message")
 
 
 def _drop_partial_last_line(path: Path) -> None:
@@ -70,6 +71,10 @@ class RecordWriter:
                 "labels": "; ".join(f"{label['noun']} {label['score']:.2f}"
                                     for label in record.get("labels", [])),
                 "guided_by": record.get("guided_by") or "",
+                "objects": "; ".join(
+                    f"{o['name']} {o['score']:.2f} {o['box']['left']},{o['box']['top']},"
+                    f"{o['box']['width']},{o['box']['height']}"
+                    for o in record.get("objects", [])),
                 "status": record.get("status", "error" if error else "captioned"),
                 "error_code": error.get("code", ""), "error_message": error.get("message", "")})
         self.handle.flush()

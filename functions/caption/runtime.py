@@ -31,7 +31,7 @@ def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionServi
     threads = inference_threads()
     started = time.perf_counter()
     captioner = load_model(settings.model_dir, settings.int8_encoder, threads,
-                           settings.whole_sentences, settings.grounding)
+                           settings.whole_sentences, settings.grounding, settings.objects)
     loaded = time.perf_counter()
     if warm_up:
         # The first inference pays for lazy kernel set-up; pay it at init, not in a request.

@@ -213,7 +213,7 @@ def _write_caption(s3: Any, service: CaptionService, pending: _Pending,
                        code=result.code)
     try:
         new_metadata = caption_metadata(head.get("Metadata", {}), result.captions,
-                                        service.model_id, result.labels)
+                                        service.model_id, result.labels, result.objects)
     except MetadataFull as exc:
         return Outcome(bucket, key, "skipped", f"metadata_full: {exc}", code="metadata_full")
     etag = head["ETag"]

@@ -10,6 +10,7 @@ from caption.errors import CaptionError, bad_option
 from caption.images import DecodedImage, decode_image
 from caption.model.captioner import Caption, Captioner
 from caption.model.labels import Label
+from caption.model.objects import DetectedObject
 
 MAX_BEAM_SIZE = 10
 MAX_LENGTH_CAP = 50
@@ -21,8 +22,14 @@ class CaptionOptions:
     num_captions: int = 3
     max_length: int = 20
     guidance: bool = True  # steer captions to name what the classifier is confident of
+    object_threshold: float | None = None  # score an object needs to be listed; None: the model's
 
     def validated(self) -> CaptionOptions:
+        threshold = self.object_threshold
+        if threshold is not None and (isinstance(threshold, bool)
+                                      or not isinstance(threshold, int | float)
+                                      or not 0.0 <= threshold <= 1.0):
+            raise bad_option("object_threshold must be a number between 0 and 1")
         if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
             raise bad_option(f"beam_size must be between 1 and {MAX_BEAM_SIZE}")
         if not 1 <= self.num_captions <= self.beam_size:
@@ -42,6 +49,7 @@ class CaptionResult:
     format: str
     decode_ms: float
     inference_ms: float
+    objects: list[DetectedObject]  # best first, boxes in the upright image's pixels
 
 
 class CaptionService:
@@ -73,15 +81,16 @@ class CaptionService:
             started = time.perf_counter()
             try:
                 decoded.append(decode_image(data, self.max_pixels,
-                                            self.captioner.preprocess.size))
+                                            self.captioner.decode_size))
             except CaptionError as exc:
                 decoded.append(exc.with_traceback(None))  # no frame cycle (see cli._caption_batch)
             decode_ms.append(round(1000 * (time.perf_counter() - started), 2))
         good = [d for d in decoded if isinstance(d, DecodedImage)]
         started = time.perf_counter()
-        described = iter(self.captioner.describe([d.image for d in good], options.beam_size,
-                                                 options.num_captions, options.max_length,
-                                                 options.guidance))
+        described = iter(self.captioner.describe(
+            [d.image for d in good], options.beam_size, options.num_captions,
+            options.max_length, options.guidance, sizes=[(d.width, d.height) for d in good],
+            object_threshold=options.object_threshold))
         inference_ms = round(1000 * (time.perf_counter() - started) / max(len(good), 1), 2)
         results: list[CaptionResult | CaptionError] = []
         for item, ms in zip(decoded, decode_ms, strict=True):
@@ -91,7 +100,7 @@ class CaptionService:
             description = next(described)
             result = CaptionResult(description.captions, description.labels,
                                    description.guided_by, item.width, item.height, item.format,
-                                   ms, inference_ms)
+                                   ms, inference_ms, description.objects)
             if self.observer is not None:
                 self.observer(result)
             results.append(result)

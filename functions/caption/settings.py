@@ -78,6 +78,9 @@ class Settings:
     # Name only what the photo gives evidence of (caption.model.grounding), where the bundle
     # has grounding. Off: the decoder may name whatever it expects (to compare).
     grounding: bool = True
+    # List the objects the bundle's COCO detector finds, and let its evidence ground the
+    # captions (caption.model.objects). Off: no objects, and the word detectors alone ground.
+    objects: bool = True
     beam_size: int = 3  # defaults for S3 and Batch Operations captioning
     num_captions: int = 3
 
@@ -90,6 +93,7 @@ class Settings:
             int8_encoder=_bool("CAPTION_INT8_ENCODER", cls.int8_encoder),
             whole_sentences=_bool("CAPTION_WHOLE_SENTENCES", cls.whole_sentences),
             grounding=_bool("CAPTION_GROUNDING", cls.grounding),
+            objects=_bool("CAPTION_OBJECTS", cls.objects),
             max_request_bytes=_int("CAPTION_MAX_REQUEST_BYTES", cls.max_request_bytes),
             max_object_bytes=_int("CAPTION_MAX_OBJECT_BYTES", cls.max_object_bytes),
             max_pixels=_int("CAPTION_MAX_PIXELS", cls.max_pixels),

@@ -59,6 +59,7 @@ class Graphs:
     decoder_start: str | None = None  # features -> the decoder's first state
     decoder_step: str | None = None  # one search step (caption.model.decoder)
     concepts: str | None = None  # regions -> word detectors' probabilities (model.grounding)
+    detector: str | None = None  # pixels -> COCO objects with boxes (caption.model.objects)
 
 
 @dataclass(frozen=True)
@@ -74,6 +75,9 @@ class BundleConfig:
     weights_sha256: str | None = None  # of the checkpoint the graphs must come from
     labels: dict | None = None  # caption.model.labels; None for models without a classifier
     grounding: dict | None = None  # caption.model.grounding; None: captions are not grounded
+    # caption.model.objects; None: no objects. Its graph is stamped with the detector's own
+    # weights (the section's weights_sha256), not the checkpoint's: it is not trained here.
+    detector: dict | None = None
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
@@ -90,7 +94,7 @@ class BundleConfig:
         data["preprocessing"] = {"size": self.preprocessing.size,
                                  "mean": list(self.preprocessing.mean),
                                  "std": list(self.preprocessing.std)}
-        for optional in ("labels", "grounding"):
+        for optional in ("labels", "grounding", "detector"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -109,7 +113,7 @@ class BundleConfig:
                                             tuple(pre["std"])),
                 vocabulary=list(data["vocabulary"]), graphs=Graphs(**data.get("graphs", {})),
                 weights_sha256=data.get("weights_sha256"), labels=data.get("labels"),
-                grounding=data.get("grounding"),
+                grounding=data.get("grounding"), detector=data.get("detector"),
                 metrics=dict(data.get("metrics", {})), training=dict(data.get("training", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None

@@ -4,22 +4,26 @@ PyTorch networks in training). NumPy in, captions out."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
 
 from caption.model.bundle import ModelInfo
+from caption.model.counting import Counting
 from caption.model.decoder import Decoder
 from caption.model.encoder import Encoded
-from caption.model.grounding import Grounding
+from caption.model.grounding import Corroboration, Grounding
 from caption.model.guidance import (
     animal_word_ids,
     animate_verb_ids,
     choose_guide,
+    object_guide,
+    object_words,
     unseen_animals,
 )
 from caption.model.labels import Label, LabelModel
+from caption.model.objects import DetectedObject, Detections, Detector
 from caption.model.preprocess import Preprocessing
 from caption.model.search import beam_search, guided_beam_search
 from caption.model.vocabulary import Vocabulary
@@ -32,6 +36,8 @@ DEFAULT_NOVEL_THRESHOLD = 0.2  # likewise labels.guide_threshold_novel (see choo
 # threshold 0.25): 0.03 raised coco-dev CIDEr-D 42.0 -> 43.3 and "names the subject" 70.0 -> 71.4 %
 # for -0.01 BLEU-4 and -0.2 CIDEr-D on Flickr8k val; 0.01 changed nothing.
 ABSENT_ANIMAL = 0.03
+DEFAULT_GUIDE_OBJECT_THRESHOLD = 0.5  # a bundle's detector.guide_object_threshold overrides it
+DEFAULT_COUNT_THRESHOLD = 0.3  # likewise detector.count_threshold
 
 
 @dataclass(frozen=True)
@@ -47,6 +53,7 @@ class Description:
     captions: list[Caption]  # best first
     labels: list[Label] = field(default_factory=list)  # most probable first
     guided_by: str | None = None  # the noun the captions were steered to name, if any
+    objects: list[DetectedObject] = field(default_factory=list)  # best first
 
 
 class Captioner:
@@ -55,13 +62,27 @@ class Captioner:
                  guide_threshold: float = DEFAULT_GUIDE_THRESHOLD,
                  novel_threshold: float = DEFAULT_NOVEL_THRESHOLD,
                  runtime: dict[str, str] | None = None, whole_sentences: bool = True,
-                 grounding: Grounding | None = None):
+                 grounding: Grounding | None = None, detector: Detector | None = None,
+                 evidence_thresholds: dict[str, float] | None = None,
+                 guide_object_threshold: float = DEFAULT_GUIDE_OBJECT_THRESHOLD,
+                 corroboration: Corroboration | None = None,
+                 count_threshold: float = DEFAULT_COUNT_THRESHOLD,
+                 guide_objects_with_people: bool = False):
         """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
         runtime: what runs each part, as /healthz and the init log report it.
         whole_sentences: the searches keep every caption a whole sentence
         (caption.model.search.whole_sentences).
         grounding: bars the words of what the photo gives no evidence of
-        (caption.model.grounding), with guidance on or off; None: nothing is barred for it."""
+        (caption.model.grounding), with guidance on or off; None: nothing is barred for it.
+        detector: the COCO detector (caption.model.objects): every description lists its
+        objects, and, with grounding, a COCO class is named only at its evidence_thresholds
+        score (by class name, else "default"), a count only with as many boxes; with
+        guidance, a detected object at guide_object_threshold guides the caption where the
+        classifier names nothing; corroboration: when the word
+        detectors may vouch for a faint detection (caption.model.grounding); count_threshold:
+        the score a box needs to count toward "two" (caption.model.counting);
+        guide_objects_with_people: let a detected object guide where a person is detected too
+        (measured off: see the model card)."""
         self.encoder = encoder
         self.decoder = decoder
         self.vocabulary = vocabulary
@@ -74,6 +95,15 @@ class Captioner:
         self.runtime = runtime or {}
         self.whole_sentences = whole_sentences
         self.grounding = grounding
+        self.detector = detector
+        self.evidence_thresholds = {"default": 0.3, **(evidence_thresholds or {})}
+        self.guide_object_threshold = guide_object_threshold
+        self.corroboration = corroboration
+        self.count_threshold = count_threshold
+        self.guide_objects_with_people = guide_objects_with_people
+        self._counting = (Counting(vocabulary)
+                          if grounding is not None and detector is not None else None)
+        self._object_words = object_words(grounding, vocabulary, labels)
         self._animate_verbs = animate_verb_ids(vocabulary)
         self._animal_words = animal_word_ids(labels, vocabulary) if labels is not None else {}
 
@@ -82,10 +112,18 @@ class Captioner:
         classifier's probabilities."""
         return self.encoder(np.ascontiguousarray(pixels, dtype=np.float32))
 
+    @property
+    def decode_size(self) -> int:
+        """The smallest side an image may be decoded down to: the larger of the two inputs."""
+        return max(self.preprocess.size, self.detector.input_size if self.detector else 0)
+
     def describe_features(self, regions: np.ndarray, probabilities: np.ndarray | None = None,
                           beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
-                          guidance: bool = True, max_labels: int = MAX_LABELS) -> Description:
-        """regions: one image's encoder output, (1, R, C); probabilities: its (classes,)."""
+                          guidance: bool = True, max_labels: int = MAX_LABELS,
+                          detections: Detections | None = None) -> Description:
+        """regions: one image's encoder output, (1, R, C); probabilities: its (classes,);
+        detections: the detector's on the same image (objects are not listed here: see
+        describe, which knows the image's size)."""
         labels: list[Label] = []
         guide = None
         banned: frozenset[int] = frozenset()
@@ -98,8 +136,19 @@ class Captioner:
                 guide = choose_guide(self.labels, scores, self.vocabulary,
                                      self.guide_threshold, self.novel_threshold)
                 banned = unseen_animals(self._animal_words, scores, self.absent_animal)
+        best = detections.best_scores() if detections is not None else None
         if self.grounding is not None:
-            banned |= self.grounding.unsupported_words(regions, scores)
+            banned |= self.grounding.unsupported_words(regions, scores, best,
+                                                       self.evidence_thresholds,
+                                                       self.corroboration)
+            if self._counting is not None and detections is not None:
+                banned |= self._counting.unsupported_words(
+                    detections.counts({"default": self.count_threshold}))
+        if guidance and guide is None and best and (self.guide_objects_with_people or best.get(
+                "person", 0.0) < self.evidence_thresholds.get("person",
+                                                              self.evidence_thresholds["default"])):
+            guide = object_guide(self._object_words, best, self.guide_object_threshold,
+                                 self.vocabulary)
         if guide is None:
             hypotheses = beam_search(self.decoder, regions, self.vocabulary, beam_size,
                                      num_captions, max_length, banned, self.whole_sentences)
@@ -112,7 +161,7 @@ class Captioner:
         # Searched even when the best caption already names the noun: the constrained search
         # keeps twice the beams, and on Flickr8k val that scored higher than keeping the
         # unconstrained captions (BLEU-4 22.08 against 21.89 at threshold 0.5).
-        inanimate = guide.noun not in self.labels.animal_nouns
+        inanimate = self.labels is None or guide.noun not in self.labels.animal_nouns
         not_after = self._animate_verbs if inanimate else frozenset()
         hypotheses = guided_beam_search(
             self.decoder, regions, self.vocabulary, guide.tokens, beam_size, num_captions,
@@ -126,18 +175,31 @@ class Captioner:
         return Description(captions, labels, guide.noun)
 
     def describe(self, images: list[Image.Image], beam_size: int = 3, num_captions: int = 3,
-                 max_length: int = 20, guidance: bool = True, max_labels: int = MAX_LABELS
-                 ) -> list[Description]:
-        """Several images: one encoder batch, then one search per image."""
+                 max_length: int = 20, guidance: bool = True, max_labels: int = MAX_LABELS,
+                 sizes: list[tuple[int, int]] | None = None,
+                 object_threshold: float | None = None) -> list[Description]:
+        """Several images: one encoder batch, then per image the detector and one search.
+        sizes: each image's upright original (width, height), which object boxes are given in
+        (default: the image's own size); object_threshold: the score an object needs to be
+        listed (default: the bundle's)."""
         if not images:
             return []
         encoded = self.encode(np.stack([self.preprocess(image) for image in images]))
         probabilities = encoded.probabilities
-        return [self.describe_features(encoded.regions[i:i + 1],
-                                       None if probabilities is None else probabilities[i],
-                                       beam_size, num_captions, max_length, guidance,
-                                       max_labels)
-                for i in range(len(images))]
+        sizes = sizes or [image.size for image in images]
+        out = []
+        for i, image in enumerate(images):
+            detections = self.detector.detect(image) if self.detector is not None else None
+            description = self.describe_features(
+                encoded.regions[i:i + 1], None if probabilities is None else probabilities[i],
+                beam_size, num_captions, max_length, guidance, max_labels, detections)
+            if detections is not None:
+                threshold = (self.detector.score_threshold if object_threshold is None
+                             else object_threshold)
+                description = replace(description,
+                                      objects=detections.objects(*sizes[i], threshold))
+            out.append(description)
+        return out
 
     def caption(self, image: Image.Image, beam_size: int = 3, num_captions: int = 3,
                 max_length: int = 20, guidance: bool = False) -> list[Caption]:

@@ -32,10 +32,12 @@ def open_session(path: Path, threads: int):
 
 
 def open_graph(directory: Path, config: BundleConfig, part: str, threads: int,
-               fix: str = EXPORT_COMMAND):
+               fix: str = EXPORT_COMMAND, stamp: str | None = None):
     """The session for the graph model.json names as `part` (a field of Graphs), once its
-    stamp says it was exported from the checkpoint model.json describes. fix: the command that
-    makes the graph again, which the errors name."""
+    stamp says it was exported from the checkpoint model.json describes (or, given `stamp`,
+    from those weights: the detector's own). fix: the command that makes the graph again,
+    which the errors name."""
+    expected = config.weights_sha256 if stamp is None else stamp
     name = getattr(config.graphs, part)
     if name is None:
         raise BundleError(f"{directory}: model.json names no {part} graph; export it with "
@@ -49,11 +51,11 @@ def open_graph(directory: Path, config: BundleConfig, part: str, threads: int,
     except Exception as exc:  # onnxruntime raises its own exception types for a bad file
         raise BundleError(f"{path} is not a graph ONNX Runtime can run: {str(exc)[:300]}"
                           ) from None
-    stamp = session.get_modelmeta().custom_metadata_map
-    if stamp.get(PART_KEY) != part or stamp.get(STAMP_KEY) != config.weights_sha256:
+    found = session.get_modelmeta().custom_metadata_map
+    if found.get(PART_KEY) != part or found.get(STAMP_KEY) != expected:
         raise BundleError(
-            f"{path} is stale: it says it is the {stamp.get(PART_KEY)!r} graph of weights "
-            f"{str(stamp.get(STAMP_KEY))[:12]}, and model.json wants the {part!r} graph of "
-            f"weights {str(config.weights_sha256)[:12]}; export it again with "
+            f"{path} is stale: it says it is the {found.get(PART_KEY)!r} graph of weights "
+            f"{str(found.get(STAMP_KEY))[:12]}, and model.json wants the {part!r} graph of "
+            f"weights {str(expected)[:12]}; export it again with "
             f"`{fix} {directory}`")
     return session

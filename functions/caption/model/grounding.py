@@ -32,6 +32,20 @@ import numpy as np
 
 from caption.model.vocabulary import Vocabulary
 
+PLACE_PREFIX = "scene:"  # a concept that is a kind of place ("scene:water"), not an object
+
+
+@dataclass(frozen=True)
+class Corroboration:
+    """How the other evidence counts for a COCO class where the detector runs: the word
+    detectors vouch for a class the detector saw only faintly (its score at least `detector`,
+    theirs at least `words`); the classifier's summed probability for the class's nouns counts
+    times `classifier_support` (the grounding's own factor, without a detector)."""
+
+    detector: float
+    words: float
+    classifier_support: float = 1.0
+
 
 @dataclass(frozen=True)
 class Concept:
@@ -51,6 +65,7 @@ class Grounding:
                            for name, value in section.get("thresholds", {}).items()}
         self.classifier_support = float(section.get("classifier_support", 0.0))
         self.prior_nouns = int(section.get("prior_nouns", 0))
+        self.words = {c["name"]: list(c["words"]) for c in section["concepts"]}
         self.concepts = [Concept(c["name"], vocabulary.ids_of(c["words"]),
                                  frozenset(c.get("nouns", ())))
                          for c in section["concepts"]]
@@ -69,10 +84,15 @@ class Grounding:
         (probabilities,) = self.session.run(["concepts"], {"regions": regions})
         return probabilities[0]
 
-    def evidence(self, regions: np.ndarray, noun_scores: dict[str, float] | None
-                 ) -> dict[str, float]:
+    def evidence(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
+                 objects: dict[str, float] | None = None,
+                 corroboration: Corroboration | None = None) -> dict[str, float]:
         """Per concept, 0..1: how strongly the photo shows it (the three sources above).
-        noun_scores: LabelModel.noun_scores of the image, or None without a classifier."""
+        noun_scores: LabelModel.noun_scores of the image, or None without a classifier.
+        objects: the COCO detector's best score per class (caption.model.objects), or None
+        without one. Where given, a COCO class's evidence is the detector's score, or the
+        classifier's support; the word detectors count only where they confirm a weak
+        detection (corroboration). So a person is never named without a person detection."""
         detected = self.detect(regions).astype(np.float64)
         out = {}
         for i, concept in enumerate(self.concepts):
@@ -81,11 +101,27 @@ class Grounding:
                 prior = self.priors.get(i)
                 if prior:
                     value = self._with_prior(value, prior, noun_scores)
-                if concept.nouns:
-                    shown = sum(noun_scores.get(noun, 0.0) for noun in concept.nouns)
-                    value = max(value, min(1.0, self.classifier_support * shown))
+            if objects is not None and self.is_object(concept):
+                value = self._object_evidence(objects.get(concept.name, 0.0), value,
+                                              corroboration)
+            if noun_scores is not None and concept.nouns:
+                shown = sum(noun_scores.get(noun, 0.0) for noun in concept.nouns)
+                factor = self.classifier_support
+                if objects is not None and corroboration is not None and self.is_object(concept):
+                    factor = corroboration.classifier_support
+                value = max(value, min(1.0, factor * shown))
             out[concept.name] = value
         return out
+
+    @staticmethod
+    def _object_evidence(detector: float, words: float,
+                         corroboration: Corroboration | None) -> float:
+        """The detector's score; the word detectors' (with the prior) where they are sure and
+        the detector saw the class at least faintly."""
+        if (corroboration is not None and detector >= corroboration.detector
+                and words >= corroboration.words):
+            return max(detector, words)
+        return detector
 
     def _with_prior(self, detected: float, prior: dict[str, float],
                     noun_scores: dict[str, float]) -> float:
@@ -96,11 +132,23 @@ class Grounding:
         sure = min(sum(score for score, _ in top), 1.0)
         return (1.0 - sure) * detected + sum(score * prior[noun] for score, noun in top)
 
-    def unsupported_words(self, regions: np.ndarray, noun_scores: dict[str, float] | None
-                          ) -> frozenset[int]:
-        """Word ids of every concept the photo gives too little evidence of."""
-        evidence = self.evidence(regions, noun_scores)
+    @staticmethod
+    def is_object(concept: Concept) -> bool:
+        """A COCO object class (which a detector can see), not a kind of place."""
+        return not concept.name.startswith(PLACE_PREFIX)
+
+    def unsupported_words(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
+                          objects: dict[str, float] | None = None,
+                          object_thresholds: dict[str, float] | None = None,
+                          corroboration: Corroboration | None = None) -> frozenset[int]:
+        """Word ids of every concept the photo gives too little evidence of. objects,
+        corroboration: see evidence; object_thresholds: the evidence a COCO class needs where
+        the detector counts, by class name, and for every other class under "default"."""
+        evidence = self.evidence(regions, noun_scores, objects, corroboration)
+        needed = {c.name: self.thresholds.get(c.name, self.threshold) for c in self.concepts}
+        if objects is not None and object_thresholds:
+            needed.update({c.name: object_thresholds.get(c.name, object_thresholds["default"])
+                           for c in self.concepts if self.is_object(c)})
         return frozenset(word for concept in self.concepts
-                         if evidence[concept.name] < self.thresholds.get(concept.name,
-                                                                         self.threshold)
+                         if evidence[concept.name] < needed[concept.name]
                          for word in concept.words)

@@ -142,3 +142,49 @@ ANIMATE_VERBS = frozenset(
 
 def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
     return vocab.ids_of(ANIMATE_VERBS)
+
+
+# Detected objects the caption is not steered to name: people (the decoder names them unasked,
+# as a man, a girl, a crowd, better than "a person" would) and a table (under nearly every
+# everyday scene, it would crowd out the thing on it).
+NOT_GUIDING_OBJECTS = frozenset({"person", "dining table"})
+
+
+def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
+                 ) -> dict[str, tuple[str, str]]:
+    """Per COCO class the caption can be steered to name: (the noun to write, the word the
+    decoder plans with), from the grounding's concept words ("dining table": table), else the
+    classifier's proxy for the class's own name ("pizza" written where the decoder plans
+    "food"), else the class's own name where the decoder knows it."""
+    from caption.model.objects import COCO_CLASSES
+
+    out = {}
+    concepts = grounding.words if grounding is not None else {}
+    proxies = labels.proxies if labels is not None else {}
+    for name in COCO_CLASSES:
+        if name in NOT_GUIDING_OBJECTS:
+            continue
+        known = [w for w in concepts.get(name, []) if w in vocab.ids]
+        if known:
+            out[name] = (known[0], known[0])
+        elif name in proxies and proxies[name] in vocab.ids:
+            out[name] = (name, proxies[name])
+        elif name in vocab.ids:
+            out[name] = (name, name)
+    return out
+
+
+def object_guide(words: dict[str, tuple[str, str]], best: dict[str, float], threshold: float,
+                 vocab: Vocabulary) -> Guide | None:
+    """The most confidently detected object the caption can name, as a guide, if its score
+    reaches `threshold` (nocaps' constrained beam search on detector tags). best: the
+    detector's best score per class (caption.model.objects.Detections.best_scores)."""
+    candidates = sorted(((score, name) for name, score in best.items()
+                         if name in words and score >= threshold), reverse=True)
+    if not candidates:
+        return None
+    score, name = candidates[0]
+    noun, written = words[name]
+    forms = {written: noun, plural(written): plural(noun)}
+    tokens = {vocab.ids[w]: text for w, text in forms.items() if w in vocab.ids}
+    return Guide(noun, score, frozenset(tokens), tokens) if tokens else None

@@ -19,6 +19,8 @@ from caption.model.bundle import (
     read_config,
 )
 from caption.model.captioner import (
+    DEFAULT_COUNT_THRESHOLD,
+    DEFAULT_GUIDE_OBJECT_THRESHOLD,
     DEFAULT_GUIDE_THRESHOLD,
     DEFAULT_NOVEL_THRESHOLD,
     Captioner,
@@ -26,14 +28,16 @@ from caption.model.captioner import (
 from caption.model.decoder import OnnxDecoder
 from caption.model.encoder import OnnxEncoder
 from caption.model.graphs import open_graph
-from caption.model.grounding import Grounding
+from caption.model.grounding import Corroboration, Grounding
 from caption.model.labels import LabelModel
+from caption.model.objects import Detector
 from caption.model.vocabulary import Vocabulary
 
 # The files of the seed app's Show-and-Tell checkpoint (caption.train.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
 GROUNDING_COMMAND = "python -m caption.train.grounding --model"
+DETECTOR_COMMAND = "python -m caption.train.detector_export --model"
 # Each encoder precision's graph, as model.json's `graphs` names it.
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
@@ -47,10 +51,12 @@ def open_encoder(directory: Path, config: BundleConfig, precision: str, threads:
 
 
 def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
-               whole_sentences: bool = True, grounding: bool = True) -> Captioner:
+               whole_sentences: bool = True, grounding: bool = True, objects: bool = True
+               ) -> Captioner:
     """int8_encoder: allow the int8 encoder (it still needs the CPU's int8 dot products);
-    threads: the encoder's (the decoder runs on one); whole_sentences: see Captioner;
-    grounding: use the bundle's grounding where it has one (caption.model.grounding)."""
+    threads: the encoder's and the detector's (the decoder runs on one); whole_sentences: see
+    Captioner; grounding: use the bundle's grounding where it has one (caption.model.grounding);
+    objects: run the bundle's detector where it has one (caption.model.objects)."""
     directory = Path(directory)
     if not (directory / CONFIG_FILE).exists():
         if any((directory / name).exists() for name in SEED_FILES):
@@ -81,13 +87,41 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
     grounded = _grounding(directory, config, vocabulary) if grounding else None
+    detector, object_rules = (_detector(directory, config, threads) if objects
+                              else (None, {}))
     return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
                      section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
                      section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
                               "decoder": "onnxruntime",
-                              "grounding": "onnxruntime" if grounded else "off"},
-                     whole_sentences=whole_sentences, grounding=grounded)
+                              "grounding": "onnxruntime" if grounded else "off",
+                              "detector": "onnxruntime" if detector else "off"},
+                     whole_sentences=whole_sentences, grounding=grounded, detector=detector,
+                     **object_rules)
+
+
+def _detector(directory: Path, config: BundleConfig, threads: int
+              ) -> tuple[Detector | None, dict]:
+    """The bundle's COCO detector and the Captioner arguments its section sets, or (None, {})
+    where it has none (bundles before it, a converted seed checkpoint)."""
+    section = config.detector
+    if section is None:
+        return None, {}
+    session = open_graph(directory, config, "detector", threads, DETECTOR_COMMAND,
+                         stamp=str(section.get("weights_sha256")))
+    try:
+        rules = {"evidence_thresholds": {key: float(value) for key, value in
+                                         section.get("evidence_thresholds", {}).items()},
+                 "guide_object_threshold": float(section.get("guide_object_threshold",
+                                                             DEFAULT_GUIDE_OBJECT_THRESHOLD)),
+                 "count_threshold": float(section.get("count_threshold",
+                                                      DEFAULT_COUNT_THRESHOLD))}
+        if "corroboration" in section:
+            rules["corroboration"] = Corroboration(**section["corroboration"])
+        return Detector(session, section), rules
+    except (KeyError, TypeError, ValueError, AttributeError) as exc:
+        raise BundleError(f"{directory}: malformed detector section: {exc}; make it again "
+                          f"with `{DETECTOR_COMMAND} {directory}`") from None
 
 
 def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary

@@ -1,0 +1,30 @@
+"""Counts a caption may claim: "two dogs" only where the detector found two of something.
+
+The decoder learned from Flickr8k, where "two dogs are playing" is one of the commonest
+sentences, and writes it of a photo with one dog. With a detector, how many of each thing the
+photo shows is known: a number word needs some class with that many boxes. Plurals are left
+alone: barring "dogs" where one dog box was found measured worse on both dev sets (coco-dev
+CHAIR-s 16.2 against 15.0 %, Flickr8k val CIDEr-D 50.5 against 51.1), since a second dog the
+detector scores faintly is still there.
+"""
+
+from __future__ import annotations
+
+from caption.model.vocabulary import Vocabulary
+
+NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7, "eight": 8,
+                "nine": 9, "ten": 10}
+
+
+class Counting:
+    """Built once per captioner from its vocabulary."""
+
+    def __init__(self, vocabulary: Vocabulary):
+        self.numbers = {vocabulary.ids[w]: n for w, n in NUMBER_WORDS.items()
+                        if w in vocabulary.ids}
+
+    def unsupported_words(self, counts: dict[str, int]) -> frozenset[int]:
+        """Word ids of numbers no class's boxes reach. counts: boxes per class
+        (caption.model.objects.Detections.counts)."""
+        most = max(counts.values(), default=0)
+        return frozenset(word for word, n in self.numbers.items() if n > most)

@@ -1,0 +1,148 @@
+"""What is where: the bundle's COCO object detector (`detector` graph, `detector` section).
+
+The graph (caption.train.detector_export) takes RGB pixels 0..255 stretched to its square
+input and gives its 100 best centre peaks as boxes, scores and COCO classes. Here the peaks
+below the score threshold are dropped, overlapping boxes of one class are merged by
+non-maximum suppression (CenterNet's peaks rarely overlap, but a large object can have two),
+and the boxes are given in the upright image's pixels, as Rekognition's `BoundingBox` lays them
+out: left, top, width, height.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+# The 80 COCO classes in the detector's output order (COCO's category ids in ascending order).
+COCO_CLASSES = (
+    "person", "bicycle", "car", "motorcycle", "airplane", "bus", "train", "truck", "boat",
+    "traffic light", "fire hydrant", "stop sign", "parking meter", "bench", "bird", "cat", "dog",
+    "horse", "sheep", "cow", "elephant", "bear", "zebra", "giraffe", "backpack", "umbrella",
+    "handbag", "tie", "suitcase", "frisbee", "skis", "snowboard", "sports ball", "kite",
+    "baseball bat", "baseball glove", "skateboard", "surfboard", "tennis racket", "bottle",
+    "wine glass", "cup", "fork", "knife", "spoon", "bowl", "banana", "apple", "sandwich",
+    "orange", "broccoli", "carrot", "hot dog", "pizza", "donut", "cake", "chair", "couch",
+    "potted plant", "bed", "dining table", "toilet", "tv", "laptop", "mouse", "remote",
+    "keyboard", "cell phone", "microwave", "oven", "toaster", "sink", "refrigerator", "book",
+    "clock", "vase", "scissors", "teddy bear", "hair drier", "toothbrush")
+NMS_OVERLAP = 0.5  # intersection over union above which two boxes of one class are one object
+
+
+@dataclass(frozen=True)
+class Box:
+    left: int
+    top: int
+    width: int
+    height: int
+
+
+@dataclass(frozen=True)
+class DetectedObject:
+    name: str  # a COCO class, e.g. "person", "dining table"
+    score: float  # 0..1
+    box: Box  # in the upright image's pixels
+
+
+def _overlap(box: np.ndarray, others: np.ndarray) -> np.ndarray:
+    """Intersection over union of one (4,) x1 y1 x2 y2 box with (M, 4) others."""
+    x1 = np.maximum(box[0], others[:, 0])
+    y1 = np.maximum(box[1], others[:, 1])
+    x2 = np.minimum(box[2], others[:, 2])
+    y2 = np.minimum(box[3], others[:, 3])
+    inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
+    area = (box[2] - box[0]) * (box[3] - box[1])
+    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
+    return inter / np.maximum(area + areas - inter, 1e-9)
+
+
+def suppress(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+             overlap: float = NMS_OVERLAP) -> list[int]:
+    """Indices kept by per-class non-maximum suppression, best score first."""
+    order = np.argsort(-scores, kind="stable")
+    kept: list[int] = []
+    for i in order.tolist():
+        same = [k for k in kept if classes[k] == classes[i]]
+        if same and (_overlap(boxes[i], boxes[same]) > overlap).any():
+            continue
+        kept.append(i)
+    return kept
+
+
+@dataclass(frozen=True)
+class Detections:
+    """One image's peaks above the floor the detector keeps, best first: boxes as x1, y1, x2,
+    y2 fractions of the image, overlapping boxes of one class already merged."""
+
+    classes: tuple[str, ...]  # the detector's class names, by index
+    boxes: np.ndarray  # (M, 4) float
+    scores: np.ndarray  # (M,) float
+    labels: np.ndarray  # (M,) int: class indices
+
+    def objects(self, width: int, height: int, threshold: float) -> list[DetectedObject]:
+        """Those at or above `threshold`, in the pixels of an upright width x height image."""
+        found = []
+        scale = np.array([width, height, width, height], dtype=np.float64)
+        for box, score, label in zip(self.boxes, self.scores, self.labels, strict=True):
+            if score < threshold:
+                break  # best first
+            x1, y1, x2, y2 = (round(float(v)) for v in box * scale)
+            if x2 > x1 and y2 > y1:  # not a box clipped to nothing at the image's edge
+                found.append(DetectedObject(self.classes[int(label)], round(float(score), 4),
+                                            Box(x1, y1, x2 - x1, y2 - y1)))
+        return found
+
+    def best_scores(self) -> dict[str, float]:
+        """Per class the detector found at all, its best score: the evidence that it is there."""
+        best: dict[str, float] = {}
+        for score, label in zip(self.scores.tolist(), self.labels.tolist(), strict=True):
+            best.setdefault(self.classes[label], score)
+        return best
+
+    def counts(self, thresholds: dict[str, float]) -> dict[str, int]:
+        """Per class, how many distinct boxes reach its threshold (by class name, else
+        "default")."""
+        out: dict[str, int] = {}
+        for score, label in zip(self.scores.tolist(), self.labels.tolist(), strict=True):
+            if score >= thresholds.get(self.classes[label], thresholds["default"]):
+                out[self.classes[label]] = out.get(self.classes[label], 0) + 1
+        return out
+
+
+# Peaks below this are never evidence of anything: 2 % keeps the tail that grounding weighs
+# without carrying the hundred peaks every heat map has.
+SCORE_FLOOR = 0.02
+
+
+class Detector:
+    """The bundle's detector graph and section."""
+
+    def __init__(self, session, section: dict):
+        self.session = session
+        self.classes = tuple(section["classes"])
+        self.input_size = int(section["input_size"])
+        self.score_threshold = float(section["score_threshold"])
+        outputs = sorted(o.name for o in session.get_outputs())
+        if outputs != ["boxes", "classes", "scores"]:
+            raise ValueError(f"the detector graph gives {outputs}, not boxes, scores, classes")
+        if len(self.classes) != len(COCO_CLASSES):
+            raise ValueError(f"the detector section lists {len(self.classes)} classes, "
+                             f"not COCO's {len(COCO_CLASSES)}")
+
+    def pixels(self, image: Image.Image) -> np.ndarray:
+        """(S, S, 3) float32 RGB 0..255, stretched to the square input as the package feeds it."""
+        size = (self.input_size, self.input_size)
+        image = image.convert("RGB")
+        if image.size != size:
+            image = image.resize(size, Image.Resampling.BILINEAR)
+        return np.asarray(image, dtype=np.float32)
+
+    def detect(self, image: Image.Image) -> Detections:
+        boxes, scores, labels = self.session.run(["boxes", "scores", "classes"],
+                                                 {"images": self.pixels(image)[None]})
+        keep = scores[0] >= SCORE_FLOOR
+        boxes = np.clip(boxes[0][keep].astype(np.float64), 0.0, 1.0)
+        scores, labels = scores[0][keep].astype(np.float64), labels[0][keep]
+        kept = suppress(boxes, scores, labels)
+        return Detections(self.classes, boxes[kept], scores[kept], labels[kept])
