@@ -241,12 +241,50 @@ def init_report(logs: str) -> dict:
     return report
 
 
+def photo(name: str) -> bytes:
+    """One of scikit-image's photos as JPEG bytes."""
+    import io
+
+    from PIL import Image
+    from skimage import data
+
+    buffer = io.BytesIO()
+    Image.fromarray(getattr(data, name)()).convert("RGB").save(buffer, "JPEG", quality=90)
+    return buffer.getvalue()
+
+
+def photo_event(image: bytes) -> dict:
+    """The HTTP API event, carrying `image` as its raw body."""
+    event = load_event("api-http-upload")
+    event["body"] = base64.b64encode(image).decode()
+    event["headers"]["content-length"] = str(len(image))
+    return event
+
+
+def check_objects(container: Container) -> None:
+    """The astronaut is a person whose box holds her (her face and chest inside it), and the
+    Hubble deep field holds no person, in the image's own answers."""
+    answer, _ = container.invoke(photo_event(photo("astronaut")))
+    body = json.loads(answer.get("body", "{}"))
+    people = [o["box"] for o in body.get("objects", []) if o["name"] == "person"]
+    expect(bool(people) and people[0]["left"] <= 130 and people[0]["top"] <= 60
+           and people[0]["left"] + people[0]["width"] >= 300
+           and people[0]["top"] + people[0]["height"] >= 400,
+           "the astronaut: a person whose box holds her", body.get("objects"))
+    answer, _ = container.invoke(photo_event(photo("hubble_deep_field")))
+    body = json.loads(answer.get("body", "{}"))
+    expect(answer.get("statusCode") == 200
+           and "person" not in {o["name"] for o in body.get("objects", [])},
+           "the Hubble deep field: no person", body.get("objects"))
+
+
 def exercise(engine: list[str]) -> dict:
     """Invoke the running image with each kind of event; returns timings for the summary."""
     with MotoServer() as moto:
         s3 = moto.client()
         s3.create_bucket(Bucket=BUCKET)
-        s3.put_object(Bucket=BUCKET, Key=KEY, Body=SAMPLE.read_bytes(),
+        # The events' object, uploaded as the astronaut: its metadata must name a person.
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=photo("astronaut"),
                       ContentType="image/jpeg", Metadata={"owner": "alice"})
         container = Container(engine, moto.url)
         try:
@@ -256,6 +294,7 @@ def exercise(engine: list[str]) -> dict:
                    "HTTP API event answered with captions", answer)
             answer, warm_ms = container.invoke(load_event("api-http-upload"))
             expect(answer.get("statusCode") == 200, "a second, warm request", answer)
+            check_objects(container)
 
             answer, _ = container.invoke(load_event("s3-put"))
             result = (answer.get("results") or [{}])[0]
@@ -264,6 +303,10 @@ def exercise(engine: list[str]) -> dict:
             expect(metadata.get("caption") == result.get("caption")
                    and metadata.get("owner") == "alice",
                    "the object's metadata holds the caption and keeps the user's", metadata)
+            expect(metadata.get("caption-objects", "").startswith("person ")
+                   and sum(len(k.encode()) + len(v.encode())
+                           for k, v in metadata.items()) <= 2048,
+                   "the astronaut's metadata names a person, within S3's 2 KB", metadata)
 
             s3.put_object(Bucket=BUCKET, Key=KEY, Body=SAMPLE.read_bytes(),
                           ContentType="image/jpeg")  # a fresh upload, as the queue names it
@@ -285,6 +328,8 @@ def exercise(engine: list[str]) -> dict:
     expect(report.get("encoder") == f"onnxruntime {precision}",
            f"the {precision} encoder serves on this CPU, under ONNX Runtime", report)
     expect(report.get("decoder") == "onnxruntime", "the decoder runs under ONNX Runtime", report)
+    expect(report.get("detector") == "onnxruntime", "the detector runs under ONNX Runtime",
+           report)
     return {"first_ms": first_ms, "warm_ms": warm_ms, **report}
 
 

@@ -84,7 +84,7 @@ def test_uploading_a_photo_draws_its_objects_boxed_and_named(page, tmp_path, pho
     # Drawn over the photo, in its own pixels: the box's rectangle and its name.
     box = page.locator("#boxes rect:not(.tag)").first
     assert float(box.get_attribute("width")) > 200 and float(box.get_attribute("height")) > 300
-    assert page.locator("#boxes text").first.inner_text().startswith("person ")
+    assert page.locator("#boxes text").first.text_content().startswith("person ")
     # On screen the box lies over the photo, not beside it.
     shown, drawn = page.locator("#preview").bounding_box(), box.bounding_box()
     for start, extent in (("x", "width"), ("y", "height")):

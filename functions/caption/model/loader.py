@@ -54,7 +54,8 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                whole_sentences: bool = True, grounding: bool = True, objects: bool = True
                ) -> Captioner:
     """int8_encoder: allow the int8 encoder (it still needs the CPU's int8 dot products);
-    threads: the encoder's and the detector's (the decoder runs on one); whole_sentences: see
+    threads: the encoder's and the detector's, which run side by side and split them (the
+    detector half, rounded down, at least one; the decoder runs on one); whole_sentences: see
     Captioner; grounding: use the bundle's grounding where it has one (caption.model.grounding);
     objects: run the bundle's detector where it has one (caption.model.objects)."""
     directory = Path(directory)
@@ -68,7 +69,10 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                           f"bundle) or {', '.join(SEED_FILES)} (a seed checkpoint to convert)")
     config = read_config(directory)
     int8 = int8_encoder and config.graphs.encoder_int8 is not None and cpu.has_vnni()
-    encoder = open_encoder(directory, config, "int8" if int8 else "float32", threads)
+    detecting = objects and config.detector is not None
+    detector_threads = max(1, threads // 2) if detecting else 0
+    encoder = open_encoder(directory, config, "int8" if int8 else "float32",
+                           max(1, threads - detector_threads))
     try:
         decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1),
                               open_graph(directory, config, "decoder_step", 1))
@@ -87,7 +91,7 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
     grounded = _grounding(directory, config, vocabulary) if grounding else None
-    detector, object_rules = (_detector(directory, config, threads) if objects
+    detector, object_rules = (_detector(directory, config, detector_threads) if detecting
                               else (None, {}))
     return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
                      section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
