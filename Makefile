@@ -70,8 +70,7 @@ OBJECTS_BEFORE_REVISION ?= 7336ad2
 bench: $(VENV)/.ready $(TOOLS)/.ready
 	CAPTION_IMAGE_TEST_SAM=0 $(PY) infra/image_test.py --figures bench/results/image.json
 	$(PY) -m bench.before $(BEFORE_REVISION)
-	$(PY) -m bench.before $(OBJECTS_BEFORE_REVISION) --no-image \
-		--out bench/results/before-objects.json
+	$(PY) -m bench.before $(OBJECTS_BEFORE_REVISION) --out bench/results/before-objects.json
 	$(PY) -m bench
 	$(PY) -m bench.report
 

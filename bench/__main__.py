@@ -123,6 +123,9 @@ def table(results: dict) -> str:
                   f"{api['p50_ms']:.1f} / {api['p95_ms']:.1f} ms"),
                  (f"cold: init total, {name}", f"{previous['cold']['init_total_ms']:.0f} ms"),
                  (f"one-image CLI process, {name}", f"{previous['cli']['p50_ms']:.0f} ms")]
+        if "image" in previous:
+            rows += [(f"image: size, {name}", f"{previous['image']['image_mb']} MB"),
+                     (f"image: INIT, {name}", f"{previous['image']['init_ms']} ms")]
     rows += [
         (f"CLI on a folder of {results['cli_folder']['images']} photos (whole process)",
          f"{results['cli_folder']['images_per_s']:.1f} images/s"),

@@ -8,7 +8,7 @@ The revision's own `bench/cold.py` and `bench/warm.py` measure it, from a `git a
 revision in a temporary folder, with its own code and model bundle; and its own
 `infra/image_test.py` builds and invokes its image (size, INIT; `--no-image` skips it).
 `--out PATH` writes elsewhere: `make bench` also measures the revision before the COCO detector
-(bench/results/before-objects.json), for the warm latency side by side.
+(bench/results/before-objects.json), for the warm latency, INIT and image size side by side.
 """
 
 from __future__ import annotations
