@@ -62,15 +62,16 @@ lint: $(VENV)/.ready $(TOOLS)/.ready
 
 # The image's figures first (size, INIT: bench/results/image.json), then the last revision that
 # served with PyTorch, measured now for "before" (bench/results/before.json), and the last one
-# before the COCO detector, for warm latency, INIT and the CLI side by side
-# (bench/results/before-objects.json), then every other figure; last, the performance page's
+# before the COCO detector, for warm latency (also in alternating rounds with today's), INIT and
+# the CLI side by side (bench/results/before-objects.json), then every other figure; last, the performance page's
 # table and plots (docs/performance.md, docs/performance/).
 BEFORE_REVISION ?= 7065e99
 OBJECTS_BEFORE_REVISION ?= 7336ad2
 bench: $(VENV)/.ready $(TOOLS)/.ready
 	CAPTION_IMAGE_TEST_SAM=0 $(PY) infra/image_test.py --figures bench/results/image.json
 	$(PY) -m bench.before $(BEFORE_REVISION)
-	$(PY) -m bench.before $(OBJECTS_BEFORE_REVISION) --out bench/results/before-objects.json
+	$(PY) -m bench.before $(OBJECTS_BEFORE_REVISION) --alternate 5 \
+		--out bench/results/before-objects.json
 	$(PY) -m bench
 	$(PY) -m bench.report
 

@@ -126,6 +126,12 @@ def table(results: dict) -> str:
         if "image" in previous:
             rows += [(f"image: size, {name}", f"{previous['image']['image_mb']} MB"),
                      (f"image: INIT, {name}", f"{previous['image']['init_ms']} ms")]
+        side = previous.get("alternating")
+        if side:
+            rows.append((f"warm handler, API event, p50: today vs {name}, in "
+                         f"{side['rounds']} alternating rounds",
+                         f"{side['now_p50_ms']:.1f} vs {side['before_p50_ms']:.1f} ms: "
+                         f"**{side['ratio']:.2f}x**"))
     rows += [
         (f"CLI on a folder of {results['cli_folder']['images']} photos (whole process)",
          f"{results['cli_folder']['images_per_s']:.1f} images/s"),

@@ -31,7 +31,27 @@ from bench.common import REPO, THREADS
 OUT = REPO / "bench" / "results" / "before.json"
 
 
-def measure(revision: str, repeat: int = 3, image_test: bool = True) -> dict:
+def alternating(root: Path, env: dict, rounds: int, samples: int) -> dict:
+    """The warm API handler of the revision (its own bench/warm.py, in `root`) and of this
+    checkout, in alternating rounds: a machine's drift over minutes lands on both alike, which
+    one run of each, minutes apart, does not promise. Each round is a fresh process of each."""
+    from bench.common import child_env
+
+    p50 = {"before": [], "now": []}
+    for _ in range(rounds):
+        for name, cwd, child in (("before", root, env), ("now", REPO, child_env())):
+            result = subprocess.run([sys.executable, "-m", "bench.warm", str(samples)],
+                                    cwd=cwd, env=child, check=True, capture_output=True,
+                                    text=True, timeout=900)
+            p50[name].append(json.loads(result.stdout.strip().splitlines()[-1])
+                             ["handler_api"]["p50_ms"])
+    before, now = statistics.median(p50["before"]), statistics.median(p50["now"])
+    return {"rounds": rounds, "samples_per_round": samples, "handler_api_p50_ms": p50,
+            "before_p50_ms": before, "now_p50_ms": now, "ratio": round(now / before, 2)}
+
+
+def measure(revision: str, repeat: int = 3, image_test: bool = True,
+            alternate: int = 0) -> dict:
     archive = subprocess.run(["git", "archive", "--format=tar", revision], cwd=REPO,
                              check=True, capture_output=True).stdout
     with tempfile.TemporaryDirectory(prefix="caption-before-") as work:
@@ -54,12 +74,15 @@ def measure(revision: str, repeat: int = 3, image_test: bool = True) -> dict:
             subprocess.run([sys.executable, "-m", "caption", "--json", "events/sample.jpg"],
                            cwd=root, env=env, check=True, capture_output=True, timeout=600)
             walls.append(1000 * (time.perf_counter() - started))
+        side_by_side = alternating(root, env, alternate, 20) if alternate else None
         image = _image(root) if image_test else None
     cold = sorted(colds, key=lambda c: c["init_total_ms"])[len(colds) // 2]  # the median run
     figures = {"revision": revision, "cold": cold, "warm": warm,
                "cli": {"p50_ms": round(statistics.median(walls), 1), "n": repeat}}
     if image:
         figures["image"] = image
+    if side_by_side:
+        figures["alternating"] = side_by_side
     return figures
 
 
@@ -87,8 +110,11 @@ def main() -> None:
     parser.add_argument("revision", nargs="?", default="7065e99")
     parser.add_argument("--no-image", action="store_true", help="skip the image test")
     parser.add_argument("--out", type=Path, default=OUT)
+    parser.add_argument("--alternate", type=int, default=0, metavar="ROUNDS",
+                        help="also time the warm API handler of the revision and of this "
+                             "checkout in ROUNDS alternating rounds")
     args = parser.parse_args()
-    figures = measure(args.revision, image_test=not args.no_image)
+    figures = measure(args.revision, image_test=not args.no_image, alternate=args.alternate)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(figures, indent=1) + "\n")
     print(json.dumps(figures))
