@@ -179,5 +179,5 @@ def test_an_object_noun_is_never_followed_by_what_only_living_things_do(tiny_bun
     for hypothesis in barred:
         pairs = list(zip(hypothesis.tokens, hypothesis.tokens[1:], strict=False))
         assert (cat, sits) not in pairs
-    assert free != barred or all(
-        (cat, sits) not in zip(h.tokens, h.tokens[1:], strict=False) for h in free)
+    # ... which the unbarred search does write: the bar, not chance, keeps it out.
+    assert any((cat, sits) in zip(h.tokens, h.tokens[1:], strict=False) for h in free)

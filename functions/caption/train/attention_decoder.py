@@ -31,7 +31,7 @@ class DecoderConfig:
 
 @dataclass
 class DecoderState:
-    """Tensors for the PyTorch decoder; NumPy arrays for the ONNX one (caption.model.onnx_decoder),
+    """Tensors for the PyTorch decoder; NumPy arrays for the ONNX one (caption.model.decoder),
     which indexes them the same way."""
 
     h: torch.Tensor  # (B, hidden)
@@ -99,7 +99,7 @@ class AttentionDecoder(nn.Module):
 
     def rank(self, tokens: list[int], state: DecoderState, sums: list[float], has_word: list[int],
              row_bias, constraints: Constraints, first: bool, k: int):
-        """A search step's best candidates (caption.model.ranking)."""
+        """A search step's best candidates (caption.model.decoder.Decoder.rank)."""
         return rank_with_log_probs(self, tokens, state, sums, has_word, row_bias,
                                    constraints, first, k)
 

@@ -1,6 +1,6 @@
 """`python -m caption.train.distill`: fit a bundle's decoder to the int8 encoder's features.
 
-The int8 encoder (caption.model.encoder_int8) is faster, but its features differ from the
+The int8 encoder (encoder_int8.onnx) is faster, but its features differ from the
 float32 encoder's by about 17 %, and the decoder trained on float32 features wrote captions that
 scored 0.4 BLEU-4 lower on val without guidance. So the decoder is distilled (Hinton et al.,
 2015): the decoder as trained, reading the float32 encoder's features, is the teacher; a copy

@@ -104,7 +104,7 @@ class SeedDecoder(nn.Module):
 
     def rank(self, tokens: list[int], state: SeedState, sums: list[float], has_word: list[int],
              row_bias, constraints: Constraints, first: bool, k: int):
-        """A search step's best candidates (caption.model.ranking)."""
+        """A search step's best candidates (caption.model.decoder.Decoder.rank)."""
         return rank_with_log_probs(self, tokens, state, sums, has_word, row_bias,
                                    constraints, first, k)
 
