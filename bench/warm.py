@@ -39,7 +39,7 @@ def main() -> None:
         import boto3
 
         s3 = boto3.client("s3", region_name="us-east-1")
-        app._s3 = s3
+        app.use_s3(s3)
         s3.create_bucket(Bucket="caption-demo-bucket")
         sample = (EVENTS / "sample.jpg").read_bytes()
         key = "holiday photos/chelsea the cat.jpg"

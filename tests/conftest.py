@@ -65,9 +65,9 @@ def s3():
     with mock_aws():
         client = boto3.client("s3", region_name="us-east-1")
         enforce_copy_source_if_match(client)
-        app._s3 = client
+        app.use_s3(client)
         yield client
-        app._s3 = None
+        app.use_s3(None)
 
 
 @pytest.fixture

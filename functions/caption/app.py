@@ -55,6 +55,13 @@ def s3():
     return _s3
 
 
+def use_s3(client) -> None:
+    """Serve S3 through `client` from now on (None: boto3's own, made on first use again): for
+    tests and local tools whose S3 is elsewhere (moto)."""
+    global _s3
+    _s3 = client
+
+
 api = create_app(lambda: service, settings, s3)
 _http = Mangum(api, lifespan="off")
 

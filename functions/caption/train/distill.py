@@ -38,7 +38,7 @@ from caption.model.loader import open_encoder
 from caption.train.datasets import load_dataset, read_split
 from caption.train.export import calibration_photos, export_encoder
 from caption.train.features import extract
-from caption.train.trainer import _batch_tensors, _batches, _encode_captions
+from caption.train.trainer import batch_tensors, caption_batches, encode_captions
 from caption.train.weights import load_torch_model, save_bundle
 
 FLICKR = Path("../shared/flickr8k")
@@ -75,20 +75,20 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     vocab = model.vocabulary
-    encoded = _encode_captions(data, vocab, config.max_words)
+    encoded = encode_captions(data, vocab, config.max_words)
     teacher = model.decoder.eval()
     student = copy.deepcopy(teacher).eval()  # dropout off: the decoder beam search runs
     optimizer = torch.optim.Adam(student.parameters(), lr=config.learning_rate)
-    per_epoch = len(_batches(encoded, config.images_per_batch, random.Random(0)))
+    per_epoch = len(caption_batches(encoded, config.images_per_batch, random.Random(0)))
     total = max(1, round(config.epochs * per_epoch))
     batches: list[list[int]] = []
     while len(batches) < total:  # whole shuffled epochs, cut to the share asked for
-        batches += _batches(encoded, config.images_per_batch, rng)
+        batches += caption_batches(encoded, config.images_per_batch, rng)
     batches = batches[:total]
     losses: dict[str, list[float]] = {"int8": [], "float32": []}
     history, started = [], time.time()
     for step, batch in enumerate(tqdm(batches, desc="distilling", unit="batch"), start=1):
-        tokens, image_index = _batch_tensors(encoded, batch, vocab.pad)
+        tokens, image_index = batch_tensors(encoded, batch, vocab.pad)
         teacher_features = torch.from_numpy(float32[batch].astype(np.float32))
         source = "int8" if step % 2 else "float32"
         student_features = (torch.from_numpy(int8[batch].astype(np.float32))

@@ -66,15 +66,15 @@ def calibration_photos(image_dir: Path, split: Path, count: int = CALIBRATION_PH
     return [Path(image_dir) / names[i] for i in picked]
 
 
-def _export(module: nn.Module, inputs: tuple, path: Path, input_names: list[str],
-            output_names: list[str], axes: dict) -> None:
+def export_module(module: nn.Module, inputs: tuple, path: Path, input_names: list[str],
+                  output_names: list[str], axes: dict) -> None:
     with torch.no_grad(), warnings.catch_warnings():
         warnings.simplefilter("ignore")  # the TorchScript-based exporter's deprecation notice
         torch.onnx.export(module, inputs, str(path), dynamo=False, input_names=input_names,
                           output_names=output_names, opset_version=OPSET, dynamic_axes=axes)
 
 
-def _save(model, path: Path, part: str, weights_sha256: str) -> Path:
+def save_graph(model, path: Path, part: str, weights_sha256: str) -> Path:
     """Stamp the graph with its part and the checkpoint it came from, and write it."""
     import onnx
 
@@ -180,16 +180,16 @@ def export_encoder(directory: Path, photos: Iterable[Path | Image.Image] | None)
     sha = model.config.weights_sha256
     with tempfile.TemporaryDirectory() as work:
         plain = Path(work) / "features.onnx"
-        _export(encoder, (torch.zeros(1, 3, size, size),), plain, ["pixels"], ["features"],
-                {"pixels": {0: "batch"}, "features": {0: "batch"}})
-        _save(_with_outputs(onnx.load(str(plain)), classifier), directory / ENCODER_FILE,
-              "encoder", sha)
+        export_module(encoder, (torch.zeros(1, 3, size, size),), plain, ["pixels"],
+                      ["features"], {"pixels": {0: "batch"}, "features": {0: "batch"}})
+        save_graph(_with_outputs(onnx.load(str(plain)), classifier), directory / ENCODER_FILE,
+                   "encoder", sha)
         int8 = None
         if photos is not None:
             quantized = Path(work) / "int8.onnx"
             _quantize_encoder(plain, quantized, model.preprocess, photos)
-            _save(_with_outputs(onnx.load(str(quantized)), classifier), directory / INT8_FILE,
-                  "encoder_int8", sha)
+            save_graph(_with_outputs(onnx.load(str(quantized)), classifier),
+                       directory / INT8_FILE, "encoder_int8", sha)
             int8 = INT8_FILE
     return Graphs(encoder=ENCODER_FILE, encoder_int8=int8)
 
@@ -264,7 +264,7 @@ def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Te
     with tempfile.TemporaryDirectory() as work:
         for (part, name), (module, inputs, input_names, output_names, axes) in graphs.items():
             traced = Path(work) / name
-            _export(module, inputs, traced, input_names, output_names, axes)
+            export_module(module, inputs, traced, input_names, output_names, axes)
             model = onnx.load(str(traced))
             if part == "decoder_step":
                 _k_as_input(model)
@@ -275,7 +275,7 @@ def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Te
                                  op_types_to_quantize=["MatMul", "Gemm"],
                                  extra_options={"MatMulConstBOnly": True})
                 traced = quantized
-            _save(onnx.load(str(traced)), directory / name, part, sha)
+            save_graph(onnx.load(str(traced)), directory / name, part, sha)
     return Graphs(decoder_start=START_FILE, decoder_step=STEP_FILE)
 
 
@@ -357,9 +357,9 @@ def export_seed(seed_dir: Path, out: Path) -> BundleConfig:
     size = seed.preprocess.size
     with tempfile.TemporaryDirectory() as work:
         traced = Path(work) / ENCODER_FILE
-        _export(seed.encoder, (torch.zeros(1, 3, size, size),), traced, ["pixels"], ["regions"],
-                {"pixels": {0: "batch"}, "regions": {0: "batch"}})
-        _save(onnx.load(str(traced)), out / ENCODER_FILE, "encoder", sha)
+        export_module(seed.encoder, (torch.zeros(1, 3, size, size),), traced, ["pixels"],
+                      ["regions"], {"pixels": {0: "batch"}, "regions": {0: "batch"}})
+        save_graph(onnx.load(str(traced)), out / ENCODER_FILE, "encoder", sha)
     decoder = seed.decoder
     features = torch.zeros(1, seed.encoder.linear.out_features)
     start = _SeedStart(decoder)

@@ -39,7 +39,7 @@ from caption.model.vocabulary import Vocabulary
 from caption.settings import Settings, inference_threads
 from caption.text import normalize
 from caption.train.datasets import load_dataset, read_split
-from caption.train.export import _export, _save
+from caption.train.export import export_module, save_graph
 from caption.train.hallucination import SCENES, scenes_named
 from caption.train.subjects import CLASS_WORDS, mentions
 
@@ -248,10 +248,11 @@ def build(model_dir: Path, flickr: Path = FLICKR, coco_text: Path = COCO_TEXT,
         import onnx
 
         plain = Path(work) / "concepts.onnx"
-        _export(detectors, (torch.zeros(1, 49, channels),), plain, ["regions"], ["concepts"],
-                {"regions": {0: "images", 1: "regions"}, "concepts": {0: "images"}})
-        _save(onnx.load(str(plain)), model_dir / CONCEPTS_FILE, "concepts",
-              config.weights_sha256)
+        export_module(detectors, (torch.zeros(1, 49, channels),), plain, ["regions"],
+                      ["concepts"],
+                      {"regions": {0: "images", 1: "regions"}, "concepts": {0: "images"}})
+        save_graph(onnx.load(str(plain)), model_dir / CONCEPTS_FILE, "concepts",
+                   config.weights_sha256)
     label_nouns = set(nouns)
     section = {
         "threshold": THRESHOLD,

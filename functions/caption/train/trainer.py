@@ -89,7 +89,7 @@ def _splits(config: TrainConfig) -> tuple[CaptionDataset, CaptionDataset]:
     return train, val
 
 
-def _encode_captions(data: CaptionDataset, vocab: Vocabulary, max_words: int
+def encode_captions(data: CaptionDataset, vocab: Vocabulary, max_words: int
                      ) -> list[list[list[int]]]:
     """Per image, its captions as id lists (<start> ... <end>), cut to max_words."""
     encoded = []
@@ -99,8 +99,8 @@ def _encode_captions(data: CaptionDataset, vocab: Vocabulary, max_words: int
     return encoded
 
 
-def _batches(captions: list[list[list[int]]], images_per_batch: int, rng: random.Random
-             ) -> list[list[int]]:
+def caption_batches(captions: list[list[list[int]]], images_per_batch: int,
+                    rng: random.Random) -> list[list[int]]:
     """Shuffled batches of image indices. All captions of an image share a batch, so the
     decoder projects each image's regions once instead of once per caption."""
     order = [i for i, caps in enumerate(captions) if caps]
@@ -108,7 +108,7 @@ def _batches(captions: list[list[list[int]]], images_per_batch: int, rng: random
     return [order[i:i + images_per_batch] for i in range(0, len(order), images_per_batch)]
 
 
-def _batch_tensors(captions: list[list[list[int]]], images: list[int], pad: int
+def batch_tensors(captions: list[list[list[int]]], images: list[int], pad: int
                    ) -> tuple[torch.Tensor, torch.Tensor]:
     rows = [(slot, ids) for slot, image in enumerate(images) for ids in captions[image]]
     tokens = torch.full((len(rows), max(len(ids) for _, ids in rows)), pad, dtype=torch.long)
@@ -161,7 +161,7 @@ def train(config: TrainConfig) -> dict:
                                    config.hidden_dim, config.attention_dim, config.dropout)
     decoder = AttentionDecoder(decoder_config).to(device)
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.learning_rate, weight_decay=1e-4)
-    pairs = _encode_captions(train_data, vocab, config.max_words)
+    pairs = encode_captions(train_data, vocab, config.max_words)
 
     run_dir = config.work_dir / "train"
     checkpoint_path = run_dir / "checkpoint.pt"
@@ -187,12 +187,12 @@ def train(config: TrainConfig) -> dict:
         decoder.train()
         rng = random.Random(config.seed * 1000 + epoch)
         total, count = 0.0, 0
-        progress = tqdm(_batches(pairs, config.images_per_batch, rng), desc=f"epoch {epoch}",
-                        unit="batch", mininterval=5)
+        progress = tqdm(caption_batches(pairs, config.images_per_batch, rng),
+                        desc=f"epoch {epoch}", unit="batch", mininterval=5)
         for images in progress:
             source = flipped if flipped is not None and rng.random() < 0.5 else train_feats
             features = source[torch.tensor(images)].float().to(device)
-            captions, image_index = _batch_tensors(pairs, images, vocab.pad)
+            captions, image_index = batch_tensors(pairs, images, vocab.pad)
             captions, image_index = captions.to(device), image_index.to(device)
             hiddens, alphas = decoder(features, captions, image_index)
             targets = captions[:, 1:]
