@@ -10,11 +10,12 @@ checkout.
 
 The photos ship in packages (scikit-image's and scikit-learn's sample images; their licences
 are in the table). What each photo holds (`shows`, `objects`) is written here by a person; the
-verdict is computed by the measures `caption.evaluate` reports (caption.train.hallucination):
-the COCO object classes the caption names (whole phrases: "hot dog" is not a dog) that the photo
-does not hold are invented, and so is a place (grass, water, ...) the description does not
-mention; a caption that repeats itself or ends on an article, preposition, conjunction or
-colour is not a whole sentence.
+verdict is computed by the measures `caption.evaluate` reports (caption.train.hallucination,
+caption.train.faults): the COCO object classes the caption names (whole phrases: "hot dog" is
+not a dog) that the photo does not hold are invented, and so is a place (sky, room, water, ...)
+the description does not mention; a caption that repeats itself, ends on a word that needs
+another, has a describing word where its noun belongs or has a thing do what only living
+things do is not a sentence a person would write.
 """
 
 from __future__ import annotations
@@ -33,7 +34,8 @@ sys.path[:0] = [str(REPO / "functions"), str(REPO)]
 from caption.runtime import load_service  # noqa: E402
 from caption.service import CaptionOptions  # noqa: E402
 from caption.settings import Settings  # noqa: E402
-from caption.train.hallucination import broken, scenes_named  # noqa: E402
+from caption.train.faults import fault, places_named  # noqa: E402
+from caption.train.hallucination import broken  # noqa: E402
 from caption.train.subjects import classes_named  # noqa: E402
 
 START, END = "<!-- {}:start -->", "<!-- {}:end -->"
@@ -129,13 +131,13 @@ def verdict(text: str, photo: Photo) -> str:
     invented = sorted(classes_named(text) - photo.objects)
     if invented:
         problems.append(f"invents {', '.join(invented)}")
-    scenes = sorted(scenes_named(text) - scenes_named(photo.shows))
-    if scenes:
-        problems.append(f"invents the scene ({', '.join(scenes)})")
-    why = broken(text)
+    places = sorted(places_named(text) - places_named(photo.shows))
+    if places:
+        problems.append(f"invents the place ({', '.join(places)})")
+    why = broken(text) or fault(text)
     if why:
-        problems.append(f"not a whole sentence: {why}")
-    return "; ".join(problems) if problems else "nothing invented, a whole sentence"
+        problems.append(f"not a sentence a person would write: {why}")
+    return "; ".join(problems) if problems else "nothing invented, a sentence a person would write"
 
 
 def gallery(service, images: Path) -> str:
@@ -179,8 +181,9 @@ METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
 
 def metrics_table(metrics: dict) -> str:
     rows = ["| set | guidance | encoder | BLEU-1 | BLEU-4 | CIDEr-D | names the subject | "
-            "CHAIR-s | CHAIR-i | invented scenes | broken sentences |",
-            "|---|---|---|---|---|---|---|---|---|---|---|"]
+            "CHAIR-s | CHAIR-i | invented scenes | broken sentences | sentence faults | "
+            "invented places |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, label, guidance in METRIC_ROWS:
         m = metrics.get(key)
         if not m:
@@ -189,9 +192,11 @@ def metrics_table(metrics: dict) -> str:
                    f"| {m['broken_sentences']} of {m['images']}" if "chair_s" in m
                    else "| | |")
         encoder = m.get("encoder", "").replace("onnxruntime ", "")
+        judged = (f"{m['sentence_faults']:.1f} % | {m['invented_places']:.1f} %"
+                  if "sentence_faults" in m else " | ")
         rows.append(f"| {label} | {guidance} | {encoder} | {m['bleu1']:.2f} | "
                     f"{m['bleu4']:.2f} | {m['cider_d']:.2f} | {m['names_subject']:.1f} % | "
-                    f"{invents} |")
+                    f"{invents} | {judged} |")
     return "\n".join(rows)
 
 

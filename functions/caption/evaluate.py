@@ -3,8 +3,9 @@ test sets are scored: best caption per image at the given beam (default 3), BLEU
 "names the subject" (caption.train.subjects), and what the captions invent or break: CHAIR-s and
 CHAIR-i, invented scenes, broken sentences (caption.train.hallucination; a folder's objects.tsv,
 where there is one, adds its annotated objects to the ground truth, and scores the detector's
-objects against them: caption.train.presence). CAPTION_OBJECTS=0 scores the same bundle
-without its detector.
+objects against them: caption.train.presence), and, judged with word lists the search's rules
+do not use, sentence faults and invented places (caption.train.faults). CAPTION_OBJECTS=0
+scores the same bundle without its detector.
 
     python -m caption.evaluate                               # Flickr8k val (../shared/flickr8k)
     python -m caption.evaluate --data ../shared/coco-dev     # any folder: images/ + captions.tsv
@@ -30,6 +31,7 @@ from caption.model.captioner import Captioner
 from caption.model.loader import load_model
 from caption.settings import Settings, inference_threads
 from caption.train.datasets import load_dataset, read_split
+from caption.train.faults import faults
 from caption.train.hallucination import hallucination, read_objects
 from caption.train.presence import presence
 from caption.train.scoring import score_captions
@@ -69,6 +71,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics = score_captions(predictions, data.captions)
     metrics.update(names_subject(predictions, data.captions))
     metrics.update(hallucination(predictions, data.captions, objects))
+    metrics.update(faults(predictions, data.captions))
     metrics["beam_size"] = beam_size
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
