@@ -97,13 +97,6 @@ def _read(source: str, settings: Settings, s3: _S3) -> bytes:
         return handle.read()
 
 
-def object_record(found) -> dict:
-    """A DetectedObject as the API's JSON lays it out."""
-    box = found.box
-    return {"name": found.name, "score": found.score,
-            "box": {"left": box.left, "top": box.top, "width": box.width, "height": box.height}}
-
-
 def _caption_batch(sources: list[str], service: CaptionService, options: CaptionOptions,
                    settings: Settings, s3: _S3) -> list[dict]:
     """Read every source (a bad one fails alone), caption the readable ones as one batch."""
@@ -128,7 +121,7 @@ def _caption_batch(sources: list[str], service: CaptionService, options: Caption
             "labels": [{"name": label.name, "noun": label.noun, "score": label.score}
                        for label in result.labels],
             "guided_by": result.guided_by,
-            "objects": [object_record(o) for o in result.objects]})
+            "objects": [found.to_json() for found in result.objects]})
     return records
 
 

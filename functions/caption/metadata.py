@@ -57,9 +57,11 @@ def labels_value(labels: list[Label]) -> str:
                      for label in labels)
 
 
-def objects_value(objects: list[DetectedObject]) -> str:
-    return "; ".join(f"{to_ascii(o.name)} {o.score:.2f} {o.box.left},{o.box.top},"
-                     f"{o.box.width},{o.box.height}" for o in objects)
+def objects_value(objects: list[dict]) -> str:
+    """objects as DetectedObject.to_json lays them out (the CLI's records hold that too)."""
+    return "; ".join(f"{to_ascii(o['name'])} {o['score']:.2f} {o['box']['left']},"
+                     f"{o['box']['top']},{o['box']['width']},{o['box']['height']}"
+                     for o in objects)
 
 
 def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id: str,
@@ -77,16 +79,16 @@ def caption_metadata(existing: dict[str, str], captions: list[Caption], model_id
         merged[ALTERNATIVES] = alternatives
     if labels:
         merged[LABELS] = labels_value(labels)
-    if objects:
-        merged[OBJECTS] = objects_value(objects[:OBJECTS_KEPT])
+    found = [o.to_json() for o in (objects or [])[:OBJECTS_KEPT]]
+    if found:
+        merged[OBJECTS] = objects_value(found)
     for optional in DROPPED_FIRST:
         if metadata_size(merged) > USER_METADATA_LIMIT:
             merged.pop(optional, None)
-    kept_objects = min(len(objects or []), OBJECTS_KEPT)
-    while metadata_size(merged) > USER_METADATA_LIMIT and kept_objects > 0:
-        kept_objects -= 1  # the least confident give way first
-        merged[OBJECTS] = objects_value(objects[:kept_objects])
-        if not kept_objects:
+    while metadata_size(merged) > USER_METADATA_LIMIT and found:
+        found.pop()  # the least confident give way first
+        merged[OBJECTS] = objects_value(found)
+        if not found:
             merged.pop(OBJECTS)
     if metadata_size(merged) > USER_METADATA_LIMIT:
         raise MetadataFull(f"the object's own metadata uses {metadata_size(kept)} of S3's "

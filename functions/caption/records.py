@@ -14,6 +14,8 @@ import json
 from pathlib import Path
 from typing import IO
 
+from caption.metadata import objects_value
+
 CSV_FIELDS = ("file", "caption", "score", "labels", "guided_by", "objects", "status",
               "error_code", "error_message")
 
@@ -71,10 +73,7 @@ class RecordWriter:
                 "labels": "; ".join(f"{label['noun']} {label['score']:.2f}"
                                     for label in record.get("labels", [])),
                 "guided_by": record.get("guided_by") or "",
-                "objects": "; ".join(
-                    f"{o['name']} {o['score']:.2f} {o['box']['left']},{o['box']['top']},"
-                    f"{o['box']['width']},{o['box']['height']}"
-                    for o in record.get("objects", [])),
+                "objects": objects_value(record.get("objects", [])),
                 "status": record.get("status", "error" if error else "captioned"),
                 "error_code": error.get("code", ""), "error_message": error.get("message", "")})
         self.handle.flush()

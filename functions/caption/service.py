@@ -29,7 +29,7 @@ class CaptionOptions:
         if threshold is not None and (isinstance(threshold, bool)
                                       or not isinstance(threshold, int | float)
                                       or not 0.0 <= threshold <= 1.0):
-            raise bad_option("object_threshold must be a number between 0 and 1")
+            raise bad_option("object_threshold must be a number between 0 and 1")  # NaN fails too
         if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
             raise bad_option(f"beam_size must be between 1 and {MAX_BEAM_SIZE}")
         if not 1 <= self.num_captions <= self.beam_size:

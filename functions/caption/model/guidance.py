@@ -20,6 +20,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from caption.model.labels import LabelModel
+from caption.model.objects import COCO_CLASSES
 from caption.model.vocabulary import Vocabulary
 
 _IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "deer": "deer",
@@ -156,8 +157,6 @@ def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
     decoder plans with), from the grounding's concept words ("dining table": table), else the
     classifier's proxy for the class's own name ("pizza" written where the decoder plans
     "food"), else the class's own name where the decoder knows it."""
-    from caption.model.objects import COCO_CLASSES
-
     out = {}
     concepts = grounding.words if grounding is not None else {}
     proxies = labels.proxies if labels is not None else {}

@@ -19,8 +19,6 @@ from caption.model.bundle import (
     read_config,
 )
 from caption.model.captioner import (
-    DEFAULT_COUNT_THRESHOLD,
-    DEFAULT_GUIDE_OBJECT_THRESHOLD,
     DEFAULT_GUIDE_THRESHOLD,
     DEFAULT_NOVEL_THRESHOLD,
     Captioner,
@@ -114,12 +112,11 @@ def _detector(directory: Path, config: BundleConfig, threads: int
     session = open_graph(directory, config, "detector", threads, DETECTOR_COMMAND,
                          stamp=str(section.get("weights_sha256")))
     try:
-        rules = {"evidence_thresholds": {key: float(value) for key, value in
-                                         section.get("evidence_thresholds", {}).items()},
-                 "guide_object_threshold": float(section.get("guide_object_threshold",
-                                                             DEFAULT_GUIDE_OBJECT_THRESHOLD)),
-                 "count_threshold": float(section.get("count_threshold",
-                                                      DEFAULT_COUNT_THRESHOLD))}
+        # Only what the section sets: the Captioner holds the defaults.
+        rules: dict = {key: float(section[key]) for key in ("guide_object_threshold",
+                                                             "count_threshold") if key in section}
+        rules["evidence_thresholds"] = {key: float(value) for key, value in
+                                        section.get("evidence_thresholds", {}).items()}
         if "corroboration" in section:
             rules["corroboration"] = Corroboration(**section["corroboration"])
         return Detector(session, section), rules

@@ -44,6 +44,13 @@ class DetectedObject:
     score: float  # 0..1
     box: Box  # in the upright image's pixels
 
+    def to_json(self) -> dict:
+        """As the API, the CLI's records and S3 metadata (through it) lay it out."""
+        box = self.box
+        return {"name": self.name, "score": self.score,
+                "box": {"left": box.left, "top": box.top, "width": box.width,
+                        "height": box.height}}
+
 
 def _overlap(box: np.ndarray, others: np.ndarray) -> np.ndarray:
     """Intersection over union of one (4,) x1 y1 x2 y2 box with (M, 4) others."""
