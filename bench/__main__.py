@@ -70,8 +70,7 @@ def runtime_bundle() -> dict:
     """What serving reads of the bundle (the graphs and model.json): what the image carries."""
     directory = REPO / "layers" / "model"
     graphs = read_config(directory).graphs
-    names = [n for n in (graphs.encoder, graphs.encoder_int8, graphs.decoder_start,
-                         graphs.decoder_step, graphs.concepts, graphs.detector) if n]
+    names = [name for name in vars(graphs).values() if name]  # every graph model.json names
     sizes = {name: (directory / name).stat().st_size for name in [*names, CONFIG_FILE]}
     return {"files": sizes, "total_mb": round(sum(sizes.values()) / 1e6, 1)}
 

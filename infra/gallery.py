@@ -215,23 +215,49 @@ def presence_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-def tuning_table(detector: dict) -> str:
-    """The caption settings measured one at a time (detector.tuning, written by
-    `python -m caption.train.tune_objects --write`)."""
-    tuning = detector.get("tuning")
+# Columns of the tables of settings measured one at a time: (heading, set, figure, format).
+_CIDER, _PERCENT, _COUNT = "{:.2f}", "{:.1f} %", "{}"
+OBJECT_COLUMNS = (("coco-dev CIDEr-D", "coco_dev", "cider_d", _CIDER),
+                  ("coco-dev names the subject", "coco_dev", "names_subject", _PERCENT),
+                  ("coco-dev CHAIR-s", "coco_dev", "chair_s", _PERCENT),
+                  ("val BLEU-4", "val", "bleu4", _CIDER), ("val CIDEr-D", "val", "cider_d", _CIDER),
+                  ("val names the subject", "val", "names_subject", _PERCENT),
+                  ("val CHAIR-s", "val", "chair_s", _PERCENT))
+WRITER_COLUMNS = (("coco-dev written", "coco_dev", "written_images", _COUNT),
+                  ("CIDEr-D", "coco_dev", "cider_d", _CIDER),
+                  ("names the subject", "coco_dev", "names_subject", _PERCENT),
+                  ("CHAIR-s", "coco_dev", "chair_s", _PERCENT),
+                  ("sentence faults", "coco_dev", "sentence_faults", _PERCENT),
+                  ("invented places", "coco_dev", "invented_places", _PERCENT),
+                  ("val written", "val", "written_images", _COUNT),
+                  ("BLEU-4", "val", "bleu4", _CIDER), ("CIDEr-D", "val", "cider_d", _CIDER),
+                  ("CHAIR-s", "val", "chair_s", _PERCENT),
+                  ("sentence faults", "val", "sentence_faults", _PERCENT))
+
+
+def variants_table(tuning: dict | None, command: str, columns, note: str = "") -> str:
+    """A table of settings changed one at a time, as a tuning command stored it."""
     if not tuning:
-        return "*No figures: run `python -m caption.train.tune_objects --write`.*"
-    lines = [f"By `{tuning['command']}` ({tuning['encoder']} encoder, guidance on):", "",
-             "| setting | coco-dev CIDEr-D | coco-dev names the subject | coco-dev CHAIR-s | "
-             "val BLEU-4 | val CIDEr-D | val names the subject | val CHAIR-s |",
-             "|---|---|---|---|---|---|---|---|"]
+        return f"*No figures: run `{command}`.*"
+    lines = [f"By `{tuning['command']}` ({tuning['encoder']} encoder, guidance on{note}):", "",
+             "| setting | " + " | ".join(heading for heading, *_ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
     for row in tuning["variants"]:
-        coco, val = row["coco_dev"], row["val"]
-        lines.append(f"| {row['variant']} | {coco['cider_d']:.2f} | "
-                     f"{coco['names_subject']:.1f} % | {coco['chair_s']:.1f} % | "
-                     f"{val['bleu4']:.2f} | {val['cider_d']:.2f} | {val['names_subject']:.1f} % "
-                     f"| {val['chair_s']:.1f} % |")
+        cells = [form.format(row[part][figure]) for _, part, figure, form in columns]
+        lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def tuning_table(detector: dict) -> str:
+    """The detector's caption settings (detector.tuning)."""
+    return variants_table(detector.get("tuning"),
+                          "python -m caption.train.tune_objects --write", OBJECT_COLUMNS)
+
+
+def writer_table(writer: dict) -> str:
+    """Who describes which photo, and the writer's bars (writer.tuning)."""
+    return variants_table(writer.get("tuning"), "python -m caption.train.tune_writer --write",
+                          WRITER_COLUMNS, '; "written": photos the writer described')
 
 
 def fill(text: str, marker: str, body: str) -> str:
@@ -256,10 +282,12 @@ def main(argv: list[str] | None = None) -> int:
     text = fill(text, "metrics", metrics_table(config["metrics"]))
     text = fill(text, "presence", presence_table(config["metrics"]))
     text = fill(text, "tuning", tuning_table(config.get("detector") or {}))
+    text = fill(text, "writer", writer_table(config.get("writer") or {}))
     text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
                                f"served below by {timings['encoder']} (encoder), "
                                f"{timings['decoder']} (decoder), {timings['grounding']} "
-                               f"(grounding) and {timings.get('detector', 'off')} (objects), "
+                               f"(grounding), {timings.get('detector', 'off')} (objects) and "
+                               f"{timings.get('writer', 'off')} (the sentence writer), "
                                "with whole sentences, grounding and objects on as by default, "
                                "as on the machine that ran `make gallery`.")
     page.write_text(text)

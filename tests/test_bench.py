@@ -9,10 +9,11 @@ from caption.settings import Settings
 
 
 def test_the_runtime_floor_replays_the_step_runs_the_search_made(photos):
+    # The astronaut: a person, whom the decoder (not the sentence writer) describes.
     service, _ = load_service(Settings(), warm_up=False)
     decoder = service.captioner.decoder
     session = decoder.step_session
-    floor = runtime_floor(service, photos["coffee"])
+    floor = runtime_floor(service, photos["astronaut"])
     assert decoder.step_session is session  # put back
     recorded = [feeds["tokens"].tolist() for _, feeds in floor.steps]
     assert recorded[0] == [service.captioner.vocabulary.start] and len(recorded) >= 3
@@ -26,7 +27,7 @@ def test_the_runtime_floor_replays_the_step_runs_the_search_made(photos):
 
     decoder.step_session = Counting()
     try:
-        service.caption_bytes(photos["coffee"], CaptionOptions())
+        service.caption_bytes(photos["astronaut"], CaptionOptions())
     finally:
         decoder.step_session = session
     assert recorded == searched

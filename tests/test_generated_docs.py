@@ -8,7 +8,7 @@ import json
 import re
 
 from bench.report import render
-from infra.gallery import END, START, metrics_table, presence_table, tuning_table
+from infra.gallery import END, START, metrics_table, presence_table, tuning_table, writer_table
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
@@ -27,6 +27,7 @@ def test_the_model_cards_tables_are_what_model_json_holds():
     assert between(card, "metrics") == metrics_table(config["metrics"])
     assert between(card, "presence") == presence_table(config["metrics"])
     assert between(card, "tuning") == tuning_table(config["detector"])
+    assert between(card, "writer") == writer_table(config["writer"])
     assert f"{config['name']}` {config['version']}," in between(card, "model")
 
 

@@ -79,7 +79,8 @@ def test_grounding_and_whole_sentences_are_on_by_default_and_can_be_turned_off(m
 
 
 def test_a_noun_phrase_gets_its_noun_and_colours_do_not_run_on():
-    words = [*SPECIALS, "a", "black", "and", "white", "dog", "is", "small", "running"]
+    words = [*SPECIALS, "a", "black", "and", "white", "dog", "is", "small", "running", "the",
+             "with"]
     vocab = Vocabulary(words)
     ids = vocab.ids
     bars = whole_sentences(vocab, 20)
@@ -90,6 +91,9 @@ def test_a_noun_phrase_gets_its_noun_and_colours_do_not_run_on():
     assert "is" in barred("a", "black")  # "a black is running"
     assert "is" in barred("a", "small")
     assert "is" not in barred("a", "black", "dog")
+    # "a black and white a small brown dog": the first noun skipped for another phrase
+    assert {"a", "the"} <= barred("a", "black", "and", "white")
+    assert "a" not in barred("a", "black", "dog", "with")
     assert "and" in barred("a", "black", "and", "white")  # no third colour by "and"
     assert "white" in barred("a", "white", "and")  # "white and white"
     assert "black" not in barred("a", "white", "dog", "is", "small", "running")

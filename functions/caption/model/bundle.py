@@ -60,6 +60,8 @@ class Graphs:
     decoder_step: str | None = None  # one search step (caption.model.decoder)
     concepts: str | None = None  # regions -> word detectors' probabilities (model.grounding)
     detector: str | None = None  # pixels -> COCO objects with boxes (caption.model.objects)
+    writer_start: str | None = None  # concepts -> the sentence writer's first state
+    writer_step: str | None = None  # one word of the sentence writer (caption.model.writer)
 
 
 @dataclass(frozen=True)
@@ -78,6 +80,9 @@ class BundleConfig:
     # caption.model.objects; None: no objects. Its graph is stamped with the detector's own
     # weights (the section's weights_sha256), not the checkpoint's: it is not trained here.
     detector: dict | None = None
+    # caption.model.writer; None: the image decoder writes every caption. Its graphs are
+    # stamped with the writer's own weights (the section's weights_sha256).
+    writer: dict | None = None
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
@@ -94,7 +99,7 @@ class BundleConfig:
         data["preprocessing"] = {"size": self.preprocessing.size,
                                  "mean": list(self.preprocessing.mean),
                                  "std": list(self.preprocessing.std)}
-        for optional in ("labels", "grounding", "detector"):
+        for optional in ("labels", "grounding", "detector", "writer"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -114,6 +119,7 @@ class BundleConfig:
                 vocabulary=list(data["vocabulary"]), graphs=Graphs(**data.get("graphs", {})),
                 weights_sha256=data.get("weights_sha256"), labels=data.get("labels"),
                 grounding=data.get("grounding"), detector=data.get("detector"),
+                writer=data.get("writer"),
                 metrics=dict(data.get("metrics", {})), training=dict(data.get("training", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None

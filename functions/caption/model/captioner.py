@@ -28,6 +28,7 @@ from caption.model.objects import DetectedObject, Detections, Detector
 from caption.model.preprocess import Preprocessing
 from caption.model.search import beam_search, guided_beam_search
 from caption.model.vocabulary import Vocabulary
+from caption.model.writer import LIVING_CLASSES, Writer, place_words, unvouched_places
 
 MAX_LABELS = 5
 LABEL_THRESHOLD = 0.05  # labels below this are noise more often than not
@@ -55,6 +56,7 @@ class Description:
     labels: list[Label] = field(default_factory=list)  # most probable first
     guided_by: str | None = None  # the noun the captions were steered to name, if any
     objects: list[DetectedObject] = field(default_factory=list)  # best first
+    written: bool = False  # by the sentence writer (caption.model.writer), not the decoder
 
 
 class Captioner:
@@ -68,7 +70,7 @@ class Captioner:
                  guide_object_threshold: float = DEFAULT_GUIDE_OBJECT_THRESHOLD,
                  corroboration: Corroboration | None = None,
                  count_threshold: float = DEFAULT_COUNT_THRESHOLD,
-                 guide_objects_with_people: bool = False):
+                 guide_objects_with_people: bool = False, writer: Writer | None = None):
         """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
         runtime: what runs each part, as /healthz and the init log report it.
         whole_sentences: the searches keep every caption a whole sentence
@@ -83,7 +85,9 @@ class Captioner:
         detectors may vouch for a faint detection (caption.model.grounding); count_threshold:
         the score a box needs to count toward "two" (caption.model.counting);
         guide_objects_with_people: let a detected object guide where a person is detected too
-        (measured off: see the model card)."""
+        (measured off: see the model card); writer: the sentence writer, which describes, with
+        guidance, the photos whose most confident object the decoder hardly knows
+        (caption.model.writer)."""
         self.encoder = encoder
         self.decoder = decoder
         self.vocabulary = vocabulary
@@ -107,11 +111,13 @@ class Captioner:
         self.corroboration = corroboration
         self.count_threshold = count_threshold
         self.guide_objects_with_people = guide_objects_with_people
+        self.writer = writer if detector is not None else None  # it writes from detections
         self._counting = (Counting(vocabulary)
                           if grounding is not None and detector is not None else None)
         self._object_words = object_words(grounding, vocabulary, labels)
         self._animate_verbs = animate_verb_ids(vocabulary)
         self._animal_words = animal_word_ids(labels, vocabulary) if labels is not None else {}
+        self._decoder_places = place_words(vocabulary) if writer is not None else {}
 
     def encode(self, pixels: np.ndarray) -> Encoded:
         """(N, 3, S, S) preprocessed images -> the regions the decoder's start takes and the
@@ -143,13 +149,26 @@ class Captioner:
                                      self.guide_threshold, self.novel_threshold)
                 banned = unseen_animals(self._animal_words, scores, self.absent_animal)
         best = detections.best_scores() if detections is not None else None
+        shown: frozenset[str] = frozenset()
         if self.grounding is not None:
-            banned |= self.grounding.unsupported_words(regions, scores, best,
-                                                       self.evidence_thresholds,
-                                                       self.corroboration)
+            shown = self.grounding.shown(regions, scores, best, self.evidence_thresholds,
+                                         self.corroboration)
+            banned |= self.grounding.words_not_shown(shown)
             if self._counting is not None and detections is not None:
                 banned |= self._counting.unsupported_words(
                     detections.counts({"default": self.count_threshold}))
+        # The writer names its subject as guidance names the guide: off with guidance, which
+        # leaves the decoder its own words.
+        if guidance and self.writer is not None and detections is not None:
+            present = self._present(detections, shown)
+            written = self._write(detections, present, shown, guide, scores, beam_size,
+                                  num_captions, max_length)
+            if written is not None:
+                return replace(written, labels=labels)
+            if self.writer.guards_decoder and not set(present) & LIVING_CLASSES:
+                # Nothing alive to jump "in the air" or stand "in front of a building": the
+                # decoder's Flickr8k places need what vouches for them, as the writer's do.
+                banned |= unvouched_places(self._decoder_places, present)
         if guidance and guide is None and best:
             guide = self._object_guide(best)
         if guide is None:
@@ -176,6 +195,47 @@ class Captioner:
         captions = [Caption(guide.render(h.tokens, self.vocabulary), round(h.score, 4))
                     for h in hypotheses]
         return Description(captions, labels, guide.noun)
+
+    def _present(self, detections: Detections, shown: frozenset[str]) -> list[str]:
+        """The COCO classes the photo shows: detected at their evidence threshold, most
+        confident first, then what grounding finds without a box (the classifier's espresso
+        is a cup)."""
+        detected = [name for name, score in detections.best_scores().items()
+                    if score >= self.evidence_thresholds.get(
+                        name, self.evidence_thresholds["default"])]
+        return detected + sorted(name for name in shown
+                                 if name not in detected and not name.startswith("scene:"))
+
+    def _write(self, detections: Detections, present: list[str], shown: frozenset[str],
+               guide, scores: dict[str, float] | None, beam_size: int, num_captions: int,
+               max_length: int) -> Description | None:
+        """The writer's description, where the photo's most confident object, or else the
+        classifier's guide, is one the decoder hardly knows (caption.model.writer); None where
+        the decoder describes it: also where the classifier's guide is a word the decoder knows
+        well, or the classifier rules out the animal the detector found (on Flickr8k val the
+        detector takes running dogs for sheep, bears and cats; the model card's writer table)."""
+        subject = self.writer.subject(present)
+        if guide is not None and self.writer.decoder_knows(guide.noun):
+            return None
+        if (subject is not None and scores is not None and self.writer.trust_classifier
+                and subject in self.labels.animal_nouns
+                and scores.get(subject, 0.0) < self.absent_animal):
+            return None
+        noun = None
+        if not self.writer.writes_for(subject):
+            if subject is not None or guide is None or not self.writer.writes_for_noun(
+                    guide.noun):
+                return None
+            subject, noun = None, guide.noun
+        counts = detections.counts({"default": self.count_threshold})
+        living = self.labels is not None and noun in self.labels.animal_nouns
+        hypotheses = self.writer.write(subject, [*present, *shown],
+                                       max(counts.values(), default=1), beam_size,
+                                       num_captions, max_length, self.whole_sentences, noun,
+                                       living)
+        vocabulary = self.writer.vocabulary
+        return Description([Caption(vocabulary.decode(h.tokens), round(h.score, 4))
+                            for h in hypotheses], [], subject or noun, written=True)
 
     def _object_guide(self, best: dict[str, float]):
         """The detected object to name where the classifier names nothing; none beside a

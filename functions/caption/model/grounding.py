@@ -137,18 +137,29 @@ class Grounding:
         """A COCO object class (which a detector can see), not a kind of place."""
         return not concept.name.startswith(PLACE_PREFIX)
 
-    def unsupported_words(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
-                          objects: dict[str, float] | None = None,
-                          object_thresholds: dict[str, float] | None = None,
-                          corroboration: Corroboration | None = None) -> frozenset[int]:
-        """Word ids of every concept the photo gives too little evidence of. objects,
-        corroboration: see evidence; object_thresholds: the evidence a COCO class needs where
-        the detector counts, by class name, and for every other class under "default"."""
+    def shown(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
+              objects: dict[str, float] | None = None,
+              object_thresholds: dict[str, float] | None = None,
+              corroboration: Corroboration | None = None) -> frozenset[str]:
+        """The concepts the photo gives enough evidence of. objects, corroboration: see
+        evidence; object_thresholds: the evidence a COCO class needs where the detector counts,
+        by class name, and for every other class under "default"."""
         evidence = self.evidence(regions, noun_scores, objects, corroboration)
         needed = {c.name: self.thresholds.get(c.name, self.threshold) for c in self.concepts}
         if objects is not None and object_thresholds:
             needed.update({c.name: object_thresholds.get(c.name, object_thresholds["default"])
                            for c in self.concepts if self.is_object(c)})
-        return frozenset(word for concept in self.concepts
-                         if evidence[concept.name] < needed[concept.name]
+        return frozenset(c.name for c in self.concepts if evidence[c.name] >= needed[c.name])
+
+    def words_not_shown(self, shown: frozenset[str]) -> frozenset[int]:
+        """Word ids of every concept not in `shown`."""
+        return frozenset(word for concept in self.concepts if concept.name not in shown
                          for word in concept.words)
+
+    def unsupported_words(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
+                          objects: dict[str, float] | None = None,
+                          object_thresholds: dict[str, float] | None = None,
+                          corroboration: Corroboration | None = None) -> frozenset[int]:
+        """Word ids of every concept the photo gives too little evidence of (see shown)."""
+        return self.words_not_shown(self.shown(regions, noun_scores, objects,
+                                               object_thresholds, corroboration))

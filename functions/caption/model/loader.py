@@ -30,12 +30,14 @@ from caption.model.grounding import Corroboration, Grounding
 from caption.model.labels import LabelModel
 from caption.model.objects import Detector
 from caption.model.vocabulary import Vocabulary
+from caption.model.writer import OnnxWriterDecoder, Writer
 
 # The files of the seed app's Show-and-Tell checkpoint (caption.train.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
 GROUNDING_COMMAND = "python -m caption.train.grounding --model"
 DETECTOR_COMMAND = "python -m caption.train.detector_export --model"
+WRITER_COMMAND = "python -m caption.train.writer --model"
 # Each encoder precision's graph, as model.json's `graphs` names it.
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
@@ -91,15 +93,17 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     grounded = _grounding(directory, config, vocabulary) if grounding else None
     detector, object_rules = (_detector(directory, config, detector_threads) if detecting
                               else (None, {}))
+    writer = _writer(directory, config) if detector is not None else None
     return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
                      section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
                      section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
                               "decoder": "onnxruntime",
                               "grounding": "onnxruntime" if grounded else "off",
-                              "detector": "onnxruntime" if detector else "off"},
+                              "detector": "onnxruntime" if detector else "off",
+                              "writer": "onnxruntime" if writer else "off"},
                      whole_sentences=whole_sentences, grounding=grounded, detector=detector,
-                     **object_rules)
+                     writer=writer, **object_rules)
 
 
 def _detector(directory: Path, config: BundleConfig, threads: int
@@ -136,3 +140,20 @@ def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{directory}: malformed grounding section: {exc}; make it again "
                           f"with `{GROUNDING_COMMAND} {directory}`") from None
+
+
+def _writer(directory: Path, config: BundleConfig) -> Writer | None:
+    """The bundle's sentence writer, or None where it has none (bundles before it)."""
+    section = config.writer
+    if section is None:
+        return None
+    stamp = str(section.get("weights_sha256"))
+    # One thread each, as the decoder's: a step is too small to share.
+    decoder = OnnxWriterDecoder(
+        open_graph(directory, config, "writer_start", 1, WRITER_COMMAND, stamp=stamp),
+        open_graph(directory, config, "writer_step", 1, WRITER_COMMAND, stamp=stamp))
+    try:
+        return Writer(decoder, section)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{directory}: malformed writer section: {exc}; make it again "
+                          f"with `{WRITER_COMMAND} {directory}`") from None

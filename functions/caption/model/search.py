@@ -22,7 +22,13 @@ import numpy as np
 
 from caption.model.constraints import Constraints, bias
 from caption.model.decoder import Decoder
-from caption.model.sentences import COLOURS, DANGLING, FUNCTION_WORDS, MODIFIERS, VERBS
+from caption.model.sentences import (
+    COLOURS,
+    DANGLING,
+    FUNCTION_WORDS,
+    MODIFIERS,
+    NOT_AFTER_MODIFIERS,
+)
 from caption.model.vocabulary import Vocabulary
 
 
@@ -79,12 +85,13 @@ def _row_bias(bars: list[RowBars], histories: list[tuple[int, ...]], step: int, 
 
 def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
     """Bars that keep every caption a whole sentence (caption.model.sentences): no ending after
-    a word that needs a continuation, no verb straight after a word that describes a noun, no
-    colour twice within four words, no third colour joined by "and", no word twice in a row,
-    no two-word phrase with a content word in it twice, and, as the length runs out, no
-    dangling word before the last step and nothing but the ending at it."""
+    a word that needs a continuation, no verb or article straight after a word that describes
+    a noun, no colour twice within four words, no third colour joined by "and", no word twice
+    in a row, no two-word phrase with a content word in it twice, and, as the length runs out,
+    no dangling word before the last step and nothing but the ending at it."""
     dangling, function, modifiers, verbs, colours = (
-        vocab.ids_of(words) for words in (DANGLING, FUNCTION_WORDS, MODIFIERS, VERBS, COLOURS))
+        vocab.ids_of(words) for words in (DANGLING, FUNCTION_WORDS, MODIFIERS, NOT_AFTER_MODIFIERS,
+                                       COLOURS))
     conjunction = vocab.ids.get("and")
 
     def bars(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:

@@ -16,8 +16,9 @@ DANGLING = frozenset(
 # otherwise skips the noun and goes on with the verb: "a black and white is running".
 MODIFIERS = COLOURS | PATTERNS | frozenset(
     "small little large big young old tiny huge tall".split())
-# What may not come straight after a modifier.
-VERBS = frozenset("is are".split())
+# What may not come straight after a modifier: a verb, or another noun phrase's article ("a
+# black and white a small brown dog", written where grounding barred the first noun).
+NOT_AFTER_MODIFIERS = frozenset("is are a an the".split())
 # Words whose repetition is how sentences go ("in a field in a park"); a repeated phrase made of
 # these alone is not a broken sentence.
 FUNCTION_WORDS = DANGLING | frozenset("is are was be there".split())
