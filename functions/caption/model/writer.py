@@ -145,10 +145,11 @@ class Writer:
         # without it: the places grounding finds go into the bag; the classifier's guide and
         # its animals overrule the detector (caption.model.captioner); colours are barred;
         # places need an object that belongs there, in the writer's captions and, where nothing
-        # alive is detected, in the decoder's.
+        # alive is detected or the caption is guided to a thing, in the decoder's.
         self.grounded_places = bool(section.get("grounded_places", True))
         self.trust_classifier = True
-        self.guards_decoder = True  # the decoder's places too, where nothing alive is detected
+        # the decoder's places too, where nothing alive is detected or it is guided to a thing
+        self.guards_decoder = True
         self.describing = self.vocabulary.ids_of(COLOURS | PATTERNS)
         self.places = place_words(self.vocabulary)
         self.animate_verbs = animate_verb_ids(self.vocabulary)
