@@ -138,7 +138,7 @@ def words_of(writer, names):
 ])
 def test_it_names_the_subject_and_nothing_outside_the_bag(shipped, subject, present):
     writer = shipped.writer
-    for hypothesis in writer.write(subject, present, most_boxes=1):
+    for hypothesis in writer.write(subject, present, counts={subject: 1}):
         text = writer.vocabulary.decode(hypothesis.tokens)
         words = set(tokenize(text))
         assert words & words_of(writer, [subject]), text
@@ -156,7 +156,7 @@ def test_numbers_need_the_boxes(shipped):
     writer = shipped.writer
     claims = {w for w, n in NUMBERS.items() if n > 1}
     for boxes in (1, 2):
-        for hypothesis in writer.write("giraffe", ["giraffe"], most_boxes=boxes,
+        for hypothesis in writer.write("giraffe", ["giraffe"], counts={"giraffe": boxes},
                                        num_captions=3):
             said = set(tokenize(writer.vocabulary.decode(hypothesis.tokens)))
             assert not said & {w for w in claims if NUMBERS[w] > boxes}, said
@@ -165,7 +165,7 @@ def test_numbers_need_the_boxes(shipped):
 def test_a_thing_does_not_do_what_living_things_do(shipped):
     writer = shipped.writer
     assert "clock" not in LIVING_CLASSES
-    for hypothesis in writer.write("clock", ["clock"], most_boxes=1, num_captions=3):
+    for hypothesis in writer.write("clock", ["clock"], counts={"clock": 1}, num_captions=3):
         words = writer.vocabulary.decode(hypothesis.tokens).split()
         for i, word in enumerate(words[:-1]):
             if word in {"clock", "clocks"} or (word in {"is", "are"} and i and

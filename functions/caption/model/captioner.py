@@ -149,34 +149,35 @@ class Captioner:
                                      self.guide_threshold, self.novel_threshold)
                 banned = unseen_animals(self._animal_words, scores, self.absent_animal)
         best = detections.best_scores() if detections is not None else None
+        counts = (detections.counts({"default": self.count_threshold})
+                  if detections is not None else None)
         shown: frozenset[str] = frozenset()
         if self.grounding is not None:
             shown = self.grounding.shown(regions, scores, best, self.evidence_thresholds,
                                          self.corroboration)
             banned |= self.grounding.words_not_shown(shown)
-            if self._counting is not None and detections is not None:
-                banned |= self._counting.unsupported_words(
-                    detections.counts({"default": self.count_threshold}))
+            if self._counting is not None and counts is not None:
+                banned |= self._counting.unsupported_words(counts)
         # The writer names its subject as guidance names the guide: off with guidance, which
         # leaves the decoder its own words.
-        if guidance and self.writer is not None and detections is not None:
-            present = self._present(detections, shown)
-            written = self._write(detections, present, shown, guide, scores, beam_size,
+        writing = guidance and self.writer is not None and best is not None
+        present = self._present(best, shown) if writing else []
+        if writing:
+            written = self._write(present, shown, counts, guide, scores, beam_size,
                                   num_captions, max_length)
             if written is not None:
                 return replace(written, labels=labels)
-            if self.writer.guards_decoder and not set(present) & LIVING_CLASSES:
-                # Nothing alive to jump "in the air" or stand "in front of a building": the
-                # decoder's Flickr8k places need what vouches for them, as the writer's do.
-                banned |= unvouched_places(self._decoder_places, present)
         if guidance and guide is None and best:
             guide = self._object_guide(best)
-        if (guide is not None and self.writer is not None and detections is not None
-                and self.writer.guards_decoder
-                and (self.labels is None or guide.noun not in self.labels.animal_nouns)):
-            # A caption about a thing: "a sink is sitting in the air in a room" has the
-            # decoder's habits too (coco-dev invented places 7.5 -> 6.2 %, val unchanged).
-            banned |= unvouched_places(self._decoder_places, self._present(detections, shown))
+        inanimate = guide is not None and (self.labels is None
+                                           or guide.noun not in self.labels.animal_nouns)
+        if writing and self.writer.guards_decoder and (
+                inanimate or not set(present) & LIVING_CLASSES):
+            # Nothing alive to jump "in the air" or stand "in front of a building", or a
+            # caption about a thing ("a sink is sitting in the air in a room"): the decoder's
+            # Flickr8k places need what vouches for them, as the writer's do (coco-dev
+            # invented places 7.5 -> 6.2 % for the second, val unchanged).
+            banned |= unvouched_places(self._decoder_places, present)
         if guide is None:
             hypotheses = beam_search(self.decoder, regions, self.vocabulary, beam_size,
                                      num_captions, max_length, banned, self.whole_sentences)
@@ -189,7 +190,6 @@ class Captioner:
         # Searched even when the best caption already names the noun: the constrained search
         # keeps twice the beams, and on Flickr8k val that scored higher than keeping the
         # unconstrained captions (BLEU-4 22.08 against 21.89 at threshold 0.5).
-        inanimate = self.labels is None or guide.noun not in self.labels.animal_nouns
         not_after = self._animate_verbs if inanimate else frozenset()
         hypotheses = guided_beam_search(
             self.decoder, regions, self.vocabulary, guide.tokens, beam_size, num_captions,
@@ -202,24 +202,25 @@ class Captioner:
                     for h in hypotheses]
         return Description(captions, labels, guide.noun)
 
-    def _present(self, detections: Detections, shown: frozenset[str]) -> list[str]:
+    def _present(self, best: dict[str, float], shown: frozenset[str]) -> list[str]:
         """The COCO classes the photo shows: detected at their evidence threshold, most
-        confident first, then what grounding finds without a box (the classifier's espresso
-        is a cup)."""
-        detected = [name for name, score in detections.best_scores().items()
+        confident first (best: Detections.best_scores), then what grounding finds without a
+        box (the classifier's espresso is a cup)."""
+        detected = [name for name, score in best.items()
                     if score >= self.evidence_thresholds.get(
                         name, self.evidence_thresholds["default"])]
         return detected + sorted(name for name in shown
                                  if name not in detected and not name.startswith("scene:"))
 
-    def _write(self, detections: Detections, present: list[str], shown: frozenset[str],
-               guide, scores: dict[str, float] | None, beam_size: int, num_captions: int,
+    def _write(self, present: list[str], shown: frozenset[str], counts: dict[str, int], guide,
+               scores: dict[str, float] | None, beam_size: int, num_captions: int,
                max_length: int) -> Description | None:
         """The writer's description, where the photo's most confident object, or else the
         classifier's guide, is one the decoder hardly knows (caption.model.writer); None where
         the decoder describes it: also where the classifier's guide is a word the decoder knows
         well, or the classifier rules out the animal the detector found (on Flickr8k val the
-        detector takes running dogs for sheep, bears and cats; the model card's writer table)."""
+        detector takes running dogs for sheep, bears and cats; the model card's writer table).
+        counts: boxes per class (Detections.counts), for the numbers the caption may claim."""
         subject = self.writer.subject(present)
         if guide is not None and self.writer.decoder_knows(guide.noun):
             return None
@@ -233,10 +234,8 @@ class Captioner:
                     guide.noun):
                 return None
             subject, noun = None, guide.noun
-        counts = detections.counts({"default": self.count_threshold})
         living = self.labels is not None and noun in self.labels.animal_nouns
-        hypotheses = self.writer.write(subject, [*present, *shown],
-                                       max(counts.values(), default=1), beam_size,
+        hypotheses = self.writer.write(subject, [*present, *shown], counts, beam_size,
                                        num_captions, max_length, self.whole_sentences, noun,
                                        living)
         vocabulary = self.writer.vocabulary

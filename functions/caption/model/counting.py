@@ -19,9 +19,10 @@ NUMBER_WORDS = {"two": 2, "three": 3, "four": 4, "five": 5, "six": 6, "seven": 7
 class Counting:
     """Built once per captioner from its vocabulary."""
 
-    def __init__(self, vocabulary: Vocabulary):
-        self.numbers = {vocabulary.ids[w]: n for w, n in NUMBER_WORDS.items()
-                        if w in vocabulary.ids}
+    def __init__(self, vocabulary: Vocabulary, words: dict[str, int] = NUMBER_WORDS):
+        """words: each number word with the boxes it claims (the sentence writer's list is
+        longer: caption.model.writer)."""
+        self.numbers = {vocabulary.ids[w]: n for w, n in words.items() if w in vocabulary.ids}
 
     def unsupported_words(self, counts: dict[str, int]) -> frozenset[int]:
         """Word ids of numbers no class's boxes reach. counts: boxes per class

@@ -24,7 +24,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from caption.model.constraints import Constraints
-from caption.model.counting import NUMBER_WORDS
+from caption.model.counting import NUMBER_WORDS, Counting
 from caption.model.guidance import animate_verb_ids, plural
 from caption.model.search import Hypothesis, beam_search, guided_beam_search
 from caption.model.sentences import COLOURS, PATTERNS
@@ -153,8 +153,7 @@ class Writer:
         self.describing = self.vocabulary.ids_of(COLOURS | PATTERNS)
         self.places = place_words(self.vocabulary)
         self.animate_verbs = animate_verb_ids(self.vocabulary)
-        self.numbers = {self.vocabulary.ids[w]: n for w, n in NUMBERS.items()
-                        if w in self.vocabulary.ids}
+        self.counting = Counting(self.vocabulary, NUMBERS)
 
     def writes_for(self, subject: str | None) -> bool:
         """Whether the writer, not the image decoder, describes a photo whose subject is
@@ -183,13 +182,13 @@ class Writer:
         return (noun is not None and noun in self.vocabulary.ids
                 and self.decoder_words.get(noun, 0) < self.min_decoder_photos)
 
-    def write(self, subject: str | None, present: list[str], most_boxes: int,
+    def write(self, subject: str | None, present: list[str], counts: dict[str, int],
               beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
               whole: bool = True, noun: str | None = None, living: bool = False
               ) -> list[Hypothesis]:
         """Captions naming `subject` (a COCO class), or else the classifier's `noun` (living:
         whether it is an animal's), from the concepts in `present` (objects and places the
-        photo shows); most_boxes: the most boxes any class has (numbers above are barred)."""
+        photo shows); counts: boxes per class (numbers no class reaches are barred)."""
         shown = {name for name in present if name in self.index
                  and (self.grounded_places or not name.startswith("scene:"))}
         if subject is not None:
@@ -200,7 +199,7 @@ class Writer:
                   for word in words}
         barred |= self.describing
         barred |= unvouched_places(self.places, shown)
-        barred |= {word for word, n in self.numbers.items() if n > most_boxes}
+        barred |= self.counting.unsupported_words(counts)
         required = (self.words[subject] if subject is not None
                     else self.vocabulary.ids_of({noun, plural(noun)})) - barred
         barred -= required

@@ -45,25 +45,34 @@ def variants(model) -> list[tuple[str, dict]]:
     ]
 
 
-def measure(model, limit: int | None) -> list[dict]:
+def measure_variants(model, target, changes: list[tuple[str, dict]], limit: int | None,
+                     figures: tuple[str, ...]) -> list[dict]:
+    """Each variant (what changes, the attributes of `target` it sets: the captioner, or one
+    of its parts), scored on coco-dev and Flickr8k val by the full inference path, guidance
+    on; `target`'s attributes are put back after each. One row per variant, printed as it
+    comes."""
     sets = [("coco_dev", COCO_DEV / "images", [COCO_DEV / "captions.tsv"], None,
              read_objects(COCO_DEV / "objects.tsv")),
             ("val", FLICKR / "images", [FLICKR / "captions.tsv"], FLICKR / "splits/val.txt",
              None)]
     rows = []
-    for name, changes in variants(model):
-        saved = {key: getattr(model, key) for key in changes}
-        for key, value in changes.items():
-            setattr(model, key, value)
+    for name, setting in changes:
+        saved = {key: getattr(target, key) for key in setting}
+        for key, value in setting.items():
+            setattr(target, key, value)
         row = {"variant": name}
         for label, images, captions, split, objects in sets:
             metrics, _ = evaluate(model, images, captions, split, 3, limit, True, objects)
-            row[label] = {key: metrics[key] for key in FIGURES}
+            row[label] = {key: metrics[key] for key in figures}
         for key, value in saved.items():
-            setattr(model, key, value)
+            setattr(target, key, value)
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
+
+
+def measure(model, limit: int | None) -> list[dict]:
+    return measure_variants(model, model, variants(model), limit, FIGURES)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -16,16 +16,13 @@ them, it does not change them.
 from __future__ import annotations
 
 import argparse
-import json
 from pathlib import Path
 
-from caption.evaluate import FLICKR, evaluate
 from caption.model.bundle import read_config, write_config
 from caption.model.loader import load_model
 from caption.settings import inference_threads
-from caption.train.hallucination import read_objects
+from caption.train.tune_objects import measure_variants
 
-COCO_DEV = Path("../shared/coco-dev")
 FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "sentence_faults",
            "invented_places", "broken_sentences")
 MIN_PHOTOS = (0, 20, 50, 100, 200, 400, 1000, 10**9)
@@ -54,24 +51,8 @@ def variants(writer, bars: bool = True) -> list[tuple[str, dict]]:
 
 
 def measure(model, limit: int | None, bars: bool = True) -> list[dict]:
-    sets = [("coco_dev", COCO_DEV / "images", [COCO_DEV / "captions.tsv"], None,
-             read_objects(COCO_DEV / "objects.tsv")),
-            ("val", FLICKR / "images", [FLICKR / "captions.tsv"], FLICKR / "splits/val.txt",
-             None)]
-    rows = []
-    for name, changes in variants(model.writer, bars):
-        saved = {key: getattr(model.writer, key) for key in changes}
-        for key, value in changes.items():
-            setattr(model.writer, key, value)
-        row = {"variant": name}
-        for label, images, captions, split, objects in sets:
-            metrics, _ = evaluate(model, images, captions, split, 3, limit, True, objects)
-            row[label] = {key: metrics[key] for key in (*FIGURES, "written_images")}
-        for key, value in saved.items():
-            setattr(model.writer, key, value)
-        print(json.dumps(row), flush=True)
-        rows.append(row)
-    return rows
+    return measure_variants(model, model.writer, variants(model.writer, bars), limit,
+                            (*FIGURES, "written_images"))
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -24,6 +24,7 @@ writer_start.onnx and writer_step.onnx, and model.json's `writer` section.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import hashlib
 import random
 import time
@@ -277,7 +278,6 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--export-only", action="store_true",
                         help="export the checkpoint already beside model.json, untrained again")
     args = parser.parse_args(argv)
-    torch.set_num_threads(max(1, torch.get_num_threads()))
 
     flickr = read_flickr_tsv(args.flickr / "captions.tsv")
     train_names = read_split(args.flickr / "splits" / "train.txt")
@@ -335,9 +335,8 @@ def main(argv: list[str] | None = None) -> None:
     }
     write_config(args.model, bundle.with_changes(
         writer=section,
-        graphs=bundle.graphs.__class__(**{**bundle.graphs.__dict__,
-                                          "writer_start": START_GRAPH,
-                                          "writer_step": STEP_GRAPH})))
+        graphs=dataclasses.replace(bundle.graphs, writer_start=START_GRAPH,
+                                   writer_step=STEP_GRAPH)))
     print(f"wrote {checkpoint}, {START_GRAPH}, {STEP_GRAPH} and model.json's writer section")
 
 
