@@ -31,7 +31,7 @@ import torch
 from PIL import Image
 from torch import nn
 
-from caption.train.resnet import resnet152_trunk
+from caption.train.networks.resnet import resnet152_trunk
 
 EMBEDDING_DIM, HIDDEN_DIM, NUM_LAYERS = 256, 512, 2
 BEAM_SIZE, MAX_SEG_LENGTH = 3, 20

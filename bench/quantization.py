@@ -18,7 +18,7 @@ import numpy as np
 
 from bench.common import REPO, THREADS
 from bench.encoder import latency_ms
-from caption.evaluate import FLICKR, evaluate
+from caption.metrics.evaluate import FLICKR, evaluate
 from caption.model import cpu
 from caption.model.loader import load_model
 from caption.settings import Settings

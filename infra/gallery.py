@@ -10,12 +10,12 @@ checkout.
 
 The photos ship in packages (scikit-image's and scikit-learn's sample images; their licences
 are in the table). What each photo holds (`shows`, `objects`) is written here by a person; the
-verdict is computed by the measures `caption.evaluate` reports (caption.train.hallucination,
-caption.train.faults): the COCO object classes the caption names (whole phrases: "hot dog" is
-not a dog) that the photo does not hold are invented, and so is a place (sky, room, water, ...)
-the description does not mention; a caption that repeats itself, ends on a word that needs
-another, has a describing word where its noun belongs or has a thing do what only living
-things do is not a sentence a person would write.
+verdict is computed by the measures `caption.metrics.evaluate` reports
+(caption.metrics.hallucination, caption.metrics.faults): the COCO object classes the caption
+names (whole phrases: "hot dog" is not a dog) that the photo does not hold are invented, and so
+is a place (sky, room, water, ...) the description does not mention; a caption that repeats
+itself, ends on a word that needs another, has a describing word where its noun belongs or has a
+thing do what only living things do is not a sentence a person would write.
 """
 
 from __future__ import annotations
@@ -31,12 +31,13 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path[:0] = [str(REPO / "functions"), str(REPO)]
 
+from caption.metrics.faults import fault, places_named  # noqa: E402
+from caption.metrics.hallucination import broken  # noqa: E402
+from caption.metrics.subjects import classes_named  # noqa: E402
+from caption.model.decoding import DecodingConfig  # noqa: E402
 from caption.runtime import load_service  # noqa: E402
 from caption.service import CaptionOptions  # noqa: E402
 from caption.settings import Settings  # noqa: E402
-from caption.train.faults import fault, places_named  # noqa: E402
-from caption.train.hallucination import broken  # noqa: E402
-from caption.train.subjects import classes_named  # noqa: E402
 
 START, END = "<!-- {}:start -->", "<!-- {}:end -->"
 THUMBNAIL = 320  # the longer side, in pixels
@@ -126,7 +127,7 @@ def jpeg(array, side: int | None = None, objects=()) -> bytes:
 
 def verdict(text: str, photo: Photo) -> str:
     """What the caption invents (objects, places) and whether it is a whole sentence, by the
-    measures `caption.evaluate` reports (caption.train.hallucination)."""
+    measures `caption.metrics.evaluate` reports (caption.metrics.hallucination)."""
     problems = []
     invented = sorted(classes_named(text) - photo.objects)
     if invented:
@@ -251,13 +252,59 @@ def variants_table(tuning: dict | None, command: str, columns, note: str = "") -
 def tuning_table(detector: dict) -> str:
     """The detector's caption settings (detector.tuning)."""
     return variants_table(detector.get("tuning"),
-                          "python -m caption.train.tune_objects --write", OBJECT_COLUMNS)
+                          "python -m caption.train.stages.tune_objects --write", OBJECT_COLUMNS)
 
 
 def writer_table(writer: dict) -> str:
     """Who describes which photo, and the writer's bars (writer.tuning)."""
-    return variants_table(writer.get("tuning"), "python -m caption.train.tune_writer --write",
-                          WRITER_COLUMNS, '; "written": photos the writer described')
+    return variants_table(writer.get("tuning"),
+                          "python -m caption.train.stages.tune_writer --write", WRITER_COLUMNS,
+                          '; "written": photos the writer described')
+
+
+def decoding_table(config: dict) -> str:
+    """Every decoding setting the bundle serves with, and where it came from
+    (caption.model.decoding.DecodingConfig), with the default settings."""
+    decoding = DecodingConfig.from_bundle({name: config.get(name)
+                                           for name in ("labels", "detector", "writer")})
+    lines = ["| setting | value | from |", "|---|---|---|"]
+    for name, entry in decoding.describe().items():
+        value = json.dumps(entry["value"]).replace("|", "\\|")
+        lines.append(f"| `{name}` | `{value}` | {entry['from']} |")
+    return "\n".join(lines)
+
+
+def training_summary(config: dict) -> str:
+    """How each trained part came to be, from the histories model.json keeps (training and
+    writer.training)."""
+    training = config["training"]
+    history = training["history"]
+    kept = max(history, key=lambda row: row["bleu4"])
+    lines = [f"- **Cross-entropy**: {len(history)} epochs in {history[-1]['elapsed_s'] / 60:.0f} "
+             f"minutes; epoch {kept['epoch']} kept (the best val BLEU-4 on the feature cache, "
+             f"{kept['bleu4']:.2f}; CIDEr-D {kept['cider_d']:.2f})."]
+    scst = training.get("self_critical")
+    if scst:
+        first, chosen = scst["history"][0], scst["selected"]
+        lines.append(f"- **Self-critical**: val BLEU-4 {first['bleu4']:.2f} → "
+                     f"{chosen['bleu4']:.2f} and CIDEr-D {first['cider_d']:.2f} → "
+                     f"{chosen['cider_d']:.2f} at epoch {chosen['epoch']} (the step kept), "
+                     f"{scst['history'][-1]['elapsed_s'] / 60:.0f} minutes in all.")
+    distillation = training.get("distillation")
+    if distillation:
+        steps = distillation["history"]
+        lines.append(f"- **Distillation**: {distillation['batches']} batches in "
+                     f"{steps[-1]['elapsed_s'] / 60:.0f} minutes; divergence from the teacher "
+                     f"on int8 features {steps[0]['kl_int8']:.5f} → {steps[-1]['kl_int8']:.5f}.")
+    writer = (config.get("writer") or {}).get("training")
+    if writer:
+        epochs = writer["history"]
+        lines.append(f"- **Sentence writer**: {writer['sentences']:,} sentences, a vocabulary "
+                     f"of {len(config['writer']['vocabulary']):,} words; {len(epochs)} epochs in "
+                     f"{epochs[-1]['elapsed_s'] / 60:.0f} minutes, held-out loss "
+                     f"{epochs[0]['held_out_loss']:.2f} → {epochs[-1]['held_out_loss']:.2f} per "
+                     "word.")
+    return "\n".join(lines)
 
 
 def fill(text: str, marker: str, body: str) -> str:
@@ -283,6 +330,8 @@ def main(argv: list[str] | None = None) -> int:
     text = fill(text, "presence", presence_table(config["metrics"]))
     text = fill(text, "tuning", tuning_table(config.get("detector") or {}))
     text = fill(text, "writer", writer_table(config.get("writer") or {}))
+    text = fill(text, "decoding", decoding_table(config))
+    text = fill(text, "training", training_summary(config))
     text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
                                f"served below by {timings['encoder']} (encoder), "
                                f"{timings['decoder']} (decoder), {timings['grounding']} "

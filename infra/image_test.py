@@ -448,6 +448,15 @@ def _last_json(text: str) -> dict:
     return {}
 
 
+def _explains(output: str, word: str) -> bool:
+    """Whether caption.explain's JSON says which rule kept `word` out."""
+    try:
+        reasons = json.loads(output)["why_not"][word]
+    except (ValueError, KeyError, TypeError):
+        return False
+    return any(reason.startswith(f"absent: {word}") for reason in reasons)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--figures", type=Path, default=None,
@@ -474,6 +483,12 @@ def main(argv: list[str] | None = None) -> int:
         expect(carried.stdout.startswith("[] ") and "model.safetensors" not in carried.stdout,
                "no torch, sympy or training checkpoint in the image", carried.stdout
                + carried.stderr[-500:])
+        # An operator's first question about a wrong caption, answered in the image as built.
+        explained = run([*engine, "run", "--rm", *LIMITS, "-v", f"{SAMPLE}:/sample.jpg:ro",
+                         "--entrypoint", "python", TAG, "-m", "caption.explain", "/sample.jpg",
+                         "two"], capture_output=True)
+        expect(_explains(explained.stdout, "two"), "caption.explain answers in the image",
+               explained.stdout[-500:] + explained.stderr[-500:])
         figures = exercise(engine)
         if os.environ.get("CAPTION_IMAGE_TEST_SAM", "1") != "0":
             sam_checks(engine, standin)

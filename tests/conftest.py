@@ -101,10 +101,10 @@ def tiny_bundle(tmp_path_factory, photos) -> Path:
     from caption.model.bundle import ModelInfo
     from caption.model.preprocess import Preprocessing
     from caption.model.vocabulary import SPECIALS, Vocabulary
-    from caption.train.attention_decoder import AttentionDecoder, DecoderConfig
-    from caption.train.efficientnet_lite import EfficientNetLite
-    from caption.train.export import export_bundle
-    from caption.train.weights import save_bundle
+    from caption.train.export.bundle import export_bundle
+    from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+    from caption.train.networks.efficientnet_lite import EfficientNetLite
+    from caption.train.networks.weights import save_bundle
 
     torch.manual_seed(0)
     vocab = Vocabulary([*SPECIALS, "a", "cat", "dog", "on", "the", "grass", "sits"])
@@ -128,7 +128,7 @@ def copy_bundle(source: Path, target: Path) -> Path:
 def resave_bundle(directory: Path):
     """Save a bundle's own weights again, as training does after it changes them (the float16
     round trip changes nothing, but the checkpoint is written anew); returns model.json."""
-    from caption.train.weights import load_torch_model, save_bundle
+    from caption.train.networks.weights import load_torch_model, save_bundle
 
     model = load_torch_model(directory)
     decoder = model.decoder

@@ -17,7 +17,7 @@ from caption.model.bundle import BundleError, read_config, write_config
 from caption.model.graphs import open_session
 from caption.model.loader import load_model
 from caption.model.objects import COCO_CLASSES, Detections, suppress
-from caption.train import detector_export
+from caption.train.export import detector as detector_export
 from tests.conftest import copy_bundle
 
 SIZE = 16  # the synthetic graph's input side
@@ -254,7 +254,7 @@ def test_a_stale_or_malformed_detector_is_refused_at_load(bundle_with_detector, 
     config = read_config(stale)
     write_config(stale, config.with_changes(detector={**config.detector,
                                                       "weights_sha256": "0" * 64}))
-    with pytest.raises(BundleError, match="stale.*detector_export"):
+    with pytest.raises(BundleError, match=r"stale.*caption\.train\.export\.detector"):
         load_model(stale)
     malformed = copy_bundle(bundle_with_detector, tmp_path / "malformed")
     config = read_config(malformed)

@@ -13,13 +13,15 @@ import pytest
 import torch
 from PIL import Image
 
-from caption.model.bundle import read_config
-from caption.model.constraints import Constraints, bias
+from caption.model.bundle import STAMP_KEY, read_config
+from caption.model.constraints import Constraints
 from caption.model.cpu import has_vnni
 from caption.model.loader import load_model, open_encoder
-from caption.train import export
-from caption.train.torch_parts import TorchDecoder, TorchEncoder
-from caption.train.weights import load_torch_model
+from caption.model.rules import BanWords, RequireOneOf, Rules
+from caption.model.search import constraints_of
+from caption.train.export import bundle as export
+from caption.train.networks.torch_parts import TorchDecoder, TorchEncoder
+from caption.train.networks.weights import load_torch_model
 from tests.conftest import REPO, copy_bundle, resave_bundle
 
 SHIPPED = REPO / "layers" / "model"
@@ -129,23 +131,23 @@ def test_the_start_graph_takes_several_images(tiny_bundle):
     assert np.allclose(np.exp(log_probs).sum(axis=1), 1, atol=1e-5)
 
 
-def guided_constraints(size: int, required: int, banned: int) -> Constraints:
-    """A guided search's two banks (caption.model.search), as it builds them."""
-    banks = np.stack([np.stack([bias({required}, size), np.full(size, -np.inf, np.float32)]),
-                      np.stack([bias(set(range(size)) - {required}, size),
-                                np.zeros(size, np.float32)])])
-    return Constraints.build(size, {0, 1, 3, banned}, 2, banks)
+def guided_constraints(vocabulary, required: int, banned: int) -> Constraints:
+    """The masks the search gives the decoder for a caption that must name `required` and
+    may not write `banned` (caption.model.search)."""
+    return constraints_of(Rules((RequireOneOf("required", frozenset({required})),
+                                 BanWords("banned", frozenset({banned})))), vocabulary)
 
 
 def test_the_step_graph_ranks_as_the_pytorch_decoder_does(tiny_bundle):
     """One search step: the graph's int8 ranking against the float32 PyTorch decoder's, under
     a guided search's constraints: the same candidates, sums within int8 rounding, and every
     constraint honoured."""
-    served = load_model(tiny_bundle).decoder
+    model = load_model(tiny_bundle)
+    served = model.decoder
     reference = TorchDecoder(load_torch_model(tiny_bundle).decoder)
-    size = 11
+    size = len(model.vocabulary)
     required, banned, after = 8, 9, 10  # three ordinary words of the tiny vocabulary
-    constraints = guided_constraints(size, required, banned)
+    constraints = guided_constraints(model.vocabulary, required, banned)
     features = np.random.default_rng(3).random((1, 4, 1280), dtype=np.float32)
     tokens, sums, has_word = [4, 5, 8, 6], [-1.0, -2.0, -1.5, -3.0], [0, 0, 1, 1]
     row_bias = np.zeros((4, size), dtype=np.float32)
@@ -187,8 +189,8 @@ def test_export_again_after_new_weights_serves_them(tiny_bundle, tmp_path, photo
     bundle = copy_bundle(tiny_bundle, tmp_path / "b")
     config = resave_bundle(bundle)
     export.export_bundle(bundle, [Image.open(io.BytesIO(photos["chelsea"]))])
-    stamps = {onnx.load(str(bundle / name)).metadata_props[1].value
-              for name in ("encoder.onnx", "encoder_int8.onnx", "decoder_start.onnx",
+    stamps = {{prop.key: prop.value for prop in onnx.load(str(bundle / name)).metadata_props}[
+                  STAMP_KEY] for name in ("encoder.onnx", "encoder_int8.onnx", "decoder_start.onnx",
                            "decoder_step.onnx")}
     assert stamps == {config.weights_sha256}
     assert load_model(bundle).caption(Image.new("RGB", (64, 64)), 2, 1, 4)

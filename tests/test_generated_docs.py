@@ -8,7 +8,16 @@ import json
 import re
 
 from bench.report import render
-from infra.gallery import END, START, metrics_table, presence_table, tuning_table, writer_table
+from infra.gallery import (
+    END,
+    START,
+    decoding_table,
+    metrics_table,
+    presence_table,
+    training_summary,
+    tuning_table,
+    writer_table,
+)
 from tests.conftest import REPO
 
 DOCS = REPO / "docs"
@@ -28,6 +37,8 @@ def test_the_model_cards_tables_are_what_model_json_holds():
     assert between(card, "presence") == presence_table(config["metrics"])
     assert between(card, "tuning") == tuning_table(config["detector"])
     assert between(card, "writer") == writer_table(config["writer"])
+    assert between(card, "decoding") == decoding_table(config)
+    assert between(card, "training") == training_summary(config)
     assert f"{config['name']}` {config['version']}," in between(card, "model")
 
 

@@ -217,15 +217,15 @@ def test_decoding_the_largest_allowed_png_stays_within_its_pixel_budget(tmp_path
 def test_transparency_flattened_strip_by_strip_is_what_the_whole_picture_gives():
     """Pictures with transparency are reduced and flattened in strips (no full-size copy): the
     result must be pixel for pixel what reducing and flattening the whole picture gives."""
-    from caption.images import _STRIP_ROWS, _flatten_alpha
+    from caption.images import STRIP_ROWS, flatten_alpha
 
     rng = np.random.default_rng(0)
     factor = 3  # 3 * 224 <= 700 < 4 * 224
-    rows = factor * _STRIP_ROWS * 15 + 7  # several strips and a partial last one
+    rows = factor * STRIP_ROWS * 15 + 7  # several strips and a partial last one
     pixels = rng.integers(0, 256, (rows, 700, 4), dtype=np.uint8)
     rgba = Image.fromarray(pixels, "RGBA")
     decoded = decode_image(encode(rgba, "PNG"), LIMIT, min_size=224).image
-    whole = _flatten_alpha(rgba.reduce(factor))
+    whole = flatten_alpha(rgba.reduce(factor))
     assert decoded.size == whole.size
     assert np.array_equal(np.asarray(decoded), np.asarray(whole))
 

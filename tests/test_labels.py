@@ -12,13 +12,21 @@ from fastapi.testclient import TestClient
 import caption.app as app
 from caption.images import decode_image
 from caption.metadata import LABELS, USER_METADATA_LIMIT, caption_metadata, metadata_size
+from caption.metrics.subjects import classes_named, names_subject, subjects
 from caption.model.captioner import Caption
-from caption.model.guidance import Guide, article_for, plural
+from caption.model.decoding import WordIds
+from caption.model.guidance import Guide
 from caption.model.labels import Label
 from caption.model.loader import load_model
-from caption.model.search import guided_beam_search
-from caption.train.imagenet_labels import GUIDE_NOUNS, class_names, class_nouns, labels_section
-from caption.train.subjects import classes_named, names_subject, subjects
+from caption.model.rules import RequireOneOf, Rules
+from caption.model.search import search
+from caption.model.words import NUMBER_WORDS, article_for, plural
+from caption.train.networks.imagenet_labels import (
+    GUIDE_NOUNS,
+    class_names,
+    class_nouns,
+    labels_section,
+)
 from tests.conftest import REPO
 from tests.test_cli import run_cli
 
@@ -61,7 +69,8 @@ def test_a_noun_outside_the_vocabulary_is_written_through_its_proxy(shipped):
                   {shipped.vocabulary.ids[proxy]: noun})
     features = np.random.default_rng(0).standard_normal((1, 49, 1280), dtype=np.float32)
     features = features.clip(min=0)
-    hypotheses = guided_beam_search(shipped.decoder, features, shipped.vocabulary, guide.tokens)
+    hypotheses = search(shipped.decoder, features, shipped.vocabulary,
+                        Rules((RequireOneOf("zebra", guide.tokens),)))
     assert hypotheses
     for hypothesis in hypotheses:
         text = guide.render(hypothesis.tokens, shipped.vocabulary)
@@ -75,8 +84,8 @@ def test_guided_search_always_contains_the_required_word(tiny_bundle):
         decode_image(_png(), 40_000_000).image)[None]).regions
     for word in ("cat", "grass", "sits"):
         required = frozenset({vocab.ids[word]})
-        found = guided_beam_search(model.decoder, features, vocab, required, beam_size=3,
-                                   num_captions=3, max_length=6)
+        found = search(model.decoder, features, vocab, Rules((RequireOneOf(word, required),)),
+                       beam_size=3, num_captions=3, max_length=6)
         assert found
         assert all(vocab.ids[word] in h.tokens for h in found), word
         assert all(h.tokens[-1] == vocab.end or len(h.tokens) == 6 for h in found)
@@ -172,9 +181,12 @@ def test_an_object_noun_is_never_followed_by_what_only_living_things_do(tiny_bun
     vocab = model.vocabulary
     features = model.encode(model.preprocess(decode_image(_png(), 40_000_000).image)[None]).regions
     cat, sits = vocab.ids["cat"], vocab.ids["sits"]
-    free = guided_beam_search(model.decoder, features, vocab, frozenset({cat}), 5, 5, 6)
-    barred = guided_beam_search(model.decoder, features, vocab, frozenset({cat}), 5, 5, 6,
-                                not_after_noun=frozenset({sits}))
+    guided = Rules((RequireOneOf("cat", frozenset({cat})),))
+    free = search(model.decoder, features, vocab, guided, 5, 5, 6)
+    ids = WordIds(vocab, NUMBER_WORDS)
+    ids.animate_verbs = frozenset({sits})
+    barred = search(model.decoder, features, vocab, guided.plus(*ids.thing_rules(frozenset({cat}))),
+                    5, 5, 6)
     assert barred and all(cat in h.tokens for h in barred)
     for hypothesis in barred:
         pairs = list(zip(hypothesis.tokens, hypothesis.tokens[1:], strict=False))

@@ -26,8 +26,8 @@ def test_encoder_port_classifies_a_cat_as_a_cat(variant, photos):
     """The ported weights must reproduce ImageNet predictions; a wrong padding or name would
     silently give a worse encoder, not an error."""
     from caption.model.preprocess import Preprocessing
-    from caption.train.efficientnet_lite import load_pretrained
-    from caption.train.pretrained import pretrained_encoder
+    from caption.train.networks.efficientnet_lite import load_pretrained
+    from caption.train.networks.pretrained import pretrained_encoder
 
     encoder = pretrained_encoder(variant)
     number = variant[-1]
@@ -193,18 +193,21 @@ def test_a_seed_checkpoint_is_not_served_but_named_for_conversion(tmp_path):
 def test_whole_sentences_never_end_on_a_dangling_word_nor_repeat_a_phrase(tiny_bundle):
     """With whole_sentences, every caption ends on a word that ends a sentence, within
     max_length, and repeats no word twice in a row; off, the tiny random decoder breaks them."""
-    from caption.model.search import beam_search, guided_beam_search
-    from caption.model.sentences import DANGLING
+    from caption.model.decoding import WordIds
+    from caption.model.rules import RequireOneOf, Rules
+    from caption.model.search import search
+    from caption.model.words import DANGLING, NUMBER_WORDS
 
     model = load_model(tiny_bundle)
     vocab = model.vocabulary
     for color in ((200, 30, 30), (20, 160, 40), (90, 90, 200), (10, 10, 10)):
         regions = _regions(model, color)
         for max_length in (3, 6, 10):
-            found = beam_search(model.decoder, regions, vocab, 5, 5, max_length, whole=True)
-            found += guided_beam_search(model.decoder, regions, vocab,
-                                        frozenset({vocab.ids["cat"]}), 5, 5, max_length,
-                                        whole=True)
+            whole = Rules(WordIds(vocab, NUMBER_WORDS).sentence_rules(max_length))
+            found = search(model.decoder, regions, vocab, whole, 5, 5, max_length)
+            found += search(model.decoder, regions, vocab,
+                            whole.plus(RequireOneOf("cat", frozenset({vocab.ids["cat"]}))),
+                            5, 5, max_length)
             for hypothesis in found:
                 words = vocab.decode(hypothesis.tokens).split()
                 assert hypothesis.tokens[-1] == vocab.end, words  # finished, not cut off

@@ -8,6 +8,7 @@ import base64
 import io
 import json
 
+import numpy as np
 import pytest
 from fastapi.testclient import TestClient
 from PIL import Image
@@ -15,11 +16,10 @@ from PIL import Image
 import caption.app as app
 from caption.images import decode_image
 from caption.metadata import OBJECTS, USER_METADATA_LIMIT, caption_metadata, metadata_size
+from caption.metrics.subjects import mentions
 from caption.model.captioner import Caption
-from caption.model.counting import Counting
 from caption.model.loader import load_model
-from caption.model.objects import Box, DetectedObject
-from caption.train.subjects import mentions
+from caption.model.objects import COCO_CLASSES, Box, DetectedObject, Detections
 from tests.conftest import REPO, load_event
 from tests.s3_helpers import BUCKET, s3_event
 from tests.test_cli import run_cli
@@ -171,22 +171,31 @@ def test_no_person_word_without_a_person_detection(shipped, photos):
     are barred when the detector found no person, and allowed when it did."""
     image = decode_image(photos["coffee"], 40_000_000).image
     encoded = shipped.encode(shipped.preprocess(image)[None])
-    scores = shipped.labels.noun_scores(encoded.probabilities[0])
     ids = shipped.vocabulary.ids
     person_words = {ids["man"], ids["woman"], ids["people"]}
-    thresholds = shipped.evidence_thresholds
-    nobody = shipped.grounding.unsupported_words(encoded.regions, scores, {"cup": 0.9},
-                                                 thresholds, shipped.corroboration)
-    assert person_words <= nobody
-    somebody = shipped.grounding.unsupported_words(encoded.regions, scores, {"person": 0.9},
-                                                   thresholds, shipped.corroboration)
-    assert not person_words & somebody
+
+    def barred(*found: str) -> set[int]:
+        """The decoder's banned words (guidance off) where the detector found these, each
+        once at 0.9."""
+        detections = Detections(COCO_CLASSES, np.tile([0.1, 0.1, 0.6, 0.6], (len(found), 1)),
+                                np.full(len(found), 0.9),
+                                np.array([COCO_CLASSES.index(n) for n in found]))
+        evidence = shipped.decoding.evidence(encoded.regions, encoded.probabilities[0],
+                                             detections, False, 0)
+        return shipped.decoding.plan(evidence, encoded.regions, False, 20).rules.banned
+
+    assert person_words <= barred("cup")
+    assert not person_words & barred("person")
 
 
 def test_a_count_needs_as_many_boxes(shipped):
-    counting = Counting(shipped.vocabulary)
+    decoding = shipped.decoding
     ids = shipped.vocabulary.ids
-    assert {ids["two"], ids["three"]} <= counting.unsupported_words({"dog": 1})
-    two_dogs = counting.unsupported_words({"dog": 2, "person": 1})
+
+    def barred(counts):
+        return {word for rule in decoding.ids.unsupported_numbers(counts) for word in rule.words}
+
+    assert {ids["two"], ids["three"]} <= barred({"dog": 1})
+    two_dogs = barred({"dog": 2, "person": 1})
     assert ids["two"] not in two_dogs and ids["three"] in two_dogs
-    assert ids["two"] in counting.unsupported_words({})
+    assert ids["two"] in barred({})

@@ -13,9 +13,12 @@ import numpy as np
 from caption.model.bundle import ModelInfo
 from caption.model.captioner import Captioner
 from caption.model.constraints import Constraints
+from caption.model.decoding import DecodingConfig, WordIds
 from caption.model.preprocess import Preprocessing
-from caption.model.search import beam_search, guided_beam_search
+from caption.model.rules import BanWords, RequireOneOf, Rules
+from caption.model.search import beam_search, search
 from caption.model.vocabulary import SPECIALS, Vocabulary
+from caption.model.words import NUMBER_WORDS
 
 VOCAB = Vocabulary([*SPECIALS, "a", "cat", "dog", "sits", "on", "the", "mat", "red"])
 IDS = VOCAB.ids
@@ -34,9 +37,9 @@ class Histories:
 class ScriptedDecoder:
     """Next-word probabilities from `script(history) -> {word: probability}` (the rest of the
     mass spread evenly over the other words), ranked as the step graph ranks
-    (caption.train.ranking): each bank's totals are the row's sum, the word's log-probability,
-    the never-written words, the row's own bias and the bank's bias for whether the row has the
-    required word, best k per bank."""
+    (caption.train.networks.ranking): each bank's totals are the row's sum, the word's
+    log-probability, the never-written words, the row's own bias and the bank's bias for whether
+    the row has the required word, best k per bank."""
 
     def __init__(self, script):
         self.script = script
@@ -92,23 +95,23 @@ def test_a_guided_search_writes_the_required_word_where_it_can():
     def likes_red_too(history):
         return {**a_cat_sits(history), "red": 0.05}
 
-    captions = guided_beam_search(ScriptedDecoder(likes_red_too), None, VOCAB,
-                                  frozenset({IDS["red"]}), 3, 3, 10)
+    captions = search(ScriptedDecoder(likes_red_too), None, VOCAB,
+                      Rules((RequireOneOf("red", frozenset({IDS["red"]})),)), 3, 3, 10)
     assert captions and all("red" in text(c).split() for c in captions)
 
 
 def test_a_guided_search_that_cannot_reach_its_word_falls_back_to_bank_zero():
     """"dog" has no probability at all: bank 1 is never reached, and the best captions
     without it come back (the search's documented fallback) rather than nothing."""
-    captions = guided_beam_search(ScriptedDecoder(a_cat_sits), None, VOCAB,
-                                  frozenset({IDS["dog"]}), 3, 2, 10)
+    captions = search(ScriptedDecoder(a_cat_sits), None, VOCAB,
+                      Rules((RequireOneOf("dog", frozenset({IDS["dog"]})),)), 3, 2, 10)
     assert [text(c) for c in captions][0] == "a cat sits on the mat"
     assert all("dog" not in text(c).split() for c in captions)
 
 
 def test_barred_words_are_never_written():
-    captions = beam_search(ScriptedDecoder(a_cat_sits), None, VOCAB, 3, 3, 10,
-                           banned_words=frozenset({IDS["cat"]}))
+    captions = search(ScriptedDecoder(a_cat_sits), None, VOCAB,
+                      Rules((BanWords("no cat", frozenset({IDS["cat"]})),)), 3, 3, 10)
     assert captions and all("cat" not in text(c).split() for c in captions)
 
 
@@ -121,7 +124,9 @@ def test_the_captioner_retries_without_whole_sentences_when_none_fits():
         return {"a": 0.99}
 
     captioner = Captioner(None, ScriptedDecoder(starts_with_a), VOCAB, Preprocessing(),
-                          ModelInfo("scripted", "0", "none"), whole_sentences=True)
-    assert beam_search(ScriptedDecoder(starts_with_a), None, VOCAB, 1, 1, 1, whole=True) == []
+                          ModelInfo("scripted", "0", "none"),
+                          config=DecodingConfig(whole_sentences=True))
+    whole = Rules(WordIds(VOCAB, NUMBER_WORDS).sentence_rules(1))
+    assert search(ScriptedDecoder(starts_with_a), None, VOCAB, whole, 1, 1, 1) == []
     (caption,) = captioner.describe_features(None, None, 1, 1, 1, guidance=False).captions
     assert caption.text == "a"

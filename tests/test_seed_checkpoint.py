@@ -12,8 +12,8 @@ from PIL import Image
 
 from caption.model.bundle import BundleError
 from caption.model.loader import load_model
-from caption.train.export import main as export_main
-from caption.train.seed_checkpoint import (
+from caption.train.export.bundle import main as export_main
+from caption.train.export.seed_checkpoint import (
     CheckpointError,
     SeedDecoder,
     SeedEncoder,
@@ -71,8 +71,8 @@ def test_the_converted_graphs_search_as_the_seed_networks_do(seed_dir, converted
     """The seed's ResNet-152 + LSTM exported (float32): the same captions and scores as its
     PyTorch networks give under the same search."""
     from caption.model.search import beam_search
-    from caption.train.seed_checkpoint import load_seed_checkpoint
-    from caption.train.torch_parts import TorchDecoder
+    from caption.train.export.seed_checkpoint import load_seed_checkpoint
+    from caption.train.networks.torch_parts import TorchDecoder
 
     seed, served = load_seed_checkpoint(seed_dir), load_model(converted)
     image = Image.new("RGB", (300, 200), (200, 60, 30))

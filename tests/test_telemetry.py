@@ -90,15 +90,15 @@ def test_an_unexpected_error_answers_500_and_is_logged_once(context, capsys, cap
 def test_no_tracer_is_made_where_powertools_would_turn_it_off(monkeypatch):
     """Making a Tracer imports the X-Ray SDK (about 0.3 s of every cold start) even when it is
     off; outside Lambda, under `sam local` or with POWERTOOLS_TRACE_DISABLED none is made."""
-    from caption.telemetry import _tracing_possible
+    from caption.telemetry import tracing_possible
 
     for name in ("LAMBDA_TASK_ROOT", "AWS_SAM_LOCAL", "POWERTOOLS_TRACE_DISABLED"):
         monkeypatch.delenv(name, raising=False)
-    assert not _tracing_possible()  # a laptop, the CLI, the tests
+    assert not tracing_possible()  # a laptop, the CLI, the tests
     monkeypatch.setenv("LAMBDA_TASK_ROOT", "/var/task")
-    assert _tracing_possible()  # Lambda
+    assert tracing_possible()  # Lambda
     monkeypatch.setenv("AWS_SAM_LOCAL", "true")
-    assert not _tracing_possible()
+    assert not tracing_possible()
     monkeypatch.delenv("AWS_SAM_LOCAL")
     monkeypatch.setenv("POWERTOOLS_TRACE_DISABLED", "1")
-    assert not _tracing_possible()
+    assert not tracing_possible()

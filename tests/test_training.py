@@ -10,9 +10,9 @@ from pathlib import Path
 import pytest
 from PIL import Image
 
+from caption.metrics.datasets import read_captions
+from caption.metrics.scoring import score_captions
 from caption.model.loader import load_model
-from caption.train.datasets import read_captions
-from caption.train.scoring import score_captions
 from tests.conftest import REPO
 
 FLICKR = REPO.parent / "shared" / "flickr8k"
@@ -45,8 +45,8 @@ def test_scoring_normalises_both_sides():
 @needs_flickr
 def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path):
     from caption.train.__main__ import parse_args
-    from caption.train.export import export_bundle
-    from caption.train.trainer import train
+    from caption.train.export.bundle import export_bundle
+    from caption.train.stages.trainer import train
 
     out = tmp_path / "bundle"
     args = ["--images", str(FLICKR / "images"), "--captions", str(FLICKR / "captions.tsv"),
@@ -72,7 +72,7 @@ def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path)
 def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, capsys):
     import shutil
 
-    from caption.evaluate import main
+    from caption.metrics.evaluate import main
 
     bundle = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, bundle)
@@ -90,8 +90,8 @@ def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, c
 
 def test_cider_d_matches_pycocoevalcap():
     """The fast reward is the same CIDEr-D the scores are reported in."""
+    from caption.metrics.cider import CiderD
     from caption.text import tokenize
-    from caption.train.cider import CiderD
 
     refs = {"a": ["A dog runs on the grass .", "A brown dog is running", "dog running"],
             "b": ["Two cats sleep on a bed", "cats on a bed", "two kittens are sleeping"],
@@ -109,8 +109,8 @@ def test_self_critical_training_raises_the_reward_it_samples(tiny_bundle):
     weights."""
     import torch
 
-    from caption.train.scst import ScstConfig, sample_captions, self_critical
-    from caption.train.weights import load_torch_model
+    from caption.train.networks.weights import load_torch_model
+    from caption.train.stages.scst import ScstConfig, sample_captions, self_critical
 
     model = load_torch_model(tiny_bundle)
     decoder, vocab = model.decoder.train(), model.vocabulary
@@ -156,8 +156,8 @@ def test_distillation_brings_the_decoder_on_int8_features_nearer_the_teacher(tin
     import torch
 
     from caption.model.bundle import BundleError
-    from caption.train.distill import DistillConfig, distill
-    from caption.train.weights import load_torch_model, save_bundle
+    from caption.train.networks.weights import load_torch_model, save_bundle
+    from caption.train.stages.distill import DistillConfig, distill
 
     directory = tmp_path / "bundle"
     shutil.copytree(tiny_bundle, directory)

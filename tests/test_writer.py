@@ -17,17 +17,16 @@ from caption.model.bundle import read_config
 from caption.model.constraints import Constraints, bias
 from caption.model.graphs import open_session
 from caption.model.loader import load_model
-from caption.model.writer import (
+from caption.model.words import (
     LIVING_CLASSES,
     NOT_SUBJECTS,
-    NUMBERS,
     PLACES_OF_OBJECTS,
-    OnnxWriterDecoder,
-    WriterState,
+    WRITER_NUMBERS,
 )
+from caption.model.writer import OnnxWriterDecoder, WriterState
 from caption.text import tokenize
-from caption.train.ranking import rank_candidates
-from caption.train.writer import ConceptWriter, WriterConfig, main
+from caption.train.networks.ranking import rank_candidates
+from caption.train.stages.writer import ConceptWriter, WriterConfig, main
 from tests.conftest import REPO
 
 SHIPPED = REPO / "layers" / "model"
@@ -124,6 +123,12 @@ def shipped():
     return load_model(SHIPPED, threads=2)
 
 
+def write(model, subject, present, counts, num_captions=3):
+    """The writer's captions for a photo whose subject and concepts are these."""
+    plan = model.decoding.writer_plan(subject, None, subject in LIVING_CLASSES, present, counts)
+    return plan.search(3, num_captions, 20)
+
+
 def words_of(writer, names):
     return {writer.vocabulary.words[i] for name in names for i in writer.words[name]}
 
@@ -137,15 +142,15 @@ def words_of(writer, names):
     ("giraffe", ["giraffe"]),
 ])
 def test_it_names_the_subject_and_nothing_outside_the_bag(shipped, subject, present):
-    writer = shipped.writer
-    for hypothesis in writer.write(subject, present, counts={subject: 1}):
+    writer = shipped.decoding.writer
+    for hypothesis in write(shipped, subject, present, counts={subject: 1}):
         text = writer.vocabulary.decode(hypothesis.tokens)
         words = set(tokenize(text))
         assert words & words_of(writer, [subject]), text
         absent = [name for name in writer.concepts if name not in present]
         assert not words & words_of(writer, absent), text
         assert not words & {"red", "white", "black", "blue", "green", "brown"}, text
-        assert not words & {w for w, n in NUMBERS.items() if n > 1}, text
+        assert not words & {w for w, n in WRITER_NUMBERS.items() if n > 1}, text
         guessed = {w for w, objects in PLACES_OF_OBJECTS.items() if not set(objects) & set(present)}
         assert not words & guessed, text
         assert hypothesis.tokens[-1] == writer.vocabulary.end, text
@@ -153,19 +158,18 @@ def test_it_names_the_subject_and_nothing_outside_the_bag(shipped, subject, pres
 
 def test_numbers_need_the_boxes(shipped):
     """Unbarred, the writer's favourite giraffe sentence is a herd; with one box, never."""
-    writer = shipped.writer
-    claims = {w for w, n in NUMBERS.items() if n > 1}
+    writer = shipped.decoding.writer
+    claims = {w for w, n in WRITER_NUMBERS.items() if n > 1}
     for boxes in (1, 2):
-        for hypothesis in writer.write("giraffe", ["giraffe"], counts={"giraffe": boxes},
-                                       num_captions=3):
+        for hypothesis in write(shipped, "giraffe", ["giraffe"], counts={"giraffe": boxes}):
             said = set(tokenize(writer.vocabulary.decode(hypothesis.tokens)))
-            assert not said & {w for w in claims if NUMBERS[w] > boxes}, said
+            assert not said & {w for w in claims if WRITER_NUMBERS[w] > boxes}, said
 
 
 def test_a_thing_does_not_do_what_living_things_do(shipped):
-    writer = shipped.writer
+    writer = shipped.decoding.writer
     assert "clock" not in LIVING_CLASSES
-    for hypothesis in writer.write("clock", ["clock"], counts={"clock": 1}, num_captions=3):
+    for hypothesis in write(shipped, "clock", ["clock"], counts={"clock": 1}):
         words = writer.vocabulary.decode(hypothesis.tokens).split()
         for i, word in enumerate(words[:-1]):
             if word in {"clock", "clocks"} or (word in {"is", "are"} and i and
@@ -174,11 +178,13 @@ def test_a_thing_does_not_do_what_living_things_do(shipped):
 
 
 def test_who_describes_a_photo(shipped):
-    writer = shipped.writer
-    assert not writer.writes_for(None)
-    assert not writer.writes_for("person") and not writer.writes_for("dog")
-    assert writer.writes_for("pizza") and writer.writes_for("toilet")
+    decoding = shipped.decoding
+    assert not decoding.writes_for(None)
+    assert not decoding.writes_for("person") and not decoding.writes_for("dog")
+    assert decoding.writes_for("pizza") and decoding.writes_for("toilet")
     assert "dining table" in NOT_SUBJECTS
+    assert decoding.subject(["dining table", "pizza"]) == "pizza"
+    assert decoding.subject(["dining table"]) == "dining table"
 
 
 def test_a_cup_of_coffee_gets_the_writers_everyday_words(shipped, photos):
@@ -210,5 +216,5 @@ def test_a_stale_writer_graph_is_refused(tmp_path):
     config = json.loads((bundle / "model.json").read_text())
     config["writer"]["weights_sha256"] = "0" * 64
     (bundle / "model.json").write_text(json.dumps(config))
-    with pytest.raises(BundleError, match="caption.train.writer"):
+    with pytest.raises(BundleError, match="caption.train.stages.writer"):
         load_model(bundle)

@@ -51,7 +51,7 @@ def _to_8_bit(image: Image.Image) -> Image.Image:
     return Image.fromarray(np.nan_to_num(values).clip(0, 255).astype(np.uint8), "L")
 
 
-def _flatten_alpha(image: Image.Image) -> Image.Image:
+def flatten_alpha(image: Image.Image) -> Image.Image:
     """Composite transparency onto white: dropping alpha would expose arbitrary hidden colours.
     Transparency may be an alpha channel, a palette entry or a tRNS colour (RGB and L PNGs)."""
     if image.mode in ("I", "F") or image.mode.startswith("I;16"):
@@ -99,7 +99,7 @@ _REDUCIBLE = ("L", "LA", "PA", "RGB", "RGBA", "I", "F", "CMYK", "YCbCr")
 # Rows of the full-size picture handled at a time (times the reduction factor), so that a
 # picture with transparency or a palette never has a second full-size copy: a 40-megapixel
 # RGBA PNG decodes to 160 MB, and converting or flattening it whole would add as much again.
-_STRIP_ROWS = 16
+STRIP_ROWS = 16
 
 
 def _flatten_and_reduce(image: Image.Image, min_size: int | None) -> Image.Image:
@@ -109,16 +109,16 @@ def _flatten_and_reduce(image: Image.Image, min_size: int | None) -> Image.Image
     the one the whole picture would give."""
     factor = max(1, min(image.width // min_size, image.height // min_size)) if min_size else 1
     if image.mode in _REDUCIBLE and not _has_alpha(image):
-        return _flatten_alpha(image.reduce(factor) if factor >= 2 else image)
+        return flatten_alpha(image.reduce(factor) if factor >= 2 else image)
     out = Image.new("RGB", (math.ceil(image.width / factor), math.ceil(image.height / factor)))
-    step = factor * _STRIP_ROWS
+    step = factor * STRIP_ROWS
     for top in range(0, image.height, step):
         strip = image.crop((0, top, image.width, min(top + step, image.height)))
         if strip.mode not in _REDUCIBLE:  # to a mode reduce takes, keeping the transparency
-            strip = strip.convert("RGBA") if _has_alpha(strip) else _flatten_alpha(strip)
+            strip = strip.convert("RGBA") if _has_alpha(strip) else flatten_alpha(strip)
         if factor >= 2:
             strip = strip.reduce(factor)
-        out.paste(_flatten_alpha(strip), (0, top // factor))
+        out.paste(flatten_alpha(strip), (0, top // factor))
     return out
 
 

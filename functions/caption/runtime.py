@@ -5,10 +5,12 @@ from __future__ import annotations
 import logging
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from pathlib import Path
 
 from PIL import Image
 
 from caption.allocator import keep_freed_memory
+from caption.model.captioner import Captioner
 from caption.model.loader import load_model
 from caption.service import CaptionService
 from caption.settings import Settings, inference_threads
@@ -25,13 +27,21 @@ def s3_client():
     return boto3.client("s3", config=Config(retries={"mode": "adaptive", "max_attempts": 5}))
 
 
+def load_captioner(settings: Settings, model_dir: Path | None = None) -> Captioner:
+    """The captioner as `settings` serve it (encoder precision, threads, whole sentences,
+    grounding, objects), from model_dir or the settings' bundle: what the server, the
+    evaluation and the tuning commands all caption with."""
+    return load_model(model_dir or settings.model_dir, settings.int8_encoder,
+                      inference_threads(), settings.whole_sentences, settings.grounding,
+                      settings.objects)
+
+
 def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionService, dict]:
     """Load the model once; returns the service and how long each part took (ms)."""
     keep_freed_memory()
     threads = inference_threads()
     started = time.perf_counter()
-    captioner = load_model(settings.model_dir, settings.int8_encoder, threads,
-                           settings.whole_sentences, settings.grounding, settings.objects)
+    captioner = load_captioner(settings)
     loaded = time.perf_counter()
     if warm_up:
         # The first inference pays for lazy kernel set-up; pay it at init, not in a request.

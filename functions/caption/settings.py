@@ -72,8 +72,8 @@ class Settings:
     # Serve the bundle's int8 encoder where the CPU has VNNI (caption.model.cpu); off: always
     # the float32 one (e.g. to compare captions across hosts).
     int8_encoder: bool = True
-    # Keep every caption a whole sentence (caption.model.search.whole_sentences): no repeated
-    # phrase, no ending on "a" or "red". Off: the decoder's captions as they come.
+    # Keep every caption a whole sentence (caption.model.decoding's whole-sentence rules): no
+    # repeated phrase, no ending on "a" or "red". Off: the decoder's captions as they come.
     whole_sentences: bool = True
     # Name only what the photo gives evidence of (caption.model.grounding), where the bundle
     # has grounding. Off: the decoder may name whatever it expects (to compare).

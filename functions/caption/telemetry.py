@@ -28,7 +28,7 @@ metrics = Metrics(namespace=NAMESPACE, service=SERVICE)
 warnings.filterwarnings("ignore", "No application metrics to publish", UserWarning)
 
 
-def _tracing_possible() -> bool:
+def tracing_possible() -> bool:
     """False where Powertools turns its Tracer off (outside Lambda, under `sam local`, or with
     POWERTOOLS_TRACE_DISABLED): there no Tracer is made at all, since making one imports the
     X-Ray SDK (about 0.3 s) even when it is off: the CLI and the local server never pay it."""
@@ -39,7 +39,7 @@ def _tracing_possible() -> bool:
 
 # Nothing is patched at init: patching imports botocore (about 65 ms), which an API cold start
 # never needs; the S3 client patches it when it is first made (trace_aws_calls).
-tracer = Tracer(service=SERVICE, auto_patch=False) if _tracing_possible() else None
+tracer = Tracer(service=SERVICE, auto_patch=False) if tracing_possible() else None
 
 
 def traced(handler: Callable) -> Callable:

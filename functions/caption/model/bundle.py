@@ -70,7 +70,7 @@ class BundleConfig:
     version: str
     architecture: str
     encoder: dict  # {"variant": ...}: which network the checkpoint's encoder weights are
-    decoder: dict  # the decoder's hyperparameters (caption.train.attention_decoder)
+    decoder: dict  # the decoder's hyperparameters (caption.train.networks.attention_decoder)
     preprocessing: Preprocessing
     vocabulary: list[str]
     graphs: Graphs = Graphs()

@@ -2,7 +2,7 @@
 exactly as it was and -inf rules a word out, so ranking with them is ranking with those words
 removed. The masks here are the same at every step; a search adds per-row ones of its own
 (caption.model.search). The decoder's step graph adds both before its top-k
-(caption.train.ranking), so a step stays one ONNX Runtime run."""
+(caption.train.networks.ranking), so a step stays one ONNX Runtime run."""
 
 from __future__ import annotations
 

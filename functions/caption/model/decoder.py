@@ -51,7 +51,7 @@ class DecoderState:
         return DecoderState(self.h[rows], self.c[rows], self.regions[rows], self.keys[rows])
 
 
-# The step graph's inputs after the state, in the order caption.train.ranking takes them.
+# The step graph's inputs after the state, in the order caption.train.networks.ranking takes them.
 RANK_INPUTS = ("sums", "word_bias", "row_bias", "has_word", "bank_bias", "k")
 
 

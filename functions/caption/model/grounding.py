@@ -8,7 +8,8 @@ Flickr8k val and coco-dev (docs/model-card.md):
 - **Word detectors** learned from captions (Fang et al., CVPR 2015, "From Captions to Visual
   Concepts and Back"): per concept (a COCO object class or a kind of place), a logistic
   classifier over the encoder's regions, trained on whether any of a Flickr8k photo's five
-  captions names it (caption.train.grounding). They run as the bundle's small `concepts` graph.
+  captions names it (caption.train.stages.grounding). They run as the bundle's small
+  `concepts` graph.
 - **What people write about everyday things** (coco-text, text only): how often a COCO photo
   whose captions name a sink also names a person. Flickr8k has few photos without people, so
   its detectors cannot learn that kitchens and bathrooms are often empty; the classifier's most
@@ -17,10 +18,9 @@ Flickr8k val and coco-dev (docs/model-card.md):
 - **The ImageNet classifier**: a concept whose own noun the classifier finds (an "airplane" at
   59 %) counts as seen, whatever the detectors say of a class they rarely saw.
 
-A concept whose evidence is below the bundle's threshold (its own, where it has one) has its
-words barred from the search,
-as unseen animals are (caption.model.guidance); a noun the caption is guided to name is never
-barred.
+A concept whose evidence is below the bundle's threshold (its own, where it has one) is an
+absent thing, its words barred as every absent thing's are (caption.model.decoding); a noun the
+caption is guided to name is never barred.
 """
 
 from __future__ import annotations
@@ -137,29 +137,12 @@ class Grounding:
         """A COCO object class (which a detector can see), not a kind of place."""
         return not concept.name.startswith(PLACE_PREFIX)
 
-    def shown(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
-              objects: dict[str, float] | None = None,
-              object_thresholds: dict[str, float] | None = None,
-              corroboration: Corroboration | None = None) -> frozenset[str]:
-        """The concepts the photo gives enough evidence of. objects, corroboration: see
-        evidence; object_thresholds: the evidence a COCO class needs where the detector counts,
-        by class name, and for every other class under "default"."""
-        evidence = self.evidence(regions, noun_scores, objects, corroboration)
+    def needed(self, detecting: bool, object_thresholds: dict[str, float]) -> dict[str, float]:
+        """The evidence each concept needs: its own threshold where the bundle has one, else
+        the section's; where the detector counts (detecting), a COCO class needs its
+        object_thresholds score (by class name, else "default")."""
         needed = {c.name: self.thresholds.get(c.name, self.threshold) for c in self.concepts}
-        if objects is not None and object_thresholds:
+        if detecting:
             needed.update({c.name: object_thresholds.get(c.name, object_thresholds["default"])
                            for c in self.concepts if self.is_object(c)})
-        return frozenset(c.name for c in self.concepts if evidence[c.name] >= needed[c.name])
-
-    def words_not_shown(self, shown: frozenset[str]) -> frozenset[int]:
-        """Word ids of every concept not in `shown`."""
-        return frozenset(word for concept in self.concepts if concept.name not in shown
-                         for word in concept.words)
-
-    def unsupported_words(self, regions: np.ndarray, noun_scores: dict[str, float] | None,
-                          objects: dict[str, float] | None = None,
-                          object_thresholds: dict[str, float] | None = None,
-                          corroboration: Corroboration | None = None) -> frozenset[int]:
-        """Word ids of every concept the photo gives too little evidence of (see shown)."""
-        return self.words_not_shown(self.shown(regions, noun_scores, objects,
-                                               object_thresholds, corroboration))
+        return needed

@@ -7,12 +7,16 @@ words the decoder rarely saw. Instead the word is required, and the decoder deci
 
 - Constrained beam search (Anderson et al., EMNLP 2017; caption.model.search) keeps two beams,
   captions that do not contain the word yet and captions that do; a caption moves from the first
-  to the second by choosing the required word, and only the second may finish. The result is
-  the decoder's most probable sentence that contains the word, so it reads as its others do.
+  to the second by choosing the required word, and the second's captions are the ones returned
+  (the first's only where none could be formed). The result is the decoder's most probable
+  sentence that contains the word, so it reads as its others do.
 - Nouns outside the decoder's vocabulary (zebra, broccoli, clock) are written with an in-vocabulary
   proxy used in the same places (horse, food, sign): the sentence is planned around the proxy and
   the proxy replaced by the noun afterwards, as the placeholder of the Decoupled Novel Object
   Captioner (Wu et al., ECCV 2018) is filled from a detector.
+
+This module chooses the noun and spells it; when a caption is guided, and with which rules, is
+caption.model.decoding's.
 """
 
 from __future__ import annotations
@@ -22,35 +26,7 @@ from dataclasses import dataclass
 from caption.model.labels import LabelModel
 from caption.model.objects import COCO_CLASSES
 from caption.model.vocabulary import Vocabulary
-
-_IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "deer": "deer",
-                      "person": "people", "child": "children", "man": "men", "woman": "women",
-                      "knife": "knives", "shelf": "shelves", "wolf": "wolves", "goose": "geese",
-                      "buffalo": "buffalo", "moose": "moose", "hippo": "hippos",
-                      "piano": "pianos", "kangaroo": "kangaroos"}
-_VOWEL_SOUNDS = ("a", "e", "i", "o", "u")
-_CONSONANT_SOUND_EXCEPTIONS = ("uni", "use", "euro", "one")
-
-
-def plural(noun: str) -> str:
-    words = noun.split()
-    last = words[-1]
-    if last in _IRREGULAR_PLURALS:
-        last = _IRREGULAR_PLURALS[last]
-    elif last.endswith(("s", "x", "z", "ch", "sh")) or last.endswith("o") and last != "zoo":
-        last += "es"
-    elif last.endswith("y") and last[-2:-1] not in _VOWEL_SOUNDS:
-        last = last[:-1] + "ies"
-    else:
-        last += "s"
-    return " ".join([*words[:-1], last])
-
-
-def article_for(word: str) -> str:
-    starts_with_vowel = word.startswith(_VOWEL_SOUNDS)
-    if word.startswith(_CONSONANT_SOUND_EXCEPTIONS):
-        starts_with_vowel = False
-    return "an" if starts_with_vowel else "a"
+from caption.model.words import NOT_GUIDING_OBJECTS, article_for, plural
 
 
 @dataclass(frozen=True)
@@ -96,61 +72,6 @@ def choose_guide(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary
     if not tokens:
         return None
     return Guide(noun, score, frozenset(tokens), tokens)
-
-
-def animal_word_ids(labels: LabelModel, vocab: Vocabulary) -> dict[str, frozenset[int]]:
-    """Per animal noun, the ids of the words that name it (singular, plural, its young): what
-    unseen_animals bans. The same for every image, so a captioner works it out once."""
-    words = {}
-    for noun in labels.animal_nouns:
-        forms = (noun, plural(noun), *_YOUNG.get(noun, ()))
-        ids = vocab.ids_of(forms)
-        if ids:
-            words[noun] = ids
-    return words
-
-
-def unseen_animals(animal_words: dict[str, frozenset[int]], scores: dict[str, float],
-                   below: float) -> frozenset[int]:
-    """Word ids of animals the classifier is sure are absent (summed probability < `below`).
-
-    The decoder saw a dog in a third of its training photos and writes one into photos of cats,
-    skiers and pandas; ImageNet's 398 animal classes make the classifier a good judge of whether
-    an animal is there at all, so with guidance on, an animal it rules out is not written.
-    animal_words: animal_word_ids of the model; scores: LabelModel.noun_scores of the image."""
-    return frozenset(word for noun, ids in animal_words.items()
-                     if scores.get(noun, 0.0) < below for word in ids)
-
-
-# Other words for an animal the decoder writes: a ruled-out dog must not come back as a puppy.
-_YOUNG = {"dog": ("puppy", "puppies"), "cat": ("kitten", "kittens", "kitty"),
-          "sheep": ("lamb", "lambs"), "cow": ("calf", "calves", "cattle"),
-          "horse": ("pony", "ponies", "foal")}
-
-
-# What only living things do. Flickr8k's captions almost always have a person or a dog doing
-# something, so a required object noun tends to land where the dog was: "a coffee is running
-# through the water". After an object noun (and its "is"/"are"), these words are not allowed.
-# "Standing" too: a lamp may stand in a corner, but "a bus is standing in the street" is the
-# decoder's dog again (coco-dev's guided buses, boats and bikes).
-ANIMATE_VERBS = frozenset(
-    "standing stands running runs jumping jumps playing plays swimming swims walking walks "
-    "riding rides climbing climbs smiling smiles dancing dances catching catches chasing "
-    "chases biting bites eating eats looking looks posing poses laughing laughs sleeping "
-    "sleeps wearing wears holding holds carrying carries throwing throws kicking kicks "
-    "skiing skis surfing surfs skating skates biking bikes jogging jogs digging digs "
-    "sniffing sniffs barking barks crawling crawls hiking hikes fighting fights pulling "
-    "pulls performing performs singing sings talking talks waving waves".split())
-
-
-def animate_verb_ids(vocab: Vocabulary) -> frozenset[int]:
-    return vocab.ids_of(ANIMATE_VERBS)
-
-
-# Detected objects the caption is not steered to name: people (the decoder names them unasked,
-# as a man, a girl, a crowd, better than "a person" would) and a table (under nearly every
-# everyday scene, it would crowd out the thing on it).
-NOT_GUIDING_OBJECTS = frozenset({"person", "dining table"})
 
 
 def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None

@@ -18,26 +18,23 @@ from caption.model.bundle import (
     BundleError,
     read_config,
 )
-from caption.model.captioner import (
-    DEFAULT_GUIDE_THRESHOLD,
-    DEFAULT_NOVEL_THRESHOLD,
-    Captioner,
-)
+from caption.model.captioner import Captioner
 from caption.model.decoder import OnnxDecoder
+from caption.model.decoding import DecodingConfig
 from caption.model.encoder import OnnxEncoder
 from caption.model.graphs import open_graph
-from caption.model.grounding import Corroboration, Grounding
+from caption.model.grounding import Grounding
 from caption.model.labels import LabelModel
 from caption.model.objects import Detector
 from caption.model.vocabulary import Vocabulary
 from caption.model.writer import OnnxWriterDecoder, Writer
 
-# The files of the seed app's Show-and-Tell checkpoint (caption.train.seed_checkpoint).
+# The files of the seed app's Show-and-Tell checkpoint (caption.train.export.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
-GROUNDING_COMMAND = "python -m caption.train.grounding --model"
-DETECTOR_COMMAND = "python -m caption.train.detector_export --model"
-WRITER_COMMAND = "python -m caption.train.writer --model"
+GROUNDING_COMMAND = "python -m caption.train.stages.grounding --model"
+DETECTOR_COMMAND = "python -m caption.train.export.detector --model"
+WRITER_COMMAND = "python -m caption.train.stages.writer --model"
 # Each encoder precision's graph, as model.json's `graphs` names it.
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
@@ -80,7 +77,6 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
         raise BundleError(f"{directory}: {exc}; export it again with "
                           f"`{EXPORT_COMMAND} {directory}`") from None
     labels = None
-    section = config.labels or {}
     if config.labels is not None:
         try:
             labels = LabelModel.from_bundle(config.labels)
@@ -91,39 +87,33 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
     grounded = _grounding(directory, config, vocabulary) if grounding else None
-    detector, object_rules = (_detector(directory, config, detector_threads) if detecting
-                              else (None, {}))
+    detector = _detector(directory, config, detector_threads) if detecting else None
     writer = _writer(directory, config) if detector is not None else None
+    try:
+        decoding = DecodingConfig.from_bundle(
+            {"labels": config.labels, "detector": config.detector, "writer": config.writer},
+            whole_sentences)
+    except (TypeError, ValueError) as exc:
+        raise BundleError(f"{directory}: malformed decoding settings: {exc}") from None
     return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
-                     section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
-                     section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
                               "decoder": "onnxruntime",
                               "grounding": "onnxruntime" if grounded else "off",
                               "detector": "onnxruntime" if detector else "off",
                               "writer": "onnxruntime" if writer else "off"},
-                     whole_sentences=whole_sentences, grounding=grounded, detector=detector,
-                     writer=writer, **object_rules)
+                     grounding=grounded, detector=detector, writer=writer, config=decoding)
 
 
-def _detector(directory: Path, config: BundleConfig, threads: int
-              ) -> tuple[Detector | None, dict]:
-    """The bundle's COCO detector and the Captioner arguments its section sets, or (None, {})
-    where it has none (bundles before it, a converted seed checkpoint)."""
+def _detector(directory: Path, config: BundleConfig, threads: int) -> Detector | None:
+    """The bundle's COCO detector, or None where it has none (bundles before it, a converted
+    seed checkpoint). What its section sets for the captions is the DecodingConfig's."""
     section = config.detector
     if section is None:
-        return None, {}
+        return None
     session = open_graph(directory, config, "detector", threads, DETECTOR_COMMAND,
                          stamp=str(section.get("weights_sha256")))
     try:
-        # Only what the section sets: the Captioner holds the defaults.
-        rules: dict = {key: float(section[key]) for key in ("guide_object_threshold",
-                                                             "count_threshold") if key in section}
-        rules["evidence_thresholds"] = {key: float(value) for key, value in
-                                        section.get("evidence_thresholds", {}).items()}
-        if "corroboration" in section:
-            rules["corroboration"] = Corroboration(**section["corroboration"])
-        return Detector(session, section), rules
+        return Detector(session, section)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{directory}: malformed detector section: {exc}; make it again "
                           f"with `{DETECTOR_COMMAND} {directory}`") from None

@@ -1,6 +1,6 @@
 """What is where: the bundle's COCO object detector (`detector` graph, `detector` section).
 
-The graph (caption.train.detector_export) takes RGB pixels 0..255 stretched to its square
+The graph (caption.train.export.detector) takes RGB pixels 0..255 stretched to its square
 input and gives its 100 best centre peaks as boxes, scores and COCO classes. Here the peaks
 below the score threshold are dropped, overlapping boxes of one class are merged by
 non-maximum suppression (CenterNet's peaks rarely overlap, but a large object can have two),

@@ -1,34 +1,29 @@
-"""Beam search, plain and guided, as one loop over any Decoder (caption.model.decoder).
+"""Beam search: one loop over any Decoder (caption.model.decoder) that keeps a caption's Rules
+(caption.model.rules). It knows no English: which words are barred, and when, is the rules'
+business, and which rules a photo's caption keeps is caption.model.decoding's.
 
 All live hypotheses of an image advance as one batch through the decoder, and the decoder ranks
 the candidates with one top-k per bank; nothing is sorted in Python. Hypotheses are ranked by
 their mean log-probability per word (the `<end>` token counts as a word), so long captions are
 not penalised merely for being long.
 
-The guided search (Anderson et al., EMNLP 2017, constrained beam search) makes the caption
-contain one of a set of required words: bank 0 grows captions that still lack the word, bank 1
-those that have it, reached from bank 1 by any word or from bank 0 by a required word, and only
-bank 1's captions are returned when there are any. The plain search is the same loop with one
-bank and nothing required.
+A RequireOneOf rule makes it the guided search (Anderson et al., EMNLP 2017, constrained beam
+search): the caption must contain one of a set of required words. Bank 0 grows captions that
+still lack the word, bank 1 those that have it, reached from bank 1 by any word or from bank 0
+by a required word, and only bank 1's captions are returned when there are any. Without one,
+the same loop runs one bank.
 """
 
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
 from dataclasses import dataclass
 
 import numpy as np
 
 from caption.model.constraints import Constraints, bias
 from caption.model.decoder import Decoder
-from caption.model.sentences import (
-    COLOURS,
-    DANGLING,
-    FUNCTION_WORDS,
-    MODIFIERS,
-    NOT_AFTER_MODIFIERS,
-)
+from caption.model.rules import History, RowRule, Rules
 from caption.model.vocabulary import Vocabulary
 
 
@@ -56,23 +51,12 @@ def finish(finished: list[Hypothesis], num_captions: int) -> list[Hypothesis]:
     return list(unique.values())[:num_captions]
 
 
-def never_written(vocab: Vocabulary, also: frozenset[int] = frozenset()) -> set[int]:
-    """Words a caption may never contain: the special tokens, and `also`."""
-    return {vocab.pad, vocab.start, vocab.unk, *also}
-
-
-# Words each row may not write next, given the captions so far and the step: a search's own
-# rules on top of its Constraints (the guided search's "no animate verb after an object",
-# whole sentences).
-RowBars = Callable[[list[tuple[int, ...]], int], list[set[int]]]
-
-
-def _row_bias(bars: list[RowBars], histories: list[tuple[int, ...]], step: int, size: int
+def _row_bias(rules: list[RowRule], histories: list[History], step: int, size: int
               ) -> np.ndarray | None:
-    """(rows, V) additive mask of every rule's bars, or None where no row has any."""
+    """(rows, V) additive mask of every row rule's bars, or None where no row has any."""
     barred = [set() for _ in histories]
-    for bar in bars:
-        for row, words in enumerate(bar(histories, step)):
+    for rule in rules:
+        for row, words in enumerate(rule.bars(histories, step)):
             barred[row] |= words
     if not any(barred):
         return None
@@ -83,49 +67,29 @@ def _row_bias(bars: list[RowBars], histories: list[tuple[int, ...]], step: int, 
     return out
 
 
-def whole_sentences(vocab: Vocabulary, max_length: int) -> RowBars:
-    """Bars that keep every caption a whole sentence (caption.model.sentences): no ending after
-    a word that needs a continuation, no verb or article straight after a word that describes
-    a noun, no colour twice within four words, no third colour joined by "and", no word twice
-    in a row, no two-word phrase with a content word in it twice, and, as the length runs out,
-    no dangling word before the last step and nothing but the ending at it."""
-    dangling, function, modifiers, verbs, colours = (
-        vocab.ids_of(words) for words in (DANGLING, FUNCTION_WORDS, MODIFIERS, NOT_AFTER_MODIFIERS,
-                                       COLOURS))
-    conjunction = vocab.ids.get("and")
-
-    def bars(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
-        out = []
-        for history in histories:
-            if step == max_length - 1:  # only the ending, and not after a dangling word
-                ends = not history or history[-1] not in dangling
-                out.append(set(range(len(vocab))) - ({vocab.end} if ends else set()))
-                continue
-            barred: set[int] = set(dangling) if step == max_length - 2 else set()
-            if history:
-                last = history[-1]
-                barred.add(last)
-                if last in dangling:
-                    barred.add(vocab.end)
-                if last in modifiers:
-                    barred |= verbs
-                    if len(history) > 1 and history[-2] == conjunction:
-                        barred.add(conjunction)  # "black and white and ..." runs on
-                barred |= colours & set(history[-4:])  # "white and white", "brown and ... brown"
-                for previous, following in zip(history, history[1:], strict=False):
-                    if previous == last and not {previous, following} <= function:
-                        barred.add(following)
-            out.append(barred)
-        return out
-
-    return bars
+def constraints_of(rules: Rules, vocab: Vocabulary) -> Constraints:
+    """The word rules as the decoder's masks, with the vocabulary's own tokens (padding, start,
+    unknown) never written. Without a required word, one bank. With one, two banks: a row
+    lacking the word stays in bank 0 by any other word or moves to bank 1 by a required one;
+    a row that has it stays in bank 1 by any word and never goes back."""
+    size = len(vocab)
+    banned = {vocab.pad, vocab.start, vocab.unk, *rules.banned}
+    required = rules.required
+    if not required:
+        return Constraints.build(size, banned, vocab.end)
+    lacking = np.stack([bias(required, size), np.full(size, -np.inf, dtype=np.float32)])
+    having = np.stack([bias(set(range(size)) - set(required), size),
+                       np.zeros(size, dtype=np.float32)])
+    return Constraints.build(size, banned, vocab.end, np.stack([lacking, having]))
 
 
-def search(decoder: Decoder, features, vocab: Vocabulary, constraints: Constraints,
-           beam_size: int, num_captions: int, max_length: int,
-           bars: list[RowBars] = ()) -> list[Hypothesis]:
-    """The loop both searches share. Returns the last bank's captions, best first, or the first
-    bank's where the last has none."""
+def search(decoder: Decoder, features, vocab: Vocabulary, rules: Rules, beam_size: int = 3,
+           num_captions: int = 3, max_length: int = 20) -> list[Hypothesis]:
+    """features: (1, R, F) for one image (or what the decoder's start takes). Returns up to
+    `num_captions` captions that keep `rules`, best first: with a required word, those that
+    contain it, or where none could be formed within `max_length`, the best without it."""
+    constraints = constraints_of(rules, vocab)
+    row_rules = rules.row_rules
     state = decoder.start(features)
     size = len(vocab)
     last = constraints.banks.shape[0] - 1
@@ -133,7 +97,7 @@ def search(decoder: Decoder, features, vocab: Vocabulary, constraints: Constrain
     histories: list[tuple[int, ...]] = [()]
     done: list[list[Hypothesis]] = [[] for _ in range(last + 1)]
     for step in range(max_length):
-        row_bias = _row_bias(bars, histories, step, size) if bars else None
+        row_bias = _row_bias(row_rules, histories, step, size) if row_rules else None
         # Twice the beam: enough to refill it even if half the best candidates just ended.
         # The first step may not end the caption: an empty caption describes nothing.
         top_sums, top_index, state = decoder.rank(tokens, state, sums, banks_of_rows, row_bias,
@@ -171,50 +135,7 @@ def search(decoder: Decoder, features, vocab: Vocabulary, constraints: Constrain
 
 
 def beam_search(decoder: Decoder, features, vocab: Vocabulary, beam_size: int = 3,
-                num_captions: int = 3, max_length: int = 20,
-                banned_words: frozenset[int] = frozenset(), whole: bool = False
-                ) -> list[Hypothesis]:
-    """features: (1, R, F) for one image. Returns up to `num_captions` hypotheses, best first.
-    banned_words: word ids the captions must not contain; whole: keep to whole sentences
-    (whole_sentences)."""
-    constraints = Constraints.build(len(vocab), never_written(vocab, banned_words), vocab.end)
-    bars = [whole_sentences(vocab, max_length)] if whole else []
-    return search(decoder, features, vocab, constraints, beam_size, num_captions, max_length,
-                  bars)
-
-
-_COPULAS = ("is", "are")
-
-
-def guided_beam_search(decoder: Decoder, features, vocab: Vocabulary, required: frozenset[int],
-                       beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
-                       banned_words: frozenset[int] = frozenset(),
-                       not_after_noun: frozenset[int] = frozenset(), whole: bool = False
-                       ) -> list[Hypothesis]:
-    """Beam search whose captions contain one of `required` (features: (1, R, F)).
-
-    Returns up to `num_captions` hypotheses that contain it, best first; if none could be formed
-    within `max_length`, the best captions without it. not_after_noun: words that may not follow
-    the required word (or it and "is"/"are"), e.g. animate verbs after an object; whole: keep
-    to whole sentences (whole_sentences).
-    """
-    size = len(vocab)
-    open_bank = np.stack([bias(required, size), np.full(size, -np.inf, dtype=np.float32)])
-    not_required = bias(set(range(size)) - set(required), size)
-    satisfied_bank = np.stack([not_required, np.zeros(size, dtype=np.float32)])
-    constraints = Constraints.build(size, never_written(vocab, banned_words - required),
-                                    vocab.end, np.stack([open_bank, satisfied_bank]))
-    copulas = vocab.ids_of(_COPULAS)
-
-    def after_noun(histories: list[tuple[int, ...]], step: int) -> list[set[int]]:
-        """not_after_noun on rows whose caption just wrote the required noun, or the noun and
-        "is"/"are"."""
-        return [set(not_after_noun) if h and (h[-1] in required or (
-                    len(h) > 1 and h[-1] in copulas and h[-2] in required)) else set()
-                for h in histories]
-
-    bars = [after_noun] if not_after_noun else []
-    if whole:
-        bars.append(whole_sentences(vocab, max_length))
-    return search(decoder, features, vocab, constraints, beam_size, num_captions, max_length,
-                  bars)
+                num_captions: int = 3, max_length: int = 20) -> list[Hypothesis]:
+    """The decoder's most probable captions, with no rule but the vocabulary's own (what
+    training scores validation with)."""
+    return search(decoder, features, vocab, Rules(), beam_size, num_captions, max_length)

@@ -1,2 +1,4 @@
-"""Training, export and the seed checkpoint's conversion (`python -m caption.train`,
-`python -m caption.train.export`): PyTorch lives here and nowhere that serves."""
+"""Training, export and the seed checkpoint's conversion: PyTorch lives here and nowhere that
+serves. networks (the PyTorch networks and their weights), stages (each stage of `make train`
+with its command line: `python -m caption.train` is the first), export (the graphs that
+serve)."""

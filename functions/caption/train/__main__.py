@@ -10,7 +10,7 @@ import dataclasses
 import json
 from pathlib import Path
 
-from caption.train.trainer import TrainConfig, train
+from caption.train.stages.trainer import TrainConfig, train
 
 FLICKR = Path("../shared/flickr8k")
 # Fields whose default is None, so their type cannot be read off the default.

@@ -1,6 +1,7 @@
-"""A bundle's PyTorch networks as the serving Captioner's parts (caption.model.captioner), so
-training steps that caption (validation during training, tuning guidance before export) run the
-same searches, guidance and labels as serving, on weights that are not exported yet."""
+"""A bundle's PyTorch networks in serving's shapes: the encoder as caption.model.encoder's
+callable, the decoder as caption.model.decoder's Decoder, so validation during training runs the
+serving search on weights that are not exported yet, and the tests compare the exported graphs
+with the networks they came from."""
 
 from __future__ import annotations
 
@@ -8,14 +9,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from caption.model.captioner import (
-    DEFAULT_GUIDE_THRESHOLD,
-    DEFAULT_NOVEL_THRESHOLD,
-    Captioner,
-)
 from caption.model.encoder import Encoded
-from caption.model.labels import LabelModel
-from caption.train.weights import TorchModel
 
 
 class TorchEncoder:
@@ -51,15 +45,3 @@ class TorchDecoder:
 
     def rank(self, *args):
         return self.decoder.rank(*args)
-
-
-def torch_captioner(model: TorchModel) -> Captioner:
-    section = model.config.labels or {}
-    labels = LabelModel.from_bundle(section) if model.config.labels is not None else None
-    return Captioner(TorchEncoder(model.encoder, model.classifier), TorchDecoder(model.decoder),
-                     model.vocabulary, model.preprocess, model.info, labels,
-                     section.get("guide_threshold", DEFAULT_GUIDE_THRESHOLD),
-                     section.get("guide_threshold_novel", DEFAULT_NOVEL_THRESHOLD),
-                     runtime={"encoder": "pytorch float32", "decoder": "pytorch"},
-                     # as the guidance threshold and SCST were measured and trained
-                     whole_sentences=False)

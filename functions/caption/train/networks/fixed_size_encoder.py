@@ -15,7 +15,7 @@ import torch
 from torch import nn
 from torch.nn.utils.fusion import fuse_conv_bn_eval
 
-from caption.train.efficientnet_lite import (
+from caption.train.networks.efficientnet_lite import (
     EfficientNetLite,
     MBConvBlock,
     SamePadConv2d,

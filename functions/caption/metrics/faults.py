@@ -1,6 +1,6 @@
 """Sentence faults and invented places, judged with word lists of their own.
 
-The search's rules (caption.model.sentences, caption.model.search) and grounding's places
+The decoding rules (caption.model.words, caption.model.decoding) and grounding's places
 (caption.model.grounding) are what the captioner does; measuring captions with those same lists
 would only count whether the rules ran. These lists are written for reading captions as a
 person would, wider than the rules, and nothing in serving imports them:
@@ -17,8 +17,8 @@ person would, wider than the rules, and nothing in serving imports them:
 
 from __future__ import annotations
 
+from caption.metrics.subjects import mentions
 from caption.text import normalize
-from caption.train.subjects import mentions
 
 # Words a sentence cannot end on: articles and other determiners, prepositions, conjunctions,
 # auxiliaries, numbers, and words that describe a noun.
@@ -34,7 +34,10 @@ _DESCRIBING = frozenset(
     "striped spotted patterned plaid checkered small large big little tiny huge tall short long "
     "young old wooden metal plastic wet dry bright shiny fluffy furry hairy haired curly "
     "blond blonde bald".split())
-_NEEDS_MORE = _DETERMINERS | _PREPOSITIONS | _CONJUNCTIONS | _AUXILIARIES | _DESCRIBING
+_FUNCTION = _DETERMINERS | _PREPOSITIONS | _CONJUNCTIONS | _AUXILIARIES
+# Words whose repetition is how sentences go ("in a field in a park", "a man in a red shirt
+# on a red bike"): a repeated phrase of these alone is no fault.
+REPEATABLE = _FUNCTION | _DESCRIBING | {"there"}
 
 # What follows a noun phrase: where one of these comes straight after a determiner and its
 # describing words, the noun is missing.
@@ -51,7 +54,9 @@ _LIVING_VERBS = frozenset(
 _LIVING_CLASSES = frozenset("person bird cat dog horse sheep cow elephant bear zebra "
                             "giraffe".split())
 _LIVING_WORDS = frozenset("animal animals creature creatures pet pets monkey monkeys deer "
-                          "goat goats pig pigs rabbit rabbits".split())
+                          "goat goats pig pigs rabbit rabbits cyclist cyclists biker bikers "
+                          "rider riders skier skiers surfer surfers skateboarder skateboarders "
+                          "snowboarder snowboarders".split())
 _THINGS = frozenset("shirt shirts pants jacket hat dress coffee food sign signs building "
                     "house wall water snow rock rocks tree trees flower flowers toy toys box "
                     "machine rocket plate paper picture".split())
@@ -78,13 +83,29 @@ def places_named(text: str) -> set[str]:
     return {_PLACE_OF[word] for word in normalize(text).split() if word in _PLACE_OF}
 
 
+def dangling_end(words: list[str]) -> str | None:
+    """Why a caption's last word needs another after it ("ends on 'of'"), or None. A
+    describing word may end a sentence ("the grass is green", "a traffic light"), but not
+    straight after its article ("... in the middle of a large", "a red and white")."""
+    last = words[-1]
+    if last in _FUNCTION:
+        return f"ends on '{last}'"
+    if last in _DESCRIBING:
+        i = len(words) - 1
+        while i > 0 and (words[i - 1] in _DESCRIBING or words[i - 1] == "and"):
+            i -= 1
+        if i == 0 or words[i - 1] in _DETERMINERS:
+            return f"ends on '{last}'"
+    return None
+
+
 def fault(text: str) -> str | None:
     """What makes the caption a sentence a person would not write, or None."""
     words = normalize(text).split()
     if not words:
         return "is empty"
-    if words[-1] in _NEEDS_MORE:
-        return f"ends on '{words[-1]}'"
+    if ending := dangling_end(words):
+        return ending
     for i, word in enumerate(words):
         if word not in _DETERMINERS:
             continue

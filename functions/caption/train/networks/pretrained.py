@@ -10,7 +10,7 @@ import importlib
 
 import torch
 
-from caption.train.efficientnet_lite import (
+from caption.train.networks.efficientnet_lite import (
     VARIANTS,
     EfficientNetLite,
     ImageNetHead,

@@ -25,8 +25,8 @@ from caption.model.bundle import (
 )
 from caption.model.preprocess import Preprocessing
 from caption.model.vocabulary import Vocabulary
-from caption.train.attention_decoder import AttentionDecoder, DecoderConfig
-from caption.train.efficientnet_lite import EfficientNetLite
+from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+from caption.train.networks.efficientnet_lite import EfficientNetLite
 
 ARCHITECTURE = "efficientnet-lite+attention-lstm"
 
@@ -67,8 +67,8 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
                 info: ModelInfo, labels: dict | None = None,
                 classifier: tuple[torch.Tensor, torch.Tensor] | None = None) -> BundleConfig:
     """Write the checkpoint and model.json. labels: the JSON `labels` section (see
-    caption.train.imagenet_labels); classifier: the ImageNet classifier's (weight, bias) that
-    the labels name the rows of. Graphs exported from earlier weights stay named, and their
+    caption.train.networks.imagenet_labels); classifier: the ImageNet classifier's (weight, bias)
+    that the labels name the rows of. Graphs exported from earlier weights stay named, and their
     stamps no longer match: serving refuses them until `caption.train.export` runs again."""
     if (labels is None) != (classifier is None):
         raise ValueError("labels and classifier go together")

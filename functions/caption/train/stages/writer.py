@@ -4,7 +4,7 @@ The image decoder learned its words from Flickr8k alone, people and dogs outdoor
 kitchen it has no word for the oven. There are no more captioned photos to be had here, but
 there is text: coco-text's 24,219 captions of everyday COCO photos. This stage trains, on text
 alone, a small LSTM that writes a caption from a bag of concepts (the COCO object classes and
-kinds of place of caption.train.grounding), as in unsupervised captioning (Feng et al., CVPR
+kinds of place of caption.train.stages.grounding), as in unsupervised captioning (Feng et al., CVPR
 2019: a concept detector and a sentence corpus, no pairs). At serving the bag is what the photo
 gives evidence of: the detector's objects and the grounded places (caption.model.writer).
 
@@ -15,7 +15,7 @@ model learns to choose among them), now and then one more at random (a detector'
 alarm). Flickr8k's training captions are read too, so its people and dogs keep their phrasing.
 Everything COCO: credit "Microsoft COCO" (CC BY 4.0), as the model card does.
 
-    python -m caption.train.writer --model layers/model [--max-minutes 20]
+    python -m caption.train.stages.writer --model layers/model [--max-minutes 20]
 
 writes writer.safetensors (the checkpoint, for export; not shipped), the two int8 graphs
 writer_start.onnx and writer_step.onnx, and model.json's `writer` section.
@@ -35,26 +35,26 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from caption.metrics.datasets import read_flickr_tsv, read_split
+from caption.metrics.subjects import CLASS_WORDS
 from caption.model.bundle import PART_KEY, STAMP_KEY, read_config, write_config
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
-from caption.train.datasets import read_flickr_tsv, read_split
-from caption.train.grounding import concept_words, named_concepts
-from caption.train.subjects import CLASS_WORDS
+from caption.train.stages.grounding import concept_words, named_concepts
 
 FLICKR = Path("../shared/flickr8k")
 COCO_TEXT = Path("../shared/coco-text/captions.tsv")
 CHECKPOINT = "writer.safetensors"
 START_GRAPH, STEP_GRAPH = "writer_start.onnx", "writer_step.onnx"
-COMMAND = "python -m caption.train.writer --model"
+COMMAND = "python -m caption.train.stages.writer --model"
 MAX_WORDS = 20
 MIN_COUNT = 4  # words seen fewer times are <unk>: 4 keeps coco-text's "broccoli" and "hydrant"
 KEEP_OTHER = 0.5  # the chance a concept only the photo's other captions name is in the bag
 FALSE_ALARM = 0.1  # the chance of one concept no caption of the photo names
 HELD_OUT = 0.05  # the share of photos whose captions measure the model, not train it
-# Serving's settings (caption.model.writer), measured by caption.train.tune_writer on coco-dev
-# and Flickr8k val (the model card's writer table): the writer describes photos whose subject
-# fewer than 20 Flickr8k training photos name (100: coco-dev CIDEr-D +1.3, val CHAIR-s +0.7
+# Serving's settings (caption.model.writer), measured by caption.train.stages.tune_writer on
+# coco-dev and Flickr8k val (the model card's writer table): the writer describes photos whose
+# subject fewer than 20 Flickr8k training photos name (100: coco-dev CIDEr-D +1.3, val CHAIR-s +0.7
 # points, BLEU-4 -0.4); places grounding finds stay out of its bag (in: coco-dev CIDEr-D +3.8,
 # invented places +5.0 points: Flickr8k's place detectors see beaches in coffee cups).
 MIN_DECODER_PHOTOS = 20

@@ -2,7 +2,7 @@
 evaluation reports beside BLEU and CIDEr-D.
 
 - **CHAIR** (Rohrbach et al., EMNLP 2018, "Object Hallucination in Image Captioning"): an object
-  mention is hallucinated when its COCO class (caption.train.subjects: whole phrases, so "hot
+  mention is hallucinated when its COCO class (caption.metrics.subjects: whole phrases, so "hot
   dog" is not a dog) is in no reference caption of the photo and not among its annotated objects
   (where the data set has them: coco-dev's objects.tsv). CHAIR-i is the share of mentions that
   are, CHAIR-s the share of captions with at least one.
@@ -10,16 +10,17 @@ evaluation reports beside BLEU and CIDEr-D.
   snow, ...) that no reference caption mentions, by groups of words for the same place.
 - **Broken sentences**: a caption that repeats itself (a word twice in a row, or a phrase of
   two or more words with a content word in it, twice) or ends on a word that needs a
-  continuation (an article, preposition, conjunction or colour).
+  continuation (an article, preposition, conjunction, auxiliary or describing word), judged
+  with caption.metrics.faults' word lists, not the ones the decoding rules keep to.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
-from caption.model.sentences import DANGLING, FUNCTION_WORDS
+from caption.metrics.faults import REPEATABLE, dangling_end
+from caption.metrics.subjects import classes_named, mentions
 from caption.text import normalize
-from caption.train.subjects import classes_named, mentions
 
 # Places, each with the words people use for it.
 SCENES = {
@@ -51,14 +52,12 @@ def broken(text: str) -> str | None:
     for n in (4, 3, 2):
         for i in range(len(words) - n + 1):
             phrase = tuple(words[i:i + n])
-            if not set(phrase) - FUNCTION_WORDS:
+            if not set(phrase) - REPEATABLE:
                 continue  # "in a ... in a" is how sentences go
             if phrase in seen and seen[phrase] + n <= i:
                 return f"repeats '{' '.join(phrase)}'"
             seen.setdefault(phrase, i)
-    if words[-1] in DANGLING:
-        return f"ends on '{words[-1]}'"
-    return None
+    return dangling_end(words)
 
 
 def read_objects(path: Path) -> dict[str, set[str]]:

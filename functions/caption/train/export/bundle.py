@@ -6,15 +6,15 @@ serving time.
     python -m caption.train.export seed SEED_DIR OUT              # a seed checkpoint -> bundle
 
 Graphs of a bundle (named in model.json's `graphs`):
-- `encoder.onnx`: the fixed-size encoder (caption.train.fixed_size_encoder), float32, ending in
-  the regions the decoder reads and, where the bundle has a classifier, the ImageNet
+- `encoder.onnx`: the fixed-size encoder (caption.train.networks.fixed_size_encoder), float32,
+  ending in the regions the decoder reads and, where the bundle has a classifier, the ImageNet
   probabilities (pooled features -> linear -> softmax, float16 weights cast up).
 - `encoder_int8.onnx`: the same with ONNX Runtime's static int8 quantization, calibrated on
   training photos (min-max ranges, per-channel weights, unsigned activations with signed
   weights; the stem and the last convolution stay float32; measured choices, see
   bench.quantization). Served where the CPU has int8 dot products (caption.model.cpu).
 - `decoder_start.onnx`, `decoder_step.onnx`: the decoder with dynamic int8 weights; the step
-  graph ends in the search's ranking (caption.train.ranking), so a step is one run.
+  graph ends in the search's ranking (caption.train.networks.ranking), so a step is one run.
 
 Every graph is stamped with the checkpoint's SHA-256 (caption.model.bundle), which is how
 serving knows a graph is stale.
@@ -43,10 +43,10 @@ from caption.model.bundle import (
     read_config,
     write_config,
 )
-from caption.train.attention_decoder import DecoderState
-from caption.train.fixed_size_encoder import fixed_size_encoder
-from caption.train.ranking import rank_candidates
-from caption.train.weights import file_sha256, load_torch_model
+from caption.train.networks.attention_decoder import DecoderState
+from caption.train.networks.fixed_size_encoder import fixed_size_encoder
+from caption.train.networks.ranking import rank_candidates
+from caption.train.networks.weights import file_sha256, load_torch_model
 
 OPSET = 17
 CALIBRATION_PHOTOS = 256
@@ -297,7 +297,7 @@ def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) 
     encoder = export_encoder(directory, photos)
     decoder = export_decoder(directory)
     config = read_config(directory)
-    # The concepts graph (caption.train.grounding) is trained, not exported: it stays, and is
+    # The concepts graph (caption.train.stages.grounding) is trained, not exported: it stays, and is
     # refused at load if the checkpoint it was trained for is no longer this one.
     config = config.with_changes(graphs=Graphs(encoder.encoder, encoder.encoder_int8,
                                                decoder.decoder_start, decoder.decoder_step,
@@ -345,7 +345,7 @@ def export_seed(seed_dir: Path, out: Path) -> BundleConfig:
     import onnx
 
     from caption.model.loader import SEED_FILES
-    from caption.train.seed_checkpoint import CheckpointError, load_seed_checkpoint
+    from caption.train.export.seed_checkpoint import CheckpointError, load_seed_checkpoint
 
     try:
         seed = load_seed_checkpoint(seed_dir)

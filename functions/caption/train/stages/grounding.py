@@ -1,4 +1,4 @@
-"""`python -m caption.train.grounding --model layers/model`: learn what grounds a caption's
+"""`python -m caption.train.stages.grounding --model layers/model`: learn what grounds a caption's
 content (caption.model.grounding) and add it to the bundle: the `concepts` graph and model.json's
 `grounding` section.
 
@@ -31,17 +31,17 @@ from torch import nn
 from tqdm import tqdm
 
 from caption.images import decode_image
+from caption.metrics.datasets import load_dataset, read_split
+from caption.metrics.hallucination import SCENES, scenes_named
+from caption.metrics.subjects import CLASS_WORDS, mentions
 from caption.model import cpu
 from caption.model.bundle import read_config, write_config
-from caption.model.guidance import plural
 from caption.model.loader import open_encoder
 from caption.model.vocabulary import Vocabulary
+from caption.model.words import plural
 from caption.settings import Settings, inference_threads
 from caption.text import normalize
-from caption.train.datasets import load_dataset, read_split
-from caption.train.export import export_module, save_graph
-from caption.train.hallucination import SCENES, scenes_named
-from caption.train.subjects import CLASS_WORDS, mentions
+from caption.train.export.bundle import export_module, save_graph
 
 FLICKR = Path("../shared/flickr8k")
 COCO_TEXT = Path("../shared/coco-text/captions.tsv")
@@ -279,7 +279,7 @@ def build(model_dir: Path, flickr: Path = FLICKR, coco_text: Path = COCO_TEXT,
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m caption.train.grounding",
+    parser = argparse.ArgumentParser(prog="python -m caption.train.stages.grounding",
                                      description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("layers/model"),

@@ -16,7 +16,7 @@ from tqdm import tqdm
 
 from caption.model.encoder import OnnxEncoder
 from caption.model.preprocess import Preprocessing
-from caption.train.efficientnet_lite import EfficientNetLite
+from caption.train.networks.efficientnet_lite import EfficientNetLite
 
 
 def cache_key(variant: str, names: list[str], flip: bool, size: int) -> str:

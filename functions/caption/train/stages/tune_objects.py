@@ -1,10 +1,10 @@
-"""`python -m caption.train.tune_objects --model DIR [--write]`: how the detector's caption
+"""`python -m caption.train.stages.tune_objects --model DIR [--write]`: how the detector's caption
 settings were chosen, measured. Scores the bundle as it serves and with each setting changed one
 at a time, on coco-dev (everyday photos, with object annotations) and Flickr8k val, by the full
-inference path of `caption.evaluate` (guidance on). `--write` stores the table in model.json
+inference path of `caption.metrics.evaluate` (guidance on). `--write` stores the table in model.json
 (detector.tuning), from which `make gallery` writes the model card's table.
 
-The settings live in model.json's `detector` section (caption.train.detector_export writes the
+The settings live in model.json's `detector` section (caption.train.export.detector writes the
 defaults); this command measures them, it does not change them.
 """
 
@@ -15,20 +15,21 @@ import json
 from dataclasses import replace
 from pathlib import Path
 
-from caption.evaluate import FLICKR, evaluate
+from caption.metrics.evaluate import FLICKR, evaluate
+from caption.metrics.hallucination import read_objects
 from caption.model.bundle import read_config, write_config
-from caption.model.loader import load_model
-from caption.settings import inference_threads
-from caption.train.hallucination import read_objects
+from caption.model.decoding import DecodingConfig
+from caption.runtime import load_captioner
+from caption.settings import Settings
 
 COCO_DEV = Path("../shared/coco-dev")
 FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "invented_scenes",
            "broken_sentences")
 
 
-def variants(model) -> list[tuple[str, dict]]:
-    """(what changes, the captioner's attributes it sets), the served settings first."""
-    served = model.corroboration
+def variants(config: DecodingConfig) -> list[tuple[str, dict]]:
+    """(what changes, the decoding settings it changes), the served settings first."""
+    served = config.corroboration
     return [
         ("as served", {}),
         ("no corroboration: a person or object needs the detector's own score",
@@ -45,45 +46,42 @@ def variants(model) -> list[tuple[str, dict]]:
     ]
 
 
-def measure_variants(model, target, changes: list[tuple[str, dict]], limit: int | None,
+def measure_variants(model, changes: list[tuple[str, dict]], limit: int | None,
                      figures: tuple[str, ...]) -> list[dict]:
-    """Each variant (what changes, the attributes of `target` it sets: the captioner, or one
-    of its parts), scored on coco-dev and Flickr8k val by the full inference path, guidance
-    on; `target`'s attributes are put back after each. One row per variant, printed as it
-    comes."""
+    """Each variant (what changes, the settings of the captioner's DecodingConfig it
+    changes), scored on coco-dev and Flickr8k val by the full inference path, guidance on; the
+    served settings are put back after each. One row per variant, printed as it comes."""
     sets = [("coco_dev", COCO_DEV / "images", [COCO_DEV / "captions.tsv"], None,
              read_objects(COCO_DEV / "objects.tsv")),
             ("val", FLICKR / "images", [FLICKR / "captions.tsv"], FLICKR / "splits/val.txt",
              None)]
     rows = []
+    served = model.decoding.config
     for name, setting in changes:
-        saved = {key: getattr(target, key) for key in setting}
-        for key, value in setting.items():
-            setattr(target, key, value)
+        model.decoding.config = replace(served, **setting)
         row = {"variant": name}
         for label, images, captions, split, objects in sets:
             metrics, _ = evaluate(model, images, captions, split, 3, limit, True, objects)
             row[label] = {key: metrics[key] for key in figures}
-        for key, value in saved.items():
-            setattr(target, key, value)
+        model.decoding.config = served
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
 
 
 def measure(model, limit: int | None) -> list[dict]:
-    return measure_variants(model, model, variants(model), limit, FIGURES)
+    return measure_variants(model, variants(model.decoding.config), limit, FIGURES)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m caption.train.tune_objects",
+    parser = argparse.ArgumentParser(prog="python -m caption.train.stages.tune_objects",
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("layers/model"))
     parser.add_argument("--limit", type=int, default=None, help="photos per set (a quick look)")
     parser.add_argument("--write", action="store_true",
                         help="store the table in model.json's detector.tuning")
     args = parser.parse_args(argv)
-    model = load_model(args.model, threads=inference_threads())
+    model = load_captioner(Settings.from_env(), args.model)
     if model.detector is None:
         raise SystemExit(f"{args.model} has no detector: python -m caption.train."
                          f"detector_export --model {args.model}")
@@ -91,7 +89,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.write:
         config = read_config(args.model)
         tuning = {"variants": rows, "encoder": model.runtime["encoder"],
-                  "command": "python -m caption.train.tune_objects --write"}
+                  "command": "python -m caption.train.stages.tune_objects --write"}
         write_config(args.model, config.with_changes(detector={**config.detector,
                                                                "tuning": tuning}))
 

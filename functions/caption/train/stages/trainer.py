@@ -16,19 +16,19 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from caption.metrics.datasets import CaptionDataset, load_dataset, read_split
+from caption.metrics.scoring import score_captions
 from caption.model.bundle import ModelInfo
 from caption.model.preprocess import Preprocessing
 from caption.model.search import beam_search
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
-from caption.train.attention_decoder import AttentionDecoder, DecoderConfig
-from caption.train.datasets import CaptionDataset, load_dataset, read_split
-from caption.train.efficientnet_lite import VARIANTS
-from caption.train.features import cached_features
-from caption.train.pretrained import pretrained_encoder
-from caption.train.scoring import score_captions
-from caption.train.torch_parts import TorchDecoder
-from caption.train.weights import save_bundle
+from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+from caption.train.networks.efficientnet_lite import VARIANTS
+from caption.train.networks.pretrained import pretrained_encoder
+from caption.train.networks.torch_parts import TorchDecoder
+from caption.train.networks.weights import save_bundle
+from caption.train.stages.features import cached_features
 
 
 @dataclass

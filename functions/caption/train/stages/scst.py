@@ -20,12 +20,12 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from caption.metrics.cider import CiderD
+from caption.metrics.scoring import score_captions
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
-from caption.train.attention_decoder import AttentionDecoder
-from caption.train.cider import CiderD
-from caption.train.scoring import score_captions
-from caption.train.trainer import val_predictions
+from caption.train.networks.attention_decoder import AttentionDecoder
+from caption.train.stages.trainer import val_predictions
 
 
 @dataclass

@@ -27,8 +27,8 @@ from caption.model.constraints import Constraints
 from caption.model.loader import SEED_FILES
 from caption.model.preprocess import Preprocessing
 from caption.model.vocabulary import Vocabulary
-from caption.train.ranking import rank_with_log_probs
-from caption.train.resnet import resnet152_trunk
+from caption.train.networks.ranking import rank_with_log_probs
+from caption.train.networks.resnet import resnet152_trunk
 
 IMAGENET = Preprocessing(224, (0.485, 0.456, 0.406), (0.229, 0.224, 0.225))
 

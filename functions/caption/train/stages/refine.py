@@ -1,4 +1,5 @@
-"""`python -m caption.train.refine`: self-critical fine-tuning of an existing bundle's decoder.
+"""`python -m caption.train.stages.refine`: self-critical fine-tuning of an existing bundle's
+decoder.
 
 `make train` runs it after the cross-entropy stage; run alone, it refines a bundle in place of
 retraining it (the shipped model was made this way from the cross-entropy bundle).
@@ -12,13 +13,13 @@ from dataclasses import asdict, fields
 from datetime import date
 from pathlib import Path
 
+from caption.metrics.datasets import load_dataset, read_split
 from caption.model.bundle import ModelInfo
-from caption.train.datasets import load_dataset, read_split
-from caption.train.features import cached_features
-from caption.train.imagenet_labels import labels_section
-from caption.train.pretrained import pretrained_classifier
-from caption.train.scst import ScstConfig, self_critical
-from caption.train.weights import load_torch_model, save_bundle
+from caption.train.networks.imagenet_labels import labels_section
+from caption.train.networks.pretrained import pretrained_classifier
+from caption.train.networks.weights import load_torch_model, save_bundle
+from caption.train.stages.features import cached_features
+from caption.train.stages.scst import ScstConfig, self_critical
 
 FLICKR = Path("../shared/flickr8k")
 
@@ -56,7 +57,8 @@ def refine(init: Path, out: Path, images: Path, captions: list[Path], train_spli
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m caption.train.refine", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m caption.train.stages.refine",
+                                     description=__doc__,
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--init", type=Path, default=Path("layers/model"))
     parser.add_argument("--out", type=Path, default=Path(".cache/refined"))

@@ -1,4 +1,4 @@
-"""`python -m caption.train.distill`: fit a bundle's decoder to the int8 encoder's features.
+"""`python -m caption.train.stages.distill`: fit a bundle's decoder to the int8 encoder's features.
 
 The int8 encoder (encoder_int8.onnx) is faster, but its features differ from the
 float32 encoder's by about 17 %, and the decoder trained on float32 features wrote captions that
@@ -7,7 +7,7 @@ scored 0.4 BLEU-4 lower on val without guidance. So the decoder is distilled (Hi
 of it, the student, learns to give the same next-word distributions (KL divergence, along the
 training captions) while reading the int8 encoder's features on every other batch and the
 float32 encoder's on the others, so one decoder serves either encoder (hosts without VNNI run
-the float32 one). Dropout stays off, as in caption.train.scst: the student is exactly the
+the float32 one). Dropout stays off, as in caption.train.stages.scst: the student is exactly the
 decoder beam search runs. One epoch at a fixed learning rate, chosen in advance; nothing is
 selected on val.
 
@@ -33,13 +33,13 @@ import torch
 import torch.nn.functional as F
 from tqdm import tqdm
 
+from caption.metrics.datasets import load_dataset, read_split
 from caption.model.bundle import ModelInfo, read_config
 from caption.model.loader import open_encoder
-from caption.train.datasets import load_dataset, read_split
-from caption.train.export import calibration_photos, export_encoder
-from caption.train.features import extract
-from caption.train.trainer import batch_tensors, caption_batches, encode_captions
-from caption.train.weights import load_torch_model, save_bundle
+from caption.train.export.bundle import calibration_photos, export_encoder
+from caption.train.networks.weights import load_torch_model, save_bundle
+from caption.train.stages.features import extract
+from caption.train.stages.trainer import batch_tensors, caption_batches, encode_captions
 
 FLICKR = Path("../shared/flickr8k")
 
@@ -125,7 +125,7 @@ def distill(directory: Path, images: Path, captions: list[Path], train_split: Pa
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m caption.train.distill",
+    parser = argparse.ArgumentParser(prog="python -m caption.train.stages.distill",
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     parser.add_argument("--model", type=Path, default=Path("layers/model"))

