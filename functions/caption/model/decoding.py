@@ -319,7 +319,6 @@ class Decoding:
         self.vocabulary = vocabulary
         self.labels = labels
         self.grounding = grounding
-        self.detecting = detecting
         self.writer = writer if detecting else None
         self.ids = WordIds(vocabulary, NUMBER_WORDS)
         self.counts_numbers = grounding is not None and detecting
