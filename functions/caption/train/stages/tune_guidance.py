@@ -23,16 +23,13 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 from pathlib import Path
 
-from caption.metrics.evaluate import FLICKR, evaluate
-from caption.metrics.hallucination import read_objects
 from caption.model.bundle import CONFIG_FILE, read_config, write_config
 from caption.runtime import load_captioner
 from caption.settings import Settings
+from caption.train.stages.tune_objects import measure_variants
 
-COCO_DEV = Path("../shared/coco-dev")
 THRESHOLDS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 NOVEL_THRESHOLDS = (0.1, 0.15, 0.2, 0.3, 0.4)
 TOLERANCE = 0.3
@@ -43,23 +40,14 @@ FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "invented_places", "g
 
 def score(model, changes: dict | None, limit: int | None) -> dict:
     """The captions with the decoding settings changed (None: unguided), on Flickr8k val and,
-    where it is here, coco-dev."""
-    served = model.decoding.config
-    model.decoding.config = replace(served, **(changes or {}))
-    row: dict = {**(changes or {}), "guidance": changes is not None}
-    sets = [("flickr8k_val", FLICKR / "images", [FLICKR / "captions.tsv"],
-             FLICKR / "splits/val.txt", None)]
-    if COCO_DEV.exists():
-        sets.append(("coco_dev", COCO_DEV / "images", [COCO_DEV / "captions.tsv"], None,
-                     read_objects(COCO_DEV / "objects.tsv")))
-    try:
-        for name, images, captions, split, objects in sets:
-            metrics, _ = evaluate(model, images, captions, split, 3, limit, changes is not None,
-                                  objects)
-            row[name] = {key: metrics[key] for key in FIGURES}
-    finally:
-        model.decoding.config = served
-    print(json.dumps(row), flush=True)
+    where it is here, coco-dev (tune_objects' loop), as labels.guide_tuning stores a row."""
+    guidance = changes is not None
+    name = (", ".join(f"{key} {value}" for key, value in changes.items()) if guidance
+            else "unguided")
+    (measured,) = measure_variants(model, [(name, changes or {})], limit, FIGURES, guidance)
+    row: dict = {**(changes or {}), "guidance": guidance, "flickr8k_val": measured["val"]}
+    if "coco_dev" in measured:
+        row["coco_dev"] = measured["coco_dev"]
     return row
 
 

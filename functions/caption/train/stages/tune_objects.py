@@ -47,23 +47,28 @@ def variants(config: DecodingConfig) -> list[tuple[str, dict]]:
 
 
 def measure_variants(model, changes: list[tuple[str, dict]], limit: int | None,
-                     figures: tuple[str, ...]) -> list[dict]:
+                     figures: tuple[str, ...], guidance: bool = True) -> list[dict]:
     """Each variant (what changes, the settings of the captioner's DecodingConfig it
-    changes), scored on coco-dev and Flickr8k val by the full inference path, guidance on; the
-    served settings are put back after each. One row per variant, printed as it comes."""
-    sets = [("coco_dev", COCO_DEV / "images", [COCO_DEV / "captions.tsv"], None,
-             read_objects(COCO_DEV / "objects.tsv")),
-            ("val", FLICKR / "images", [FLICKR / "captions.tsv"], FLICKR / "splits/val.txt",
+    changes), scored on coco-dev (where it is here) and Flickr8k val by the full inference
+    path; the served settings are put back after each. One row per variant, printed as it
+    comes."""
+    sets = [("val", FLICKR / "images", [FLICKR / "captions.tsv"], FLICKR / "splits/val.txt",
              None)]
+    if COCO_DEV.exists():
+        sets.insert(0, ("coco_dev", COCO_DEV / "images", [COCO_DEV / "captions.tsv"], None,
+                        read_objects(COCO_DEV / "objects.tsv")))
     rows = []
     served = model.decoding.config
     for name, setting in changes:
         model.decoding.config = replace(served, **setting)
         row = {"variant": name}
-        for label, images, captions, split, objects in sets:
-            metrics, _ = evaluate(model, images, captions, split, 3, limit, True, objects)
-            row[label] = {key: metrics[key] for key in figures}
-        model.decoding.config = served
+        try:
+            for label, images, captions, split, objects in sets:
+                metrics, _ = evaluate(model, images, captions, split, 3, limit, guidance,
+                                      objects)
+                row[label] = {key: metrics[key] for key in figures}
+        finally:
+            model.decoding.config = served
         print(json.dumps(row), flush=True)
         rows.append(row)
     return rows
