@@ -78,3 +78,34 @@ def test_unsupported_event_is_a_function_error(runtime):
     response = function.invoke({"detail-type": "Scheduled Event", "source": "aws.events"})
     assert response["errorType"] == "UnsupportedEvent"
     assert "unsupported event" in response["errorMessage"]
+
+
+def test_eventbridge_and_sns_events_caption_exactly_as_s3s_own(runtime, photos):
+    """The same upload, announced by S3's notification, by S3's EventBridge event and by SNS:
+    the same metadata each time, and a replay of each changes nothing."""
+    function, s3 = runtime
+    s3.create_bucket(Bucket=BUCKET)
+    written = {}
+    for name in ("s3-put", "eventbridge-object-created", "sns-s3-put"):
+        s3.put_object(Bucket=BUCKET, Key=KEY, Body=photos["sample"], ContentType="image/jpeg",
+                      Metadata={"owner": "alice"})
+        response = function.invoke(load_event(name))
+        assert response["results"][0]["status"] == "captioned", (name, response)
+        captioned = s3.head_object(Bucket=BUCKET, Key=KEY)
+        written[name] = captioned["Metadata"]
+        replay = function.invoke(load_event(name))
+        assert replay["results"][0]["reason"].startswith("already captioned"), (name, replay)
+        again = s3.head_object(Bucket=BUCKET, Key=KEY)
+        assert [again.get(f) for f in ("ETag", "LastModified", "Metadata")] == [
+            captioned.get(f) for f in ("ETag", "LastModified", "Metadata")], name
+    assert written["s3-put"]["caption"] and written["s3-put"]["owner"] == "alice"
+    assert written["eventbridge-object-created"] == written["s3-put"]
+    assert written["sns-s3-put"] == written["s3-put"]
+
+
+def test_an_eventbridge_object_deleted_event_is_an_unsupported_event_error(runtime):
+    function, _ = runtime
+    response = function.invoke(load_event("eventbridge-object-deleted"))
+    assert response["errorType"] == "UnsupportedEvent"
+    assert "'Object Deleted'" in response["errorMessage"]
+    assert "only 'Object Created' events are captioned" in response["errorMessage"]

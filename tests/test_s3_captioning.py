@@ -9,7 +9,7 @@ import pytest
 import caption.app as app
 from caption.metadata import USER_METADATA_LIMIT
 from caption.s3_captioning import TransientS3Error
-from caption.s3_events import handle_notification
+from caption.s3_events import handle_object_event
 from caption.service import CaptionOptions
 from tests.conftest import load_event
 from tests.s3_helpers import BUCKET, count_calls, fail_calls, s3_event
@@ -133,7 +133,7 @@ def test_non_images_are_skipped_untouched_without_an_error(bucket, context, body
 def test_objects_over_the_size_cap_are_skipped_unread(bucket, photos):
     put(bucket, "big.jpg", photos["chelsea"])
     reads = count_calls(bucket, "GetObject")
-    result = handle_notification(s3_event("big.jpg"), bucket, app.service, CaptionOptions(),
+    result = handle_object_event(s3_event("big.jpg"), bucket, app.service, CaptionOptions(),
                                  max_bytes=1000)
     assert result["results"][0]["reason"].startswith("too_large")
     assert reads == []

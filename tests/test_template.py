@@ -4,6 +4,7 @@ mean). `make lint` runs cfn-lint and `sam validate --lint` on the same file."""
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 
 import pytest
@@ -72,11 +73,133 @@ def test_uploads_go_through_a_queue_with_bounded_concurrency(template):
         "Fn::GetAtt": ["UploadDeadLetters", "Arn"]}
     # Lambda asks for a visibility timeout of at least six times the function's timeout.
     assert queue["VisibilityTimeout"] >= 6 * template["Globals"]["Function"]["Timeout"]
-    (notification,) = template["Resources"]["ImageBucket"]["Properties"][
-        "NotificationConfiguration"]["QueueConfigurations"]
-    assert notification["Event"] == "s3:ObjectCreated:*"  # copies too
-    assert "LambdaConfigurations" not in template["Resources"]["ImageBucket"]["Properties"][
+    deployed = resolved(template, {})
+    bucket_notifications = deployed["Resources"]["ImageBucket"]["Properties"][
         "NotificationConfiguration"]
+    (notification,) = bucket_notifications["QueueConfigurations"]
+    assert notification["Event"] == "s3:ObjectCreated:*"  # copies too
+    assert set(bucket_notifications) == {"QueueConfigurations"}
+    assert "UploadsRule" not in deployed["Resources"]
+    (statement,) = deployed["Resources"]["UploadQueuePolicy"]["Properties"]["PolicyDocument"][
+        "Statement"]
+    assert statement["Principal"] == {"Service": "s3.amazonaws.com"}
+
+
+STACK_BUCKET = "caption-123456789012-us-east-1"  # what the template names the stack's bucket
+
+
+def resolved(template: dict, parameters: dict, stack: str = "caption") -> dict:
+    """The template as CloudFormation deploys it with these parameters (the rest at their
+    defaults): conditions decided, `!If` and `!Sub` of parameters and pseudo-parameters
+    resolved, AWS::NoValue dropped. Other intrinsics stay as they are."""
+    values = {name: str(spec.get("Default", "")) for name, spec in template["Parameters"].items()}
+    values.update(parameters)
+    values.update({"AWS::StackName": stack, "AWS::AccountId": "123456789012",
+                   "AWS::Region": "us-east-1"})
+    conditions: dict[str, bool] = {}
+
+    def condition(expr) -> bool:
+        if "Condition" in expr or "Fn::Condition" in expr:  # a named condition
+            name = expr.get("Condition") or expr["Fn::Condition"]
+            if name not in conditions:
+                conditions[name] = condition(template["Conditions"][name])
+            return conditions[name]
+        (function, args), = expr.items()
+        if function == "Fn::Equals":
+            return str(value(args[0])) == str(value(args[1]))
+        if function == "Fn::Not":
+            return not condition(args[0])
+        if function == "Fn::And":
+            return all(condition(a) for a in args)
+        if function == "Fn::Or":
+            return any(condition(a) for a in args)
+        raise AssertionError(f"condition function {function}")
+
+    def value(item):
+        if isinstance(item, list):
+            return [v for v in (value(i) for i in item) if v is not _DROP]
+        if not isinstance(item, dict):
+            return item
+        if set(item) == {"Ref"} and item["Ref"] == "AWS::NoValue":
+            return _DROP
+        if set(item) == {"Ref"} and item["Ref"] in values:
+            return values[item["Ref"]]
+        if set(item) == {"Fn::If"}:
+            name, yes, no = item["Fn::If"]
+            return value(yes if condition({"Condition": name}) else no)
+        if set(item) == {"Fn::Sub"} and isinstance(item["Fn::Sub"], str):
+            return re.sub(r"\$\{([^}]+)\}", lambda m: values.get(m[1], m[0]), item["Fn::Sub"])
+        return {k: v for k, v in ((k, value(v)) for k, v in item.items()) if v is not _DROP}
+
+    resources = {name: spec for name, spec in template["Resources"].items()
+                 if "Condition" not in spec or condition({"Condition": spec["Condition"]})}
+    return {**template, "Resources": value(resources)}
+
+
+_DROP = object()
+
+
+def test_eventbridge_routing_is_a_parameter_that_keeps_the_bounded_queue(template):
+    deployed = resolved(template, {"UploadEvents": "EventBridge"})["Resources"]
+    assert deployed["ImageBucket"]["Properties"]["NotificationConfiguration"] == {
+        "EventBridgeConfiguration": {"EventBridgeEnabled": True}}
+    rule = deployed["UploadsRule"]["Properties"]
+    assert rule["Targets"] == [{"Id": "upload-queue",
+                                "Arn": {"Fn::GetAtt": ["UploadQueue", "Arn"]}}]
+    assert rule["EventPattern"] == {"source": ["aws.s3"], "detail-type": ["Object Created"],
+                                    "detail": {"bucket": {"name": [STACK_BUCKET]}}}
+    (statement,) = deployed["UploadQueuePolicy"]["Properties"]["PolicyDocument"]["Statement"]
+    assert statement["Principal"] == {"Service": "events.amazonaws.com"}
+    assert statement["Condition"]["ArnEquals"]["aws:SourceArn"] == {
+        "Fn::GetAtt": ["UploadsRule", "Arn"]}
+
+
+@pytest.mark.parametrize(("prefix", "suffix", "pattern"), [
+    ("", "", None), ("photos/", "", "photos/*"), ("", ".jpg", "*.jpg"),
+    ("photos/", ".jpg", "photos/*.jpg")])
+def test_the_rule_filters_keys_as_the_bucket_notification_would(template, prefix, suffix,
+                                                                 pattern):
+    deployed = resolved(template, {"UploadEvents": "EventBridge", "UploadPrefix": prefix,
+                                   "UploadSuffix": suffix})["Resources"]
+    detail = deployed["UploadsRule"]["Properties"]["EventPattern"]["detail"]
+    assert detail.get("object") == (None if pattern is None else {"key": [{"wildcard": pattern}]})
+
+
+def test_an_upload_routed_by_the_templates_rule_is_captioned(template, s3, photos, context):
+    """The stack's EventBridge route, on moto: the bucket sends its events to EventBridge,
+    the template's rule (with a prefix and suffix) sends the uploads it matches to the queue,
+    and the handler captions what the queue delivers, as Lambda's poller hands it over."""
+    import boto3
+
+    import caption.app as app
+    from tests.conftest import load_event
+
+    parameters = {"UploadEvents": "EventBridge", "UploadPrefix": "photos/", "UploadSuffix": ".jpg"}
+    rule = resolved(template, parameters, stack=BUCKET.removesuffix("-123456789012-us-east-1")
+                    )["Resources"]["UploadsRule"]["Properties"]
+    rule["EventPattern"]["detail"]["bucket"]["name"] = [BUCKET]  # the tests' bucket
+    events, sqs = (boto3.client(name, region_name="us-east-1") for name in ("events", "sqs"))
+    queue = sqs.create_queue(QueueName="uploads")["QueueUrl"]
+    queue_arn = sqs.get_queue_attributes(QueueUrl=queue, AttributeNames=["QueueArn"])[
+        "Attributes"]["QueueArn"]
+    events.put_rule(Name="uploads", EventPattern=json.dumps(rule["EventPattern"]))
+    events.put_targets(Rule="uploads", Targets=[{"Id": "upload-queue", "Arn": queue_arn}])
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_bucket_versioning(Bucket=BUCKET, VersioningConfiguration={"Status": "Enabled"})
+    s3.put_bucket_notification_configuration(
+        Bucket=BUCKET, NotificationConfiguration={"EventBridgeConfiguration": {}})
+    for key in ("photos/cat.jpg", "photos/cat.png", "elsewhere/cat.jpg"):
+        s3.put_object(Bucket=BUCKET, Key=key, Body=photos["sample"])
+
+    messages = sqs.receive_message(QueueUrl=queue, MaxNumberOfMessages=10)["Messages"]
+    record = load_event("sqs-eventbridge-upload")["Records"][0]
+    event = {"Records": [{**record, "messageId": m["MessageId"], "body": m["Body"]}
+                         for m in messages]}
+    assert len(event["Records"]) == 1  # the rule's filter let one upload through
+    assert app.handler(event, context) == {"batchItemFailures": []}
+    assert s3.head_object(Bucket=BUCKET, Key="photos/cat.jpg")["Metadata"]["caption"]
+    for key in ("photos/cat.png", "elsewhere/cat.jpg"):
+        assert "caption" not in s3.head_object(Bucket=BUCKET, Key=key)["Metadata"]
 
 
 def test_tracing_metrics_and_a_local_s3_endpoint_are_declared(template):

@@ -2,8 +2,9 @@
 
 The model loads when this module is imported, in Lambda's init phase, and every invocation of
 the execution environment reuses it. Events are dispatched by shape: API Gateway (HTTP API 2.0,
-REST API 1.0) to the FastAPI app through Mangum; S3 notifications (direct, or through the upload
-queue) and S3 Batch Operations tasks to in-place captioning. Every invocation flushes its
+REST API 1.0) to the FastAPI app through Mangum; news of created S3 objects (S3's notification,
+its EventBridge event or an SNS message around either: direct, or through the upload queue) and
+S3 Batch Operations tasks to in-place captioning. Every invocation flushes its
 metrics and, when tracing is active, is one X-Ray segment.
 """
 
@@ -27,11 +28,11 @@ _loading = start_loading(settings)
 from mangum import Mangum  # noqa: E402
 
 from caption.api import create_app  # noqa: E402
+from caption.object_events import UnsupportedEvent, is_object_event  # noqa: E402
 from caption.s3_events import (  # noqa: E402
     handle_batch_operation,
-    handle_notification,
+    handle_object_event,
     is_batch_operation,
-    is_s3_notification,
 )
 from caption.service import CaptionOptions  # noqa: E402
 from caption.sqs_events import handle_upload_queue, is_sqs_event  # noqa: E402
@@ -64,10 +65,6 @@ def use_s3(client) -> None:
 
 api = create_app(lambda: service, settings, s3)
 _http = Mangum(api, lifespan="off")
-
-
-class UnsupportedEvent(ValueError):
-    """The event is none of the shapes this function serves."""
 
 
 def is_api_gateway(event: dict) -> bool:
@@ -103,11 +100,12 @@ def handler(event: Any, context: Any) -> dict:
     options = CaptionOptions(settings.beam_size, settings.num_captions)
     if is_sqs_event(event):
         return handle_upload_queue(event, s3(), service, options, settings.max_object_bytes)
-    if is_s3_notification(event):
-        return handle_notification(event, s3(), service, options, settings.max_object_bytes)
+    if is_object_event(event):
+        return handle_object_event(event, s3(), service, options, settings.max_object_bytes)
     if is_batch_operation(event):
         return handle_batch_operation(event, s3(), service, options, settings.max_object_bytes)
     raise UnsupportedEvent(
         "unsupported event: expected an API Gateway request (HTTP API 2.0 or REST API 1.0), an "
-        "S3 ObjectCreated notification (direct or through SQS) or an S3 Batch Operations job; "
+        "S3 ObjectCreated notification, S3's EventBridge 'Object Created' event or an SNS "
+        "message carrying either (direct or through SQS), or an S3 Batch Operations job; "
         f"got keys {sorted(event)[:8]}")

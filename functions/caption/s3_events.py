@@ -1,4 +1,5 @@
-"""S3 `ObjectCreated` notifications and S3 Batch Operations tasks, turned into captioning.
+"""Created S3 objects (however the news came: caption.object_events) and S3 Batch Operations
+tasks, turned into captioning.
 
 Every record or task is checked before any object is touched: a malformed one gets a clear,
 logged result of its own (retrying could never fix it), and the well-formed ones are captioned
@@ -8,82 +9,22 @@ together, their images encoded in batches (caption.s3_captioning.caption_objects
 from __future__ import annotations
 
 import logging
-import re
 from typing import Any
-from urllib.parse import unquote_plus
 
+from caption.object_events import checked_location, created_objects, decoded_key
 from caption.s3_captioning import ObjectRef, Outcome, TransientS3Error, caption_objects
 from caption.service import CaptionOptions, CaptionService
 from caption.telemetry import record_outcome
 
 log = logging.getLogger(__name__)
 
-# S3's bucket naming rules (3-63 lower-case letters, digits, dots and hyphens, starting and
-# ending with a letter or digit); anything else can only fail, every time.
-_BUCKET_NAME = re.compile(r"^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$")
-
-
 class MalformedEvent(ValueError):
-    """The event has the outline of an S3 or Batch Operations event but not its content."""
-
-
-def is_s3_notification(event: dict) -> bool:
-    records = event.get("Records")
-    return (isinstance(records, list) and bool(records)
-            and all(isinstance(r, dict) and r.get("eventSource") == "aws:s3" for r in records))
+    """The event has the outline of a Batch Operations event but not its content."""
 
 
 def is_batch_operation(event: dict) -> bool:
     return ("invocationSchemaVersion" in event and "tasks" in event
             and event.get("invocationSchemaVersion") in ("1.0", "2.0"))
-
-
-def _decode_key(raw: str) -> str:
-    # S3 event keys are form-encoded: '+' is a space, non-ASCII is UTF-8 percent-escaped.
-    return unquote_plus(raw, encoding="utf-8")
-
-
-def _checked(bucket: Any, key: Any) -> tuple[str, str]:
-    """The bucket and raw key, or ValueError saying what is wrong with them."""
-    if not isinstance(bucket, str) or not _BUCKET_NAME.match(bucket):
-        raise ValueError(f"invalid bucket name {str(bucket)[:80]!r}")
-    if not isinstance(key, str) or not key:
-        raise ValueError(f"invalid object key {str(key)[:80]!r}")
-    return bucket, _decode_key(key)
-
-
-def _notification_ref(record: dict) -> ObjectRef:
-    s3 = record.get("s3")
-    if not isinstance(s3, dict):
-        raise ValueError("the record has no 's3' object")
-    bucket, obj = s3.get("bucket"), s3.get("object")
-    if not isinstance(bucket, dict) or not isinstance(obj, dict):
-        raise ValueError("the record's 's3' lacks its 'bucket' or 'object'")
-    name, key = _checked(bucket.get("name"), obj.get("key"))
-    version, etag = obj.get("versionId"), obj.get("eTag")
-    return ObjectRef(name, key, version if isinstance(version, str) else None,
-                     etag if isinstance(etag, str) else None)
-
-
-def notification_refs(records: list) -> tuple[list[ObjectRef], list[Outcome]]:
-    """The objects an S3 notification's records name, and a failed Outcome for each malformed
-    record (logged and counted; retrying could never fix it). Other events than ObjectCreated
-    are ignored."""
-    refs: list[ObjectRef] = []
-    malformed: list[Outcome] = []
-    for index, record in enumerate(records):
-        if not str(record.get("eventName", "")).startswith("ObjectCreated:"):
-            log.info("ignoring %s", record.get("eventName"))
-            continue
-        try:
-            refs.append(_notification_ref(record))
-        except ValueError as exc:
-            log.error("malformed S3 record", extra={"record": index, "error": str(exc)})
-            outcome = Outcome("", "", "failed", f"malformed_record {index}: {exc}",
-                              code="malformed_record")
-            record_outcome(outcome)
-            malformed.append(outcome)
-    return refs, malformed
 
 
 def caption_and_report(s3: Any, service: CaptionService, refs: list[ObjectRef],
@@ -104,14 +45,17 @@ def caption_and_report(s3: Any, service: CaptionService, refs: list[ObjectRef],
     return results
 
 
-def handle_notification(event: dict, s3: Any, service: CaptionService, options: CaptionOptions,
-                        max_bytes: int) -> dict:
-    """Caption every created object. Raises only if some record hit a transient S3 error,
-    after trying all of them: Lambda then retries the event, and the records already done
-    are recognised as captioned and skipped."""
-    refs, outcomes = notification_refs(event["Records"])
+def handle_object_event(event: dict, s3: Any, service: CaptionService,
+                        options: CaptionOptions, max_bytes: int) -> dict:
+    """Caption every object an S3 notification, S3's EventBridge event or an SNS message
+    around either says was created (caption.object_events). Raises UnsupportedEvent for one
+    that names no created object, and a TransientS3Error only if some object hit a transient
+    S3 error, after trying all of them: Lambda then retries the event, and the objects already
+    done are recognised as captioned and skipped."""
+    created = created_objects(event)
+    outcomes = list(created.malformed)
     transient: list[str] = []
-    for result in caption_and_report(s3, service, refs, options, max_bytes):
+    for result in caption_and_report(s3, service, created.refs, options, max_bytes):
         if isinstance(result, TransientS3Error):
             transient.append(str(result))
         else:
@@ -127,7 +71,7 @@ def _task_ref(schema: str, task: dict) -> ObjectRef:
         bucket = arn.split(":::", 1)[-1] if isinstance(arn, str) and ":::" in arn else arn
     else:
         bucket = task.get("s3Bucket")
-    name, key = _checked(bucket, task.get("s3Key"))
+    name, key = checked_location(bucket, decoded_key(task.get("s3Key")))
     version = task.get("s3VersionId")
     return ObjectRef(name, key, version if isinstance(version, str) and version else None)
 

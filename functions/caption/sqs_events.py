@@ -1,9 +1,12 @@
-"""S3 notifications that arrive through the upload queue (S3 -> SQS -> this function).
+"""News of created S3 objects that arrives through the upload queue: S3's notification (S3 ->
+SQS), S3's EventBridge event (S3 -> EventBridge rule -> SQS, the stack's `UploadEvents=
+EventBridge`), or either inside SNS's envelope (a queue subscribed to a topic); all read by
+caption.object_events.
 
-Each message carries one S3 notification. The objects of all the messages in a batch are
+Each message carries one event. The objects of all the messages in a batch are
 captioned together (their images encoded in batches), then each message is answered on its own
 through Powertools' partial batch response: a message whose object hit a transient S3 error, or
-whose body is not an S3 notification, is reported as a batch item failure, so SQS delivers that
+whose body names no created object, is reported as a batch item failure, so SQS delivers that
 message again (and after the queue's maxReceiveCount, moves it to the dead-letter queue) while
 the others are deleted.
 """
@@ -14,8 +17,9 @@ import json
 import logging
 from typing import TYPE_CHECKING, Any
 
+from caption.object_events import CreatedObjects, UnsupportedEvent, created_objects
 from caption.s3_captioning import ObjectRef, TransientS3Error
-from caption.s3_events import caption_and_report, is_s3_notification, notification_refs
+from caption.s3_events import caption_and_report
 from caption.service import CaptionOptions, CaptionService
 
 if TYPE_CHECKING:
@@ -25,7 +29,7 @@ log = logging.getLogger(__name__)
 
 
 class UndeliverableMessage(ValueError):
-    """A queue message that is not an S3 notification; it goes to the dead-letter queue."""
+    """A queue message that names no created object; it goes to the dead-letter queue."""
 
 
 def is_sqs_event(event: dict) -> bool:
@@ -34,18 +38,19 @@ def is_sqs_event(event: dict) -> bool:
             and all(isinstance(r, dict) and r.get("eventSource") == "aws:sqs" for r in records))
 
 
-def _notification(body: Any) -> dict | None:
-    """The S3 notification a message carries; None for the test event S3 sends when the
+def _created(body: Any) -> CreatedObjects:
+    """The objects a message says were created; none for the test event S3 sends when the
     notification is configured."""
     try:
         payload = json.loads(body)
     except (TypeError, ValueError) as exc:
         raise UndeliverableMessage(f"the message body is not JSON: {str(exc)[:200]}") from None
-    if isinstance(payload, dict) and payload.get("Event") == "s3:TestEvent":
-        return None
-    if not isinstance(payload, dict) or not is_s3_notification(payload):
+    if not isinstance(payload, dict):
         raise UndeliverableMessage("the message body is not an S3 event notification")
-    return payload
+    try:
+        return created_objects(payload)
+    except UnsupportedEvent as exc:
+        raise UndeliverableMessage(str(exc)) from None
 
 
 def handle_upload_queue(event: dict, s3: Any, service: CaptionService, options: CaptionOptions,
@@ -63,17 +68,13 @@ def handle_upload_queue(event: dict, s3: Any, service: CaptionService, options: 
     for record in event["Records"]:
         message_id = record.get("messageId", "")
         try:
-            notification = _notification(record.get("body"))
+            created = _created(record.get("body"))  # malformed records: logged, counted
         except UndeliverableMessage as exc:
             log.error("undeliverable upload-queue message",
                       extra={"messageId": message_id, "error": str(exc)})
             problems[message_id] = exc
             continue
-        if notification is None:
-            log.info("S3 test event", extra={"messageId": message_id})
-            continue
-        refs, _ = notification_refs(notification["Records"])  # malformed ones: logged, counted
-        named.extend((message_id, ref) for ref in refs)
+        named.extend((message_id, ref) for ref in created.refs)
 
     results = caption_and_report(s3, service, [ref for _, ref in named], options, max_bytes)
     for (message_id, _), result in zip(named, results, strict=True):
