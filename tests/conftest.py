@@ -12,6 +12,7 @@ import pytest
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "events"
+SHIPPED = REPO / "layers" / "model"  # the bundle the image serves
 
 # Before anything imports caption.app: no real AWS account is ever reachable from tests.
 os.environ.update({
@@ -51,6 +52,14 @@ def photos() -> dict[str, bytes]:
         "china": jpeg_bytes(load_sample_image("china.jpg")),  # a temple
         "sample": (EVENTS / "sample.jpg").read_bytes(),  # the image in events/*.json
     }
+
+
+@pytest.fixture(scope="session")
+def shipped():
+    """The shipped bundle, loaded once for every test that reads it (nothing may change it)."""
+    from caption.model.loader import load_model
+
+    return load_model(SHIPPED, threads=2)
 
 
 @pytest.fixture

@@ -19,16 +19,26 @@ def run(capsys, *argv: str) -> dict:
     return json.loads(capsys.readouterr().out)
 
 
+ALLOWED = "allowed: no rule bars it; the model preferred other words"
+
+
 def test_a_barred_word_is_explained_by_its_rule_and_evidence(capsys):
-    result = run(capsys, str(SAMPLE), "two", "cat", "zzz", "--guidance", "off", "--config")
+    result = run(capsys, str(SAMPLE), "two", "cat", "dog", "man", "zzz", "--guidance", "off",
+                 "--config")
     assert result["writer"] == "image decoder" and result["guided_by"] is None
     assert len(result["captions"]) == 3
     # One box of anything: "two" claims more than the detector found.
     assert result["why_not"]["two"] == ["absent: two: boxes of one class 1 < 2"]
     assert result["why_not"]["zzz"] == ["not in the vocabulary of the one writing"]
-    said = " ".join(result["captions"]).split()
-    if "cat" not in said:  # allowed, or barred with its evidence: never unexplained
-        assert result["why_not"]["cat"]
+    # The cat is what the photo shows (the classifier's label, a detected box), so no rule
+    # bars it; a man is barred by the person evidence it lacks (no person box either).
+    assert "cat" in result["concepts_shown"] and result["why_not"]["cat"] == [ALLOWED]
+    assert result["why_not"]["man"][0].startswith("absent: person: ")
+    # What it says agrees with what was written: no caption holds a word it calls barred.
+    said = set(" ".join(result["captions"]).split())
+    for word, why in result["why_not"].items():
+        if why != [ALLOWED]:
+            assert word not in said, (word, why, result["captions"])
     config = result["config"]
     assert config["guide_threshold"]["from"] == "model.json labels.guide_threshold"
     assert config["whole_sentences"] == {"value": True,

@@ -6,7 +6,6 @@ from __future__ import annotations
 import json
 
 import numpy as np
-import pytest
 from fastapi.testclient import TestClient
 
 import caption.app as app
@@ -27,15 +26,8 @@ from caption.train.networks.imagenet_labels import (
     class_nouns,
     labels_section,
 )
-from tests.conftest import REPO
+from tests.conftest import SHIPPED
 from tests.test_cli import run_cli
-
-SHIPPED = REPO / "layers" / "model"
-
-
-@pytest.fixture(scope="module")
-def shipped():
-    return load_model(SHIPPED)
 
 
 def describe(model, data: bytes, **options):

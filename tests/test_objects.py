@@ -18,13 +18,10 @@ from caption.images import decode_image
 from caption.metadata import OBJECTS, USER_METADATA_LIMIT, caption_metadata, metadata_size
 from caption.metrics.subjects import mentions
 from caption.model.captioner import Caption
-from caption.model.loader import load_model
 from caption.model.objects import COCO_CLASSES, Box, DetectedObject, Detections
-from tests.conftest import REPO, load_event
+from tests.conftest import load_event
 from tests.s3_helpers import BUCKET, s3_event
 from tests.test_cli import run_cli
-
-SHIPPED = REPO / "layers" / "model"
 
 
 @pytest.fixture(scope="module")
@@ -160,10 +157,6 @@ def test_the_cli_json_carries_the_same_objects_as_the_api(client, tmp_path, phot
     _, body = post(client, photos["astronaut"])
     assert record["objects"] == body["objects"]
 
-
-@pytest.fixture(scope="module")
-def shipped():
-    return load_model(SHIPPED)
 
 
 def test_no_person_word_without_a_person_detection(shipped, photos):
