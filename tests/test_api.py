@@ -84,11 +84,8 @@ def test_healthz_through_http_api(context):
     assert status == 200
     assert body["status"] == "ok"
     assert body["model"]["name"] == app.service.captioner.info.name
-    # The runtimes that serve, as the CPU decides them (caption.model.cpu).
-    from caption.model.cpu import has_vnni
-
-    precision = "int8" if has_vnni() else "float32"
-    assert body["model"]["encoder"] == f"onnxruntime {precision}"
+    # The runtimes that serve: one precision, whatever the CPU.
+    assert body["model"]["encoder"] == "onnxruntime float32"
     assert body["model"]["decoder"] == "onnxruntime"
 
 

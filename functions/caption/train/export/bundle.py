@@ -13,7 +13,8 @@ Graphs of a bundle (named in model.json's `graphs`):
   training photos (min-max ranges, per-channel weights, unsigned activations with signed
   weights; the stem and the last convolution stay float32; measured choices, see
   bench.quantization). Served where the CPU has int8 dot products (caption.model.cpu).
-- `decoder_start.onnx`, `decoder_step.onnx`: the decoder with dynamic int8 weights; the step
+- `decoder_start.onnx`, `decoder_step.onnx`: the decoder with dynamic int8 weights (7-bit, the
+  same on every CPU: caption.train.export.quantize); the step
   graph ends in the search's ranking (caption.train.networks.ranking), so a step is one run.
 
 Every graph is stamped with the checkpoint's SHA-256 (caption.model.bundle), which is how
@@ -23,6 +24,7 @@ serving knows a graph is stale.
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import warnings
@@ -43,6 +45,7 @@ from caption.model.bundle import (
     read_config,
     write_config,
 )
+from caption.train.export.quantize import quantize_weights
 from caption.train.networks.attention_decoder import DecoderState
 from caption.train.networks.fixed_size_encoder import fixed_size_encoder
 from caption.train.networks.ranking import rank_candidates
@@ -244,7 +247,6 @@ def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Te
     """Export `start` (features -> h, c, regions, keys) and `step` (the search step) under the
     serving graphs' names and inputs; int8_weights: ONNX Runtime's dynamic int8 weights."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
 
     rows = 2
     ranking = (torch.zeros(rows), torch.zeros(vocab_size), torch.zeros(rows, vocab_size),
@@ -271,9 +273,8 @@ def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Te
             onnx.save(model, str(traced))
             if int8_weights:
                 quantized = Path(work) / f"int8-{name}"
-                quantize_dynamic(traced, quantized, weight_type=QuantType.QInt8,
-                                 op_types_to_quantize=["MatMul", "Gemm"],
-                                 extra_options={"MatMulConstBOnly": True})
+                quantize_weights(traced, quantized, ["MatMul", "Gemm"],
+                                 {"MatMulConstBOnly": True})
                 traced = quantized
             save_graph(onnx.load(str(traced)), directory / name, part, sha)
     return Graphs(decoder_start=START_FILE, decoder_step=STEP_FILE)
@@ -297,11 +298,12 @@ def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) 
     encoder = export_encoder(directory, photos)
     decoder = export_decoder(directory)
     config = read_config(directory)
-    # The concepts graph (caption.train.stages.grounding) is trained, not exported: it stays, and is
-    # refused at load if the checkpoint it was trained for is no longer this one.
-    config = config.with_changes(graphs=Graphs(encoder.encoder, encoder.encoder_int8,
-                                               decoder.decoder_start, decoder.decoder_step,
-                                               config.graphs.concepts))
+    # The other graphs (the concepts graph of caption.train.stages.grounding, the detector, the
+    # writer) are trained or translated, not exported from this checkpoint: they stay, and the
+    # concepts graph is refused at load if the checkpoint it was trained for is no longer this one.
+    config = config.with_changes(graphs=dataclasses.replace(
+        config.graphs, encoder=encoder.encoder, encoder_int8=encoder.encoder_int8,
+        decoder_start=decoder.decoder_start, decoder_step=decoder.decoder_step))
     write_config(directory, config)
     return config
 

@@ -223,7 +223,8 @@ def weights_digest(path: Path) -> str:
 def export(model: ConceptWriter, concepts: int, directory: Path, stamp: str) -> None:
     """The start and step graphs, their matrices int8 (dynamic quantization), stamped."""
     import onnx
-    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    from caption.train.export.quantize import quantize_weights
 
     class Start(nn.Module):
         def __init__(self):
@@ -258,7 +259,7 @@ def export(model: ConceptWriter, concepts: int, directory: Path, stamp: str) -> 
                               output_names=outputs, dynamic_axes=axes, opset_version=17,
                               dynamo=False)
         target = directory / f"{part}.onnx"
-        quantize_dynamic(str(plain), str(target), weight_type=QuantType.QInt8)
+        quantize_weights(plain, target)
         plain.unlink()
         graph = onnx.load(str(target))
         for key, value in ((PART_KEY, part), (STAMP_KEY, stamp)):
@@ -333,6 +334,8 @@ def main(argv: list[str] | None = None) -> None:
             "concept_sentences": dict(counts.most_common()),
         },
     }
+    if args.export_only:  # the same weights: what was measured of them (tuning) still holds
+        section = {**(bundle.writer or {}), **section}
     write_config(args.model, bundle.with_changes(
         writer=section,
         graphs=dataclasses.replace(bundle.graphs, writer_start=START_GRAPH,
