@@ -114,9 +114,13 @@ docs: $(TOOLS)/.ready
 docs-serve: $(TOOLS)/.ready
 	$(TOOLS)/bin/mkdocs serve --dev-addr 127.0.0.1:8001
 
-# The model card's captioned photos and metrics table, from the bundled model.
+# The model card's captioned photos (with a person's readings, docs/gallery/readings.json, and
+# coco-dev's everyday scenes from ../shared) and its tables, from the bundled model; then every
+# example response in the README and the docs, from a real run (tests/test_examples.py checks
+# them).
 gallery: $(VENV)/.ready
 	$(PY) infra/gallery.py
+	$(PY) infra/examples.py
 
 # Refresh the docs' screenshot of the upload page (the test itself writes to a temp folder).
 screenshot: $(VENV)/.ready

@@ -1,21 +1,27 @@
 """`make gallery`: what the bundled model says about photos anyone may republish, written into
 the model card (docs/model-card.md): each photo with the detector's objects boxed on it, its
 captions, labels and objects as the API serves them (guidance on), the unguided caption beside
-them, and a verdict that compares what the caption
-names with what the photo holds and says whether the sentence is whole. Also the metrics table,
-from the bundle's model.json. Run it after the model changes; the tests never write into the
-checkout.
+them, a person's reading of the best caption, and the machine's checks of it. Also the metrics
+table and the other generated tables, from the bundle's model.json. Run it after the model
+changes; the tests never write into the checkout.
 
-    .venv/bin/python infra/gallery.py [--docs docs]
+    .venv/bin/python infra/gallery.py [--docs docs] [--coco-dev ../shared/coco-dev]
 
-The photos ship in packages (scikit-image's and scikit-learn's sample images; their licences
-are in the table). What each photo holds (`shows`, `objects`) is written here by a person; the
-verdict is computed by the measures `caption.metrics.evaluate` reports
-(caption.metrics.hallucination, caption.metrics.faults): the COCO object classes the caption
-names (whole phrases: "hot dog" is not a dog) that the photo does not hold are invented, and so
-is a place (sky, room, water, ...) the description does not mention; a caption that repeats
-itself, ends on a word that needs another, has a describing word where its noun belongs or has a
-thing do what only living things do is not a sentence a person would write.
+Who judged what:
+- *What it shows* is a person's description of the photo; the COCO classes it holds are a
+  person's list too (for the COCO photos, COCO's own annotations).
+- *A person's reading* (acceptable as alt text or not, and why) is kept in
+  docs/gallery/readings.json, each tied to the exact caption that was read: when the model's
+  caption changes, the page says "not yet read" until someone reads the new one and records it.
+- *The machine's checks* are the measures `caption.metrics.evaluate` reports: COCO classes the
+  caption names (whole phrases: "hot dog" is not a dog) that the photo's list does not hold,
+  places (sky, room, water, ...) its description does not mention, and the fault lists
+  (caption.metrics.faults, caption.metrics.hallucination.broken). They know nothing else: a
+  sentence can pass them all and still be wrong about the photo.
+
+The photos ship in packages (scikit-image's and scikit-learn's sample images), or are everyday
+COCO photos from ../shared/coco-dev whose Flickr licence allows republishing (Attribution,
+Attribution-ShareAlike; credited beside each, as coco-dev's README asks).
 """
 
 from __future__ import annotations
@@ -25,6 +31,7 @@ import io
 import json
 import re
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -41,6 +48,9 @@ from caption.settings import Settings  # noqa: E402
 
 START, END = "<!-- {}:start -->", "<!-- {}:end -->"
 THUMBNAIL = 320  # the longer side, in pixels
+READINGS = REPO / "docs" / "gallery" / "readings.json"
+COCO_DEV = REPO.parent / "shared" / "coco-dev"
+NOT_YET_READ = "*not yet read*"
 
 
 @dataclass(frozen=True)
@@ -63,42 +73,97 @@ def _sklearn(name: str):
     return load_sample_image(name)
 
 
-PHOTOS = {
-    "chelsea": (lambda: _skimage("chelsea"), Photo(
-        "chelsea", "a tabby cat, close up, on a wooden floor", frozenset({"cat"}),
-        "scikit-image `data.chelsea()`, CC0 (Stefan van der Walt)")),
-    "coffee": (lambda: _skimage("coffee"), Photo(
-        "coffee", "a cup of coffee on a saucer with a spoon, on a table", frozenset(
-            {"cup", "spoon", "dining table"}),
-        "scikit-image `data.coffee()`, CC0 (Rachel Michetti)")),
-    "astronaut": (lambda: _skimage("astronaut"), Photo(
-        "astronaut", "a portrait of an astronaut in her suit, holding a helmet, a flag behind",
-        frozenset({"person"}), "scikit-image `data.astronaut()`, NASA, public domain")),
-    "camera": (lambda: _skimage("camera"), Photo(
-        "camera", "a person with a camera on a tripod, in black and white",
-        frozenset({"person"}), "scikit-image `data.camera()`, CC0 (Lav Varshney)")),
-    "rocket": (lambda: _skimage("rocket"), Photo(
-        "rocket", "a rocket on its launch pad under a blue sky", frozenset(),
-        "scikit-image `data.rocket()`, SpaceX, public domain")),
-    "clock": (lambda: _skimage("clock"), Photo(
-        "clock", "a wall clock, blurred by the camera's motion, in black and white",
-        frozenset({"clock"}), "scikit-image `data.clock()`, public domain (Stefan van der Walt)")),
-    "horse": (lambda: (~_skimage("horse")).astype("uint8") * 255, Photo(
-        "horse", "a drawing: a horse's black silhouette on white", frozenset({"horse"}),
-        "scikit-image `data.horse()`, CC0 (Andreas Preuss)")),
-    "china": (lambda: _sklearn("china.jpg"), Photo(
-        "china", "a Chinese temple among trees, seen from above", frozenset(),
-        "scikit-learn `china.jpg`, CC BY 2.0 (danielbuechele)")),
-    "flower": (lambda: _sklearn("flower.jpg"), Photo(
-        "flower", "a pink flower, close up, a bee on it", frozenset(),
-        "scikit-learn `flower.jpg`, CC BY 2.0 (vultilion)")),
-    "coins": (lambda: _skimage("coins"), Photo(
-        "coins", "old coins laid out in rows, in black and white", frozenset(),
-        "scikit-image `data.coins()`, Brooklyn Museum, no known copyright restrictions")),
-    "hubble": (lambda: _skimage("hubble_deep_field"), Photo(
-        "hubble", "galaxies of the Hubble deep field", frozenset(),
-        "scikit-image `data.hubble_deep_field()`, NASA, public domain")),
+def _packaged() -> dict[str, tuple[Callable, Photo]]:
+    return {
+        "chelsea": (lambda: _skimage("chelsea"), Photo(
+            "chelsea", "a tabby cat, close up, on a wooden floor", frozenset({"cat"}),
+            "scikit-image `data.chelsea()`, CC0 (Stefan van der Walt)")),
+        "coffee": (lambda: _skimage("coffee"), Photo(
+            "coffee", "a cup of coffee on a saucer with a spoon, on a table", frozenset(
+                {"cup", "spoon", "dining table"}),
+            "scikit-image `data.coffee()`, CC0 (Rachel Michetti)")),
+        "astronaut": (lambda: _skimage("astronaut"), Photo(
+            "astronaut", "a portrait of an astronaut in her suit, holding a helmet, a flag "
+            "behind", frozenset({"person"}),
+            "scikit-image `data.astronaut()`, NASA, public domain")),
+        "camera": (lambda: _skimage("camera"), Photo(
+            "camera", "a person with a camera on a tripod, in black and white",
+            frozenset({"person"}), "scikit-image `data.camera()`, CC0 (Lav Varshney)")),
+        "rocket": (lambda: _skimage("rocket"), Photo(
+            "rocket", "a rocket on its launch pad under a blue sky", frozenset(),
+            "scikit-image `data.rocket()`, SpaceX, public domain")),
+        "clock": (lambda: _skimage("clock"), Photo(
+            "clock", "a wall clock, blurred by the camera's motion, in black and white",
+            frozenset({"clock"}),
+            "scikit-image `data.clock()`, public domain (Stefan van der Walt)")),
+        "horse": (lambda: (~_skimage("horse")).astype("uint8") * 255, Photo(
+            "horse", "a drawing: a horse's black silhouette on white", frozenset({"horse"}),
+            "scikit-image `data.horse()`, CC0 (Andreas Preuss)")),
+        "china": (lambda: _sklearn("china.jpg"), Photo(
+            "china", "a Chinese temple among trees, seen from above", frozenset(),
+            "scikit-learn `china.jpg`, CC BY 2.0 (danielbuechele)")),
+        "flower": (lambda: _sklearn("flower.jpg"), Photo(
+            "flower", "a pink flower, close up, a bee on it", frozenset(),
+            "scikit-learn `flower.jpg`, CC BY 2.0 (vultilion)")),
+        "coins": (lambda: _skimage("coins"), Photo(
+            "coins", "old coins laid out in rows, in black and white", frozenset(),
+            "scikit-image `data.coins()`, Brooklyn Museum, no known copyright restrictions")),
+        "hubble": (lambda: _skimage("hubble_deep_field"), Photo(
+            "hubble", "galaxies of the Hubble deep field", frozenset(),
+            "scikit-image `data.hubble_deep_field()`, NASA, public domain")),
+    }
+
+
+# Everyday scenes (a kitchen, a desk, food, a street) from coco-dev, each a person's description;
+# the classes each holds are COCO's annotations (coco-dev/objects.tsv).
+EVERYDAY = {
+    "kitchen": ("000000177977.jpg", "a kitchen: wooden cabinets, a white electric stove and "
+                "oven, a sink under the window"),
+    "desk": ("000000516008.jpg", "a laptop, a keyboard and a mouse on a desk, a document "
+             "holder and shelves behind"),
+    "flatbread": ("000000121647.jpg", "flatbread pizza cut in slices on a plate, a wine glass "
+                  "and a book on the table"),
+    "lunch": ("000000213148.jpg", "a grilled cheese sandwich and fries in a tray, a drink "
+              "with a straw, beside a computer keyboard"),
+    "bus": ("000000252639.jpg", "a green and white articulated bus on a city street, trees "
+            "and tower blocks behind"),
+    "phone": ("000000234748.jpg", "a man talking on a phone on a street, leaning on a post "
+              "behind a blue car with its boot open"),
 }
+
+
+def _everyday(coco_dev: Path) -> dict[str, tuple[Callable, Photo]]:
+    if not (coco_dev / "licences.tsv").exists():
+        raise SystemExit(f"the gallery's everyday scenes come from coco-dev; none at {coco_dev} "
+                         "(pass --coco-dev FOLDER)")
+    licences = {row[0]: row[1:] for row in _tsv(coco_dev / "licences.tsv")}
+    annotated = {row[0]: frozenset(row[1].split(",")) if len(row) > 1 else frozenset()
+                 for row in _tsv(coco_dev / "objects.tsv")}
+    photos = {}
+    for name, (file, shows) in EVERYDAY.items():
+        licence, licence_url, flickr = licences[file]
+        if "NonCommercial" in licence or "NoDerivs" in licence:
+            raise SystemExit(f"{file}'s licence ({licence}) does not allow the gallery")
+        credit = (f"COCO train2017 #{int(file.split('.')[0])}, [Flickr photo]({flickr}), "
+                  f"[{licence.removesuffix(' License')} 2.0]({licence_url})")
+        photos[name] = ((lambda path=coco_dev / "images" / file: _image(path)),
+                        Photo(name, shows, annotated.get(file, frozenset()), credit))
+    return photos
+
+
+def _tsv(path: Path) -> list[list[str]]:
+    return [line.split("\t") for line in path.read_text().splitlines()[1:] if line.strip()]
+
+
+def _image(path: Path):
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(path).convert("RGB"))
+
+
+def photos(coco_dev: Path = COCO_DEV) -> dict[str, tuple[Callable, Photo]]:
+    return {**_packaged(), **_everyday(coco_dev)}
 
 
 def jpeg(array, side: int | None = None, objects=()) -> bytes:
@@ -125,32 +190,53 @@ def jpeg(array, side: int | None = None, objects=()) -> bytes:
     return buffer.getvalue()
 
 
-def verdict(text: str, photo: Photo) -> str:
-    """What the caption invents (objects, places) and whether it is a whole sentence, by the
-    measures `caption.metrics.evaluate` reports (caption.metrics.hallucination)."""
-    problems = []
+def machine_checks(text: str, photo: Photo) -> str:
+    """What the measures `caption.metrics.evaluate` reports find in the caption, named as the
+    machine's checks they are: COCO classes the photo's list does not hold, places its
+    description does not mention, and the fault lists."""
     invented = sorted(classes_named(text) - photo.objects)
-    if invented:
-        problems.append(f"invents {', '.join(invented)}")
     places = sorted(places_named(text) - places_named(photo.shows))
-    if places:
-        problems.append(f"invents the place ({', '.join(places)})")
     why = broken(text) or fault(text)
-    if why:
-        problems.append(f"not a sentence a person would write: {why}")
-    return "; ".join(problems) if problems else "nothing invented, a sentence a person would write"
+    return (f"COCO classes not in the photo: {', '.join(invented) or 'none'}; places not in its "
+            f"description: {', '.join(places) or 'none'}; fault lists: {why or 'none'}")
 
 
-def gallery(service, images: Path) -> str:
-    rows = ["| photo | what it shows | the model says (guidance on, as served) | verdict |",
-            "|---|---|---|---|"]
-    for name, (load, photo) in PHOTOS.items():
+def load_readings(path: Path = READINGS) -> dict[str, dict]:
+    return json.loads(path.read_text()) if path.exists() else {}
+
+
+def reading(readings: dict[str, dict], name: str, caption: str) -> str:
+    """A person's reading of this photo's caption, if one was recorded for exactly this
+    caption; otherwise "not yet read" (the caption changed since, or nobody read it)."""
+    read = readings.get(name)
+    if not read or read["caption"] != caption:
+        return NOT_YET_READ
+    verdict = "**acceptable** as alt text" if read["acceptable"] else "**not acceptable**"
+    return f"{verdict}: {read['why']} <br><small>read by {read['by']}, {read['on']}</small>"
+
+
+def tally(readings: dict[str, dict], best: dict[str, str]) -> str:
+    """How many of the captions shown a person has read, and accepted."""
+    read = [name for name, caption in best.items() if reading(readings, name, caption)
+            != NOT_YET_READ]
+    accepted = sum(readings[name]["acceptable"] for name in read)
+    return (f"A person has read {len(read)} of the {len(best)} best captions below and would "
+            f"accept {accepted} of them as alt text.")
+
+
+def gallery(service, images: Path, shown: dict[str, tuple[Callable, Photo]],
+            readings: dict[str, dict]) -> str:
+    rows = ["| photo | what it shows (a person's words) | the model says (guidance on, as "
+            "served) | a person's reading | the machine's checks |",
+            "|---|---|---|---|---|"]
+    best_of = {}
+    for name, (load, photo) in shown.items():
         array = load()
         data = jpeg(array)
         guided = service.caption_bytes(data, CaptionOptions())
         (images / f"{name}.jpg").write_bytes(jpeg(array, THUMBNAIL, guided.objects))
         plain = service.caption_bytes(data, CaptionOptions(guidance=False))
-        best = guided.captions[0].text
+        best = best_of[name] = guided.captions[0].text
         said = "<br>".join(f"{'**' if i == 0 else ''}{c.text}{'**' if i == 0 else ''} "
                            f"({c.score:.2f})" for i, c in enumerate(guided.captions))
         labels = ", ".join(f"{label.noun} ({label.name}, {label.score:.2f})"
@@ -161,8 +247,8 @@ def gallery(service, images: Path) -> str:
                  f"<br>without guidance: *{plain.captions[0].text}*")
         rows.append(f"| ![{photo.shows}](gallery/{name}.jpg){{ width=200 }}<br>"
                     f"<small>{photo.credit}</small> | {photo.shows} | {said} | "
-                    f"{verdict(best, photo)} |")
-    return "\n".join(rows)
+                    f"{reading(readings, name, best)} | {machine_checks(best, photo)} |")
+    return tally(readings, best_of) + "\n\n" + "\n".join(rows)
 
 
 METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
@@ -174,10 +260,7 @@ METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
                ("coco_dev_unguided", "coco-dev", "off"),
                ("coco_dev_without_objects", "coco-dev, without the detector (before it)",
                 "on (default)"),
-               ("coco_dev_without_objects_unguided", "coco-dev, without the detector", "off"),
-               ("val_float32_encoder", "Flickr8k val, float32 encoder (CPUs without VNNI)",
-                "on (default)"),
-               ("val_float32_encoder_unguided", "Flickr8k val, float32 encoder", "off"))
+               ("coco_dev_without_objects_unguided", "coco-dev, without the detector", "off"))
 
 
 def metrics_table(metrics: dict) -> str:
@@ -318,14 +401,18 @@ def fill(text: str, marker: str, body: str) -> str:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="infra/gallery.py", description=__doc__.split("\n\n")[0])
     parser.add_argument("--docs", type=Path, default=REPO / "docs")
+    parser.add_argument("--coco-dev", type=Path, default=COCO_DEV,
+                        help="coco-dev, for the everyday scenes (default: %(default)s)")
     args = parser.parse_args(argv)
+    shown = photos(args.coco_dev)
     settings = Settings.from_env()
     service, timings = load_service(settings, warm_up=False)
     images = args.docs / "gallery"
     images.mkdir(parents=True, exist_ok=True)
     page = args.docs / "model-card.md"
     config = json.loads((settings.model_dir / "model.json").read_text())
-    text = fill(page.read_text(), "gallery", gallery(service, images))
+    text = fill(page.read_text(), "gallery",
+                gallery(service, images, shown, load_readings(images / "readings.json")))
     text = fill(text, "metrics", metrics_table(config["metrics"]))
     text = fill(text, "presence", presence_table(config["metrics"]))
     text = fill(text, "tuning", tuning_table(config.get("detector") or {}))
@@ -340,7 +427,7 @@ def main(argv: list[str] | None = None) -> int:
                                "with whole sentences, grounding and objects on as by default, "
                                "as on the machine that ran `make gallery`.")
     page.write_text(text)
-    print(f"wrote {page} and {len(PHOTOS)} photos in {images}")
+    print(f"wrote {page} and {len(shown)} photos in {images}")
     return 0
 
 

@@ -2,8 +2,10 @@
 
 Runs the handler inside the real Lambda runtime (the Runtime Interface Emulator from the
 aws-sam-cli wheel driving `python -m awslambdaric caption.app.handler`) against a local S3 (a
-moto server). For S3 and Batch Operations events it first uploads events/sample.jpg at every
-bucket and key the event names, then prints the function's response and each object's metadata.
+moto server). For events that name created objects (S3's notification, its EventBridge event,
+SNS around either, each direct or through SQS) and Batch Operations tasks, it first uploads
+events/sample.jpg at every bucket and key the event names, then prints the function's response
+and each object's metadata.
 """
 
 from __future__ import annotations
@@ -14,29 +16,30 @@ import sys
 from pathlib import Path
 from urllib.parse import unquote_plus
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+sys.path[:0] = [str(Path(__file__).resolve().parents[1] / "functions"),
+                str(Path(__file__).resolve().parents[1])]
 
+from caption.object_events import UnsupportedEvent, created_objects  # noqa: E402
+from caption.sqs_events import is_sqs_event  # noqa: E402
 from infra.local_lambda import REPO, LambdaRuntime, MotoServer, find_rie  # noqa: E402
 
 SAMPLE = REPO / "events" / "sample.jpg"
 
 
 def objects_named(event: dict) -> list[tuple[str, str]]:
-    """(bucket, key) of every object an S3, SQS-wrapped S3 or Batch Operations event refers
-    to."""
-    if "Records" in event:
-        named = []
-        for record in event["Records"]:
-            if record.get("eventSource") == "aws:sqs":
-                named += objects_named(json.loads(record["body"]))
-            elif record.get("eventSource") == "aws:s3":
-                named.append((record["s3"]["bucket"]["name"],
-                              unquote_plus(record["s3"]["object"]["key"])))
-        return named
+    """(bucket, key) of every object the event names as created, read as the function reads it
+    (caption.object_events: S3's notification, its EventBridge event, SNS around either, each
+    direct or through SQS), or as a Batch Operations task."""
     if "tasks" in event:
         return [(t.get("s3Bucket") or t["s3BucketArn"].split(":::", 1)[-1],
                  unquote_plus(t["s3Key"])) for t in event["tasks"]]
-    return []
+    if is_sqs_event(event):
+        return [named for record in event["Records"]
+                for named in objects_named(json.loads(record["body"]))]
+    try:
+        return [(ref.bucket, ref.key) for ref in created_objects(event).refs]
+    except UnsupportedEvent:  # an API request, or an event that creates nothing
+        return []
 
 
 def main(argv: list[str] | None = None) -> int:

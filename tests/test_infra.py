@@ -47,6 +47,9 @@ def test_invoke_seeds_the_objects_each_event_names():
     assert objects_named(load_event("api-http-upload")) == []
     # the queue's S3 notification inside its message body; S3's test event names nothing
     assert objects_named(load_event("sqs-upload")) == objects_named(load_event("s3-put"))
+    for name in ("eventbridge-object-created", "sns-s3-put", "sqs-eventbridge-upload"):
+        assert objects_named(load_event(name)) == objects_named(load_event("s3-put")), name
+    assert objects_named(load_event("eventbridge-object-deleted")) == []
 
 
 @pytest.mark.skipif(find_rie() is None, reason="needs .venv-tools (make test installs it)")
