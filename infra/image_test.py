@@ -7,7 +7,8 @@
    (infra/standin_base.py, the same contract).
 2. Run it through its own entrypoint (the Runtime Interface Emulator on port 8080) with host
    networking, read-only, as a non-root user, against a moto S3 server on 127.0.0.1, and invoke
-   it with the events/ files: an HTTP API request, an S3 notification and an SQS-delivered one.
+   it with the events/ files: an HTTP API request, an S3 notification, an SQS-delivered one and
+   S3's EventBridge events (created: captioned alike; deleted: an UnsupportedEvent error).
 3. Check the answers, the objects' metadata, and that the image carries no PyTorch and no
    training checkpoint; print the image's size and the INIT duration on the last line
    (`--figures FILE` also writes them as JSON). Exit 1 with the reason when anything fails,
@@ -315,8 +316,21 @@ def exercise(engine: list[str]) -> dict:
                           ContentType="image/jpeg")  # a fresh upload, as the queue names it
             answer, _ = container.invoke(load_event("sqs-upload"))
             expect(answer == {"batchItemFailures": []}, "SQS-delivered S3 event", answer)
-            expect("caption" in s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"],
-                   "the queued upload was captioned")
+            queued = s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"]
+            expect("caption" in queued, "the queued upload was captioned")
+
+            # The same upload announced through EventBridge: the same metadata; a delete is
+            # an UnsupportedEvent error (caption.object_events).
+            s3.put_object(Bucket=BUCKET, Key=KEY, Body=SAMPLE.read_bytes(),
+                          ContentType="image/jpeg")
+            answer, _ = container.invoke(load_event("eventbridge-object-created"))
+            expect((answer.get("results") or [{}])[0].get("status") == "captioned"
+                   and s3.head_object(Bucket=BUCKET, Key=KEY)["Metadata"] == queued,
+                   "EventBridge 'Object Created' captioned it as the queue's S3 event did",
+                   answer)
+            answer, _ = container.invoke(load_event("eventbridge-object-deleted"))
+            expect(answer.get("errorType") == "UnsupportedEvent",
+                   "EventBridge 'Object Deleted' is an UnsupportedEvent error", answer)
             logs = container.logs()
         except ImageTestFailed:
             log("container logs:\n" + container.logs()[-6000:])
