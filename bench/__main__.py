@@ -92,6 +92,10 @@ def table(results: dict) -> str:
          f"{cold['import_libraries_ms']:.0f} ms"),
         ("cold: import our modules", f"{cold['import_ours_ms']:.0f} ms"),
         ("cold: bundle load", f"{cold['bundle_load_ms']:.0f} ms"),
+        *([("cold: bundle load, opening each graph (the rest: model.json, word lists)",
+            ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(
+                cold["graphs_ms"].items(), key=lambda item: -item[1])) + " ms")]
+          if cold.get("graphs_ms") else []),
         ("cold: warm-up inference at init", f"{cold['warm_up_ms']:.0f} ms"),
         ("cold: init total (process start to ready)", f"{cold['init_total_ms']:.0f} ms"),
         ("cold: first request after init", f"{cold['first_request_ms']:.0f} ms"),

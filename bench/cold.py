@@ -40,6 +40,7 @@ print(json.dumps({
     "import_libraries_ms": round(1000 * (imported_libraries - started), 1),
     "import_ours_ms": round(1000 * (imported - imported_libraries), 1),
     "bundle_load_ms": app.init_timings["load_ms"],
+    "graphs_ms": app.init_timings.get("graphs_ms", {}),
     "warm_up_ms": app.init_timings["warm_up_ms"],
     "init_total_ms": round(1000 * (ready - started), 1),
     "first_request_ms": round(1000 * (first - first_start), 1),

@@ -217,3 +217,14 @@ def test_whole_sentences_never_end_on_a_dangling_word_nor_repeat_a_phrase(tiny_b
     unruled = [vocab.decode(h.tokens).split()
                for h in beam_search(model.decoder, _regions(model, (10, 10, 10)), vocab, 5, 5, 6)]
     assert any(not words or words[-1] in DANGLING or len(words) == 6 for words in unruled)
+
+
+def test_loading_says_what_opening_each_graph_cost(shipped):
+    """INIT's bundle load, graph by graph (the init log's graphs_ms, make bench's row): every
+    graph the shipped bundle serves, each with its time."""
+    graphs = read_config(SHIPPED).graphs
+    served = {part for part in ("encoder", "decoder_start", "decoder_step", "concepts",
+                                "detector", "writer_start", "writer_step")
+              if getattr(graphs, part)}
+    assert set(shipped.opened_ms) == served
+    assert all(ms > 0 for ms in shipped.opened_ms.values())

@@ -44,14 +44,16 @@ class Captioner:
                  preprocess: Preprocessing, info: ModelInfo, labels: LabelModel | None = None,
                  runtime: dict[str, str] | None = None, grounding: Grounding | None = None,
                  detector: Detector | None = None, writer: Writer | None = None,
-                 config: DecodingConfig | None = None):
+                 config: DecodingConfig | None = None,
+                 opened_ms: dict[str, float] | None = None):
         """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
         runtime: what runs each part, as /healthz and the init log report it.
         grounding: the word detectors that find what a photo shows (caption.model.grounding);
         detector: the COCO detector (caption.model.objects): every description lists its
         objects; writer: the sentence writer (caption.model.writer), used with a detector.
         config: every setting of the decoding (caption.model.decoding.DecodingConfig): what
-        the caption may say given what these find."""
+        the caption may say given what these find. opened_ms: how long opening each graph
+        took (the loader's), which the init log reports."""
         self.encoder = encoder
         self.decoder = decoder
         self.vocabulary = vocabulary
@@ -59,6 +61,7 @@ class Captioner:
         self.info = info
         self.labels = labels  # None for models without a classifier (a seed checkpoint's)
         self.runtime = runtime or {}
+        self.opened_ms = opened_ms or {}
         self.grounding = grounding
         self.detector = detector
         # The detector runs beside the encoder, each on its share of the threads (the loader

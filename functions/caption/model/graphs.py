@@ -3,6 +3,7 @@ stale file fail at load with a message that says what to do, not later with wron
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 
 from caption.model.bundle import (
@@ -32,11 +33,14 @@ def open_session(path: Path, threads: int):
 
 
 def open_graph(directory: Path, config: BundleConfig, part: str, threads: int,
-               fix: str = EXPORT_COMMAND, stamp: str | None = None):
+               fix: str = EXPORT_COMMAND, stamp: str | None = None,
+               opened: dict[str, float] | None = None):
     """The session for the graph model.json names as `part` (a field of Graphs), once its
     stamp says it was exported from the checkpoint model.json describes (or, given `stamp`,
     from those weights: the detector's own). fix: the command that makes the graph again,
-    which the errors name."""
+    which the errors name. opened: where to note how long opening it took (ms), so INIT can
+    say what each graph costs."""
+    started = time.perf_counter()
     expected = config.weights_sha256 if stamp is None else stamp
     name = getattr(config.graphs, part)
     if name is None:
@@ -58,4 +62,6 @@ def open_graph(directory: Path, config: BundleConfig, part: str, threads: int,
             f"{str(found.get(STAMP_KEY))[:12]}, and model.json wants the {part!r} graph of "
             f"weights {str(expected)[:12]}; export it again with "
             f"`{fix} {directory}`")
+    if opened is not None:
+        opened[part] = round(1000 * (time.perf_counter() - started), 1)
     return session

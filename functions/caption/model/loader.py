@@ -39,12 +39,12 @@ WRITER_COMMAND = "python -m caption.train.stages.writer --model"
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
 
-def open_encoder(directory: Path, config: BundleConfig, precision: str, threads: int
-                 ) -> OnnxEncoder:
+def open_encoder(directory: Path, config: BundleConfig, precision: str, threads: int,
+                 opened: dict[str, float] | None = None) -> OnnxEncoder:
     """The bundle's encoder graph of that precision ("int8", "float32"), checked as serving
     checks it; serving chooses the precision in load_model, benchmarks and training name it."""
-    return OnnxEncoder(open_graph(directory, config, ENCODER_GRAPHS[precision], threads),
-                       precision)
+    return OnnxEncoder(open_graph(directory, config, ENCODER_GRAPHS[precision], threads,
+                                  opened=opened), precision)
 
 
 def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
@@ -68,11 +68,12 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     int8 = int8_encoder and config.graphs.encoder_int8 is not None and cpu.has_vnni()
     detecting = objects and config.detector is not None
     detector_threads = max(1, threads // 2) if detecting else 0
+    opened: dict[str, float] = {}  # ms to open each graph: what INIT spends on each
     encoder = open_encoder(directory, config, "int8" if int8 else "float32",
-                           max(1, threads - detector_threads))
+                           max(1, threads - detector_threads), opened)
     try:
-        decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1),
-                              open_graph(directory, config, "decoder_step", 1))
+        decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1, opened=opened),
+                              open_graph(directory, config, "decoder_step", 1, opened=opened))
     except ValueError as exc:  # a graph from an older export, without the ranking
         raise BundleError(f"{directory}: {exc}; export it again with "
                           f"`{EXPORT_COMMAND} {directory}`") from None
@@ -86,9 +87,9 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
         vocabulary = Vocabulary(config.vocabulary)
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
-    grounded = _grounding(directory, config, vocabulary) if grounding else None
-    detector = _detector(directory, config, detector_threads) if detecting else None
-    writer = _writer(directory, config) if detector is not None else None
+    grounded = _grounding(directory, config, vocabulary, opened) if grounding else None
+    detector = _detector(directory, config, detector_threads, opened) if detecting else None
+    writer = _writer(directory, config, opened) if detector is not None else None
     try:
         decoding = DecodingConfig.from_bundle(
             {"labels": config.labels, "detector": config.detector, "writer": config.writer},
@@ -101,17 +102,19 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                               "grounding": "onnxruntime" if grounded else "off",
                               "detector": "onnxruntime" if detector else "off",
                               "writer": "onnxruntime" if writer else "off"},
-                     grounding=grounded, detector=detector, writer=writer, config=decoding)
+                     grounding=grounded, detector=detector, writer=writer, config=decoding,
+                     opened_ms=opened)
 
 
-def _detector(directory: Path, config: BundleConfig, threads: int) -> Detector | None:
+def _detector(directory: Path, config: BundleConfig, threads: int,
+              opened: dict[str, float]) -> Detector | None:
     """The bundle's COCO detector, or None where it has none (bundles before it, a converted
     seed checkpoint). What its section sets for the captions is the DecodingConfig's."""
     section = config.detector
     if section is None:
         return None
     session = open_graph(directory, config, "detector", threads, DETECTOR_COMMAND,
-                         stamp=str(section.get("weights_sha256")))
+                         stamp=str(section.get("weights_sha256")), opened=opened)
     try:
         return Detector(session, section)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
@@ -119,12 +122,12 @@ def _detector(directory: Path, config: BundleConfig, threads: int) -> Detector |
                           f"with `{DETECTOR_COMMAND} {directory}`") from None
 
 
-def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary
-               ) -> Grounding | None:
+def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary,
+               opened: dict[str, float]) -> Grounding | None:
     """The bundle's grounding, or None where it has none (a converted seed checkpoint)."""
     if config.grounding is None:
         return None
-    session = open_graph(directory, config, "concepts", 1, GROUNDING_COMMAND)
+    session = open_graph(directory, config, "concepts", 1, GROUNDING_COMMAND, opened=opened)
     try:
         return Grounding(session, config.grounding, vocabulary)
     except (KeyError, TypeError, ValueError) as exc:
@@ -132,7 +135,7 @@ def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary
                           f"with `{GROUNDING_COMMAND} {directory}`") from None
 
 
-def _writer(directory: Path, config: BundleConfig) -> Writer | None:
+def _writer(directory: Path, config: BundleConfig, opened: dict[str, float]) -> Writer | None:
     """The bundle's sentence writer, or None where it has none (bundles before it)."""
     section = config.writer
     if section is None:
@@ -140,8 +143,10 @@ def _writer(directory: Path, config: BundleConfig) -> Writer | None:
     stamp = str(section.get("weights_sha256"))
     # One thread each, as the decoder's: a step is too small to share.
     decoder = OnnxWriterDecoder(
-        open_graph(directory, config, "writer_start", 1, WRITER_COMMAND, stamp=stamp),
-        open_graph(directory, config, "writer_step", 1, WRITER_COMMAND, stamp=stamp))
+        open_graph(directory, config, "writer_start", 1, WRITER_COMMAND, stamp=stamp,
+                   opened=opened),
+        open_graph(directory, config, "writer_step", 1, WRITER_COMMAND, stamp=stamp,
+                   opened=opened))
     try:
         return Writer(decoder, section)
     except (KeyError, TypeError, ValueError) as exc:
