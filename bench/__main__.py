@@ -32,6 +32,32 @@ BEFORE_FIGURES = REPO / "bench" / "results" / "before.json"
 OBJECTS_BEFORE_FIGURES = REPO / "bench" / "results" / "before-objects.json"
 
 
+def _by_graph(opened_ms: dict[str, float]) -> str:
+    """What opening each graph took, the costliest first."""
+    return ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(
+        opened_ms.items(), key=lambda item: -item[1])) + " ms"
+
+
+def _image_contents(image: dict) -> list[tuple[str, str]]:
+    """What INIT spends on each graph in the image, and what the image holds (the image
+    test's figures, where it measured them)."""
+    rows = []
+    if image.get("graphs_ms"):
+        rows.append(("image: INIT's bundle load, opening each graph",
+                     _by_graph(image["graphs_ms"])))
+    if image.get("layers_mb"):
+        layers = image["layers_mb"]
+        code = layers.get("code", 0) + layers.get("code, compiled", 0)
+        rows.append(("image: our layers, dependencies / model / code; the base image",
+                     f"{layers.get('dependencies', 0):.0f} / {layers.get('model', 0):.1f} / "
+                     f"{code:.1f} MB; {image['base_mb']:.0f} MB"))
+    if image.get("largest_files_mb"):
+        rows.append(("image: largest files", ", ".join(
+            f"{path.rsplit('/', 1)[-1].split('.cpython')[0]} {mb:.1f}"
+            for path, mb in list(image["largest_files_mb"].items())[:6]) + " MB"))
+    return rows
+
+
 def cli_process(repeat: int) -> dict:
     """The whole one-image `python -m caption` process, start to exit."""
     walls = [_cli_once() for _ in range(repeat)]
@@ -86,6 +112,7 @@ def table(results: dict) -> str:
                   f"{image['init_ms']:.0f} ms"),
                  ("image: first / warm request", f"{image['first_ms']:.0f} / "
                                                  f"{image['warm_ms']:.0f} ms")]
+        rows += _image_contents(image)
     rows += [
         ("runtime bundle (graphs and model.json)", f"{results['bundle']['total_mb']:.1f} MB"),
         ("cold: import libraries (NumPy, ONNX Runtime, Pillow, FastAPI, Powertools)",
@@ -93,9 +120,7 @@ def table(results: dict) -> str:
         ("cold: import our modules", f"{cold['import_ours_ms']:.0f} ms"),
         ("cold: bundle load", f"{cold['bundle_load_ms']:.0f} ms"),
         *([("cold: bundle load, opening each graph (the rest: model.json, word lists)",
-            ", ".join(f"{name} {ms:.0f}" for name, ms in sorted(
-                cold["graphs_ms"].items(), key=lambda item: -item[1])) + " ms")]
-          if cold.get("graphs_ms") else []),
+            _by_graph(cold["graphs_ms"]))] if cold.get("graphs_ms") else []),
         ("cold: warm-up inference at init", f"{cold['warm_up_ms']:.0f} ms"),
         ("cold: init total (process start to ready)", f"{cold['init_total_ms']:.0f} ms"),
         ("cold: first request after init", f"{cold['first_request_ms']:.0f} ms"),

@@ -22,6 +22,7 @@ import base64
 import contextlib
 import json
 import os
+import re
 import shutil
 import socket
 import subprocess
@@ -101,6 +102,43 @@ def can_pull_base(engine: list[str]) -> bool:
         return True
     log(f"pulling {BASE_TAG}")
     return run([*engine, "pull", BASE_TAG], capture_output=True, timeout=300).returncode == 0
+
+
+# The Dockerfile's own layers, recognised by what their step does (docker and podman print
+# COPY steps differently, as the source or as "dir:<hash> in <destination>").
+OUR_LAYERS = (("code, compiled", ("compileall",)),
+              ("code", ("functions/caption", "LAMBDA_TASK_ROOT}/caption", "/var/task/caption")),
+              ("model", ("COPY layers/model", "in /opt/caption-model")),
+              ("dependencies", ("pip install --no-cache-dir --require-hashes",
+                                "requirements.lock")))
+_UNITS = {"B": 1, "kB": 1e3, "KB": 1e3, "MB": 1e6, "GB": 1e9}
+
+
+def _bytes(human: str) -> float:
+    """A size as the engines print it ("39.8 MB", "403kB", "0 B") in bytes."""
+    found = re.match(r"\s*([\d.]+)\s*([kKMG]?B)", human)
+    return float(found[1]) * _UNITS[found[2]] if found else 0.0
+
+
+def contents(engine: list[str], total_bytes: int) -> dict:
+    """What the image holds: the size of each of the Dockerfile's layers, the base's (the
+    rest), and the largest files (MB), so that a cut can be chosen by what it saves."""
+    history = run([*engine, "image", "history", "--no-trunc", "--format",
+                   "{{.Size}}\t{{.CreatedBy}}", TAG], capture_output=True).stdout.splitlines()
+    layers: dict[str, float] = {}
+    for line in history:
+        size, _, step = line.partition("\t")
+        name = next((name for name, marks in OUR_LAYERS if any(m in step for m in marks)), None)
+        if name is not None and "ENV " not in step:
+            layers[name] = layers.get(name, 0.0) + _bytes(size)
+    found = run([*engine, "run", "--rm", *LIMITS, "--entrypoint", "find", TAG, "/", "-xdev",
+                 "-type", "f", "-size", "+2M", "-printf", "%s %p\n"],
+                capture_output=True).stdout.splitlines()
+    largest = sorted((line.split(" ", 1) for line in found if " " in line),
+                     key=lambda item: -int(item[0]))[:10]
+    return {"layers_mb": {name: round(size / 1e6, 1) for name, size in layers.items()},
+            "base_mb": round((total_bytes - sum(layers.values())) / 1e6, 1),
+            "largest_files_mb": {path: round(int(size) / 1e6, 1) for size, path in largest}}
 
 
 @contextlib.contextmanager
@@ -502,6 +540,7 @@ def main(argv: list[str] | None = None) -> int:
         expect(_explains(explained.stdout, "two"), "caption.explain answers in the image",
                explained.stdout[-500:] + explained.stderr[-500:])
         figures = exercise(engine)
+        held = contents(engine, int(size))
         if os.environ.get("CAPTION_IMAGE_TEST_SAM", "1") != "0":
             sam_checks(engine, standin)
     except (ImageTestFailed, subprocess.TimeoutExpired) as exc:
@@ -513,7 +552,8 @@ def main(argv: list[str] | None = None) -> int:
             "image_mb": round(int(size) / 1e6), "init_ms": figures["init_ms"],
             "first_ms": round(figures["first_ms"]), "warm_ms": round(figures["warm_ms"]),
             "load_ms": figures["load_ms"], "warm_up_ms": figures["warm_up_ms"],
-            "encoder": figures["encoder"], "base": base, "python": python}, indent=1) + "\n")
+            "encoder": figures["encoder"], "base": base, "python": python,
+            "graphs_ms": figures.get("graphs_ms", {}), **held}, indent=1) + "\n")
     print(f"image-test passed on {base}, {python}, built in {build_s:.0f} s: "
           f"first request {figures['first_ms']:.0f} ms, warm request {figures['warm_ms']:.0f} ms; "
           f"image {int(size) / 1e6:.0f} MB, INIT {figures['init_ms']:.0f} ms (bundle load "
