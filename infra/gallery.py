@@ -390,6 +390,13 @@ def training_summary(config: dict) -> str:
     return "\n".join(lines)
 
 
+def generated(text: str, marker: str) -> str | None:
+    """What stands between a page's `marker` markers (what `fill` wrote), or None."""
+    start, end = re.escape(START.format(marker)), re.escape(END.format(marker))
+    found = re.search(start + r"\n(.*?)\n" + end, text, re.S)
+    return found.group(1) if found else None
+
+
 def fill(text: str, marker: str, body: str) -> str:
     start, end = START.format(marker), END.format(marker)
     pattern = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)

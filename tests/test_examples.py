@@ -5,12 +5,11 @@ same photo through the same path, timings aside (they are one machine's, on the 
 from __future__ import annotations
 
 import json
-import re
 
 import pytest
 
 from infra.examples import CURL, PAGES, compact, example_settings, examples
-from infra.gallery import END, START
+from infra.gallery import generated
 from tests.conftest import REPO
 
 
@@ -24,11 +23,9 @@ def made() -> dict[str, str]:
 
 
 def block(page: str, marker: str) -> str:
-    text = (REPO / page).read_text()
-    start, end = re.escape(START.format(marker)), re.escape(END.format(marker))
-    found = re.search(start + r"\n(.*?)\n" + end, text, re.S)
-    assert found, f"{page} has no {marker} markers"
-    return found.group(1)
+    found = generated((REPO / page).read_text(), marker)
+    assert found is not None, f"{page} has no {marker} markers"
+    return found
 
 
 def fenced(text: str) -> list[str]:

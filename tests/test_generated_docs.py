@@ -9,11 +9,10 @@ import re
 
 from bench.report import render
 from infra.gallery import (
-    END,
     EVERYDAY,
     NOT_YET_READ,
-    START,
     decoding_table,
+    generated,
     load_readings,
     metrics_table,
     presence_table,
@@ -29,10 +28,9 @@ DOCS = REPO / "docs"
 
 
 def between(text: str, marker: str) -> str:
-    pattern = re.escape(START.format(marker)) + r"\n(.*?)\n" + re.escape(END.format(marker))
-    found = re.search(pattern, text, re.S)
-    assert found, f"no {marker} markers"
-    return found.group(1)
+    found = generated(text, marker)
+    assert found is not None, f"no {marker} markers"
+    return found
 
 
 def test_the_model_cards_tables_are_what_model_json_holds():

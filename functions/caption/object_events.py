@@ -82,7 +82,7 @@ def _records_from(event: dict, source_key: str, source: str) -> bool:
 
 
 def checked_location(bucket: Any, key: Any) -> tuple[str, str]:
-    """The bucket and (decoded) key, or ValueError saying what is wrong with them."""
+    """The bucket and key, or ValueError saying what is wrong with them."""
     if not isinstance(bucket, str) or not _BUCKET_NAME.match(bucket):
         raise ValueError(f"invalid bucket name {str(bucket)[:80]!r}")
     if not isinstance(key, str) or not key:
@@ -96,7 +96,8 @@ def decoded_key(raw: Any) -> Any:
     return unquote_plus(raw, encoding="utf-8") if isinstance(raw, str) else raw
 
 
-def _optional(value: Any) -> str | None:
+def optional_text(value: Any) -> str | None:
+    """An event's optional string field (a version id, an ETag): None unless a non-empty one."""
     return value if isinstance(value, str) and value else None
 
 
@@ -115,7 +116,7 @@ def _notification_ref(record: dict) -> ObjectRef:
     if not isinstance(bucket, dict) or not isinstance(obj, dict):
         raise ValueError("the record's 's3' lacks its 'bucket' or 'object'")
     name, key = checked_location(bucket.get("name"), decoded_key(obj.get("key")))
-    return ObjectRef(name, key, _optional(obj.get("versionId")), _optional(obj.get("eTag")))
+    return ObjectRef(name, key, optional_text(obj.get("versionId")), optional_text(obj.get("eTag")))
 
 
 def notification_objects(notification: dict) -> CreatedObjects:
@@ -157,23 +158,24 @@ def eventbridge_objects(event: dict) -> CreatedObjects:
         bucket, obj = detail.get("bucket"), detail.get("object")
         if not isinstance(bucket, dict) or not isinstance(obj, dict):
             raise ValueError("the event's 'detail' lacks its 'bucket' or 'object'")
-        name, key = checked_location(detail.bucket.name, decoded_key(obj.get("key")))
-        found.refs.append(ObjectRef(name, key, _optional(obj.get("version-id")),
-                                    _optional(obj.get("etag"))))
+        name, key = checked_location(bucket.get("name"), decoded_key(obj.get("key")))
+        found.refs.append(ObjectRef(name, key, optional_text(obj.get("version-id")),
+                                    optional_text(obj.get("etag"))))
     except (ValueError, KeyError, TypeError, AttributeError) as exc:
         found.malformed.append(_malformed(0, ValueError(str(exc))))
     return found
 
 
-def _sns_message(message: Any) -> CreatedObjects:
-    """What an SNS message published by S3 (or by EventBridge) names."""
+def created_objects_in(text: Any, carrier: str) -> CreatedObjects:
+    """What an event carried as JSON text names (an SNS message, a queue message's body);
+    `carrier` names the text in the UnsupportedEvent it raises otherwise."""
     try:
-        payload = json.loads(message)
+        payload = json.loads(text)
     except (TypeError, ValueError) as exc:
-        raise UnsupportedEvent(f"unsupported event: the SNS message is not JSON "
+        raise UnsupportedEvent(f"unsupported event: {carrier} is not JSON "
                                f"({str(exc)[:200]})") from None
     if not isinstance(payload, dict):
-        raise UnsupportedEvent("unsupported event: the SNS message is not an S3 event")
+        raise UnsupportedEvent(f"unsupported event: {carrier} is not an S3 event")
     return created_objects(payload)
 
 
@@ -182,7 +184,7 @@ def sns_objects(event: dict) -> CreatedObjects:
 
     found = CreatedObjects()
     for record in SNSEvent(event).records:
-        found.extend(_sns_message(record.sns.message))
+        found.extend(created_objects_in(record.sns.message, "the SNS message"))
     return found
 
 
@@ -200,7 +202,7 @@ def created_objects(payload: dict) -> CreatedObjects:
     if is_sns_event(payload):
         return sns_objects(payload)
     if is_sns_envelope(payload):
-        return _sns_message(payload["Message"])
+        return created_objects_in(payload["Message"], "the SNS message")
     raise UnsupportedEvent("unsupported event: not an S3 event notification, S3's EventBridge "
                            f"event or an SNS message carrying one (keys {sorted(payload)[:8]})")
 

@@ -11,7 +11,12 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from caption.object_events import checked_location, created_objects, decoded_key
+from caption.object_events import (
+    checked_location,
+    created_objects,
+    decoded_key,
+    optional_text,
+)
 from caption.s3_captioning import ObjectRef, Outcome, TransientS3Error, caption_objects
 from caption.service import CaptionOptions, CaptionService
 from caption.telemetry import record_outcome
@@ -72,8 +77,7 @@ def _task_ref(schema: str, task: dict) -> ObjectRef:
     else:
         bucket = task.get("s3Bucket")
     name, key = checked_location(bucket, decoded_key(task.get("s3Key")))
-    version = task.get("s3VersionId")
-    return ObjectRef(name, key, version if isinstance(version, str) and version else None)
+    return ObjectRef(name, key, optional_text(task.get("s3VersionId")))
 
 
 def _validate_batch(event: dict) -> list[dict]:

@@ -13,11 +13,10 @@ the others are deleted.
 
 from __future__ import annotations
 
-import json
 import logging
 from typing import TYPE_CHECKING, Any
 
-from caption.object_events import CreatedObjects, UnsupportedEvent, created_objects
+from caption.object_events import CreatedObjects, UnsupportedEvent, created_objects_in
 from caption.s3_captioning import ObjectRef, TransientS3Error
 from caption.s3_events import caption_and_report
 from caption.service import CaptionOptions, CaptionService
@@ -42,13 +41,7 @@ def _created(body: Any) -> CreatedObjects:
     """The objects a message says were created; none for the test event S3 sends when the
     notification is configured."""
     try:
-        payload = json.loads(body)
-    except (TypeError, ValueError) as exc:
-        raise UndeliverableMessage(f"the message body is not JSON: {str(exc)[:200]}") from None
-    if not isinstance(payload, dict):
-        raise UndeliverableMessage("the message body is not an S3 event notification")
-    try:
-        return created_objects(payload)
+        return created_objects_in(body, "the message body")
     except UnsupportedEvent as exc:
         raise UndeliverableMessage(str(exc)) from None
 
