@@ -18,11 +18,15 @@ from caption.model.graphs import open_session
 from caption.model.loader import load_model
 from caption.model.objects import COCO_CLASSES, Detections, suppress
 from caption.train.export import detector as detector_export
+from caption.train.export.captioner import write_bundle
+from caption.train.networks.attention_decoder import DecoderConfig
+from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder
 from tests.conftest import copy_bundle
 
 SIZE = 16  # the synthetic graph's input side
 STRIDE = 2  # its heads' cells, in input pixels
 RNG = np.random.default_rng(7)
+REGIONS = detector_export.REGIONS_NODE
 
 
 def _b64(text: str) -> str:
@@ -50,8 +54,9 @@ def synthetic_graph() -> tuple[dict, dict[str, np.ndarray]]:
         "wd": RNG.normal(0, 0.5, (3, 3, 4, 1)), "bd": RNG.normal(0, 0.1, 4),
         "ws": RNG.normal(0, 0.5, (1, 1, 4, 4)), "bs": RNG.normal(0, 0.1, 4),
         "w3": RNG.normal(0, 0.5, (3, 3, 4, 4)), "b3": RNG.normal(0, 0.1, 4),
-        "wc": RNG.normal(0, 0.5, (1, 1, 8, 80)), "bc": RNG.normal(-1, 0.5, 80),
-        "ww": RNG.normal(0, 0.01, (1, 1, 8, 4)), "bw": RNG.normal(1, 0.1, 4),  # boxes, not points
+        "we": RNG.normal(0, 0.5, (1, 1, 4, 6)), "be": RNG.normal(0, 0.1, 6),
+        "wc": RNG.normal(0, 0.5, (1, 1, 10, 80)), "bc": RNG.normal(-1, 0.5, 80),
+        "ww": RNG.normal(0, 0.01, (1, 1, 10, 4)), "bw": RNG.normal(1, 0.1, 4),  # boxes, not points
         "sixth": np.array(1 / 6), "three": np.array(3.0), "sixteen": np.array(16.0),
         "axes": np.array([1, 2]), "concat_axis": np.array(3), "resize": np.array([8, 8]),
         "tower_0/mul_3/y": np.array(float(STRIDE)),
@@ -69,7 +74,13 @@ def synthetic_graph() -> tuple[dict, dict[str, np.ndarray]]:
         _node("se/add", "Add", "se/conv", "three"), _node("se/relu6", "Relu6", "se/add"),
         _node("se/gate", "Mul", "sixth", "se/relu6"), _node("se/out", "Mul", "se/gate", "dw"),
         _conv("down", "se/out", "w3", "b3", stride=2, fused=("BiasAdd", "Relu")),
-        _node("up", "ResizeBilinear", "down", "resize", align_corners={"b": False},
+        # The backbone's last map, named as the package names it: the captioner's regions.
+        _conv("tower_0/extern1/BatchNorm/FusedBatchNorm", "down", "we", "be"),
+        _node("e/mul", "Mul", "sixth", "tower_0/extern1/BatchNorm/FusedBatchNorm"),
+        _node("e/add", "Add", "tower_0/extern1/BatchNorm/FusedBatchNorm", "three"),
+        _node("e/relu6", "Relu6", "e/add"),
+        _node(REGIONS, "Mul", "e/mul", "e/relu6"),
+        _node("up", "ResizeBilinear", REGIONS, "resize", align_corners={"b": False},
               half_pixel_centers={"b": False}),
         _node("cat", "ConcatV2", "se/out", "up", "concat_axis"),
         _conv("cls", "cat", "wc", "bc", padding="VALID"),
@@ -148,15 +159,17 @@ def reference_heads(image, w):
     se = conv(dw.mean((0, 1), keepdims=True), w["ws"], w["bs"])
     gated = relu6(se + 3) / 6 * dw
     down = np.maximum(conv(gated, w["w3"], w["b3"], stride=2), 0)
-    cat = np.concatenate([gated, resize_bilinear(down, 8)], axis=2)
+    extern = conv(down, w["we"], w["be"])
+    regions = (extern / 6) * relu6(extern + 3)
+    cat = np.concatenate([gated, resize_bilinear(regions, 8)], axis=2)
     heat = 1 / (1 + np.exp(-conv(cat, w["wc"], w["bc"], padding="VALID")))
     sides = conv(cat, w["ww"], w["bw"], padding="VALID") * 16
-    return heat, sides
+    return heat, sides, regions
 
 
 def reference_detections(image, w):
     """(score, class, x1, y1, x2, y2 as fractions) of every peak, best first."""
-    heat, sides = reference_heads(image, w)
+    heat, sides, _ = reference_heads(image, w)
     padded = np.pad(heat, ((1, 1), (1, 1), (0, 0)), constant_values=-np.inf)
     out = []
     for y in range(heat.shape[0]):
@@ -181,8 +194,11 @@ def test_the_translation_computes_what_tf_computes(tmp_path):
     path = tmp_path / "detector.onnx"
     path.write_bytes(model.SerializeToString())
     image = RNG.uniform(0, 255, (SIZE, SIZE, 3)).astype(np.float32) / 64
-    boxes, scores, classes = open_session(path, 1).run(
-        ["boxes", "scores", "classes"], {"images": image[None]})
+    boxes, scores, classes, regions = open_session(path, 1).run(
+        ["boxes", "scores", "classes", "regions"], {"images": image[None]})
+    expected_regions = reference_heads(image.astype(np.float64), weights)[2]
+    np.testing.assert_allclose(regions[0], expected_regions.reshape(-1, 6), rtol=1e-4,
+                               atol=1e-5)  # row by row, channels last: what the decoder reads
     expected = reference_detections(image.astype(np.float64), weights)
     found = scores[0] > 0
     assert found.sum() == min(len(expected), detector_export.TOP_K)
@@ -223,6 +239,11 @@ def bundle_with_detector(tiny_bundle, tmp_path_factory):
     write_source(source)
     assert detector_export.main(["--model", str(bundle), "--source", str(source),
                                  "--input-size", "32", "--score-threshold", "0.1"]) == 0
+    # A decoder that reads the synthetic backbone's six channels.
+    decoder = ConceptDecoder(ConceptConfig(DecoderConfig(
+        len(read_config(bundle).vocabulary), 6, embed_dim=8, hidden_dim=16, attention_dim=8),
+        81)).eval()
+    write_bundle(bundle, decoder, read_config(bundle).vocabulary, "0", name="tiny")
     return bundle
 
 
@@ -234,8 +255,8 @@ def test_the_exported_detector_serves_and_lists_objects(bundle_with_detector, ph
     assert config.detector["input_size"] == 32 and config.detector["score_threshold"] == 0.1
     assert config.detector["classes"] == list(COCO_CLASSES)
     model = load_model(bundle_with_detector)
-    assert model.runtime["detector"] == "onnxruntime"
-    assert model.decode_size == 64  # the tiny encoder's input is the larger
+    assert model.runtime["objects"] == "on"
+    assert model.decode_size == 32  # the photo is read at the detector's input
     image = Image.open(io.BytesIO(photos["chelsea"]))
     (described,) = model.describe([image], sizes=[(600, 400)], object_threshold=0.0)
     assert described.objects, "random weights still put peaks above 0"
@@ -246,7 +267,9 @@ def test_the_exported_detector_serves_and_lists_objects(bundle_with_detector, ph
         assert 0 <= box.top and box.top + box.height <= 400
     assert [o.score for o in described.objects] == sorted(
         (o.score for o in described.objects), reverse=True)
-    assert load_model(bundle_with_detector, objects=False).runtime["detector"] == "off"
+    unlisted = load_model(bundle_with_detector, objects=False)
+    assert unlisted.runtime["objects"] == "off"
+    assert unlisted.describe([image])[0].objects == []
 
 
 def test_a_stale_or_malformed_detector_is_refused_at_load(bundle_with_detector, tmp_path):

@@ -4,9 +4,10 @@ dataset readers and scoring on synthetic files (always)."""
 from __future__ import annotations
 
 import json
-import math
+from dataclasses import replace
 from pathlib import Path
 
+import numpy as np
 import pytest
 from PIL import Image
 
@@ -42,30 +43,115 @@ def test_scoring_normalises_both_sides():
     assert exact["bleu4"] == pytest.approx(100, abs=0.01)
 
 
-@needs_flickr
-def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path):
-    from caption.train.__main__ import parse_args
-    from caption.train.export.bundle import export_bundle
-    from caption.train.stages.trainer import train
+def write_evidence(folder: Path, names: list[str], classes: list[list[int]], channels: int,
+                   seed: int) -> None:
+    """What caption.train.stages.photo_evidence writes, for made-up photos: each photo's
+    regions say which of two kinds it is, and its peaks find `classes` at 0.8."""
+    rng = np.random.default_rng(seed)
+    folder.mkdir(parents=True)
+    regions = rng.normal(0, 0.1, (len(names), 100, channels)).astype(np.float16)
+    boxes = np.tile(np.array([0.1, 0.1, 0.6, 0.6], np.float16), (len(names), 100, 1))
+    scores = np.zeros((len(names), 100), np.float16)
+    labels = np.zeros((len(names), 100), np.uint8)
+    for i, found in enumerate(classes):
+        regions[i, :, i % 2] += 1.0
+        for k, label in enumerate(found):
+            scores[i, k], labels[i, k] = 0.8, label
+            boxes[i, k] = [0.1 * k, 0.1, 0.1 * k + 0.3, 0.5]
+    np.save(folder / "regions.npy", regions)
+    np.savez(folder / "peaks.npz", boxes=boxes, scores=scores, classes=labels)
+    np.save(folder / "probabilities.npy",
+            rng.dirichlet(np.ones(1000), len(names)).astype(np.float16))
+    (folder / "names.txt").write_text("\n".join(names) + "\n")
 
-    out = tmp_path / "bundle"
-    args = ["--images", str(FLICKR / "images"), "--captions", str(FLICKR / "captions.tsv"),
-            "--train-split", str(FLICKR / "splits/train.txt"),
-            "--val-split", str(FLICKR / "splits/val.txt"), "--limit", "16",
-            "--images-per-batch", "4", "--work-dir", str(tmp_path / "work"), "--out", str(out),
-            "--min-word-count", "1", "--patience", "10", "--val-beam-size", "1"]
-    first = train(parse_args([*args, "--epochs", "2"]))
-    resumed = train(parse_args([*args, "--epochs", "4", "--resume"]))
-    losses = [epoch["train_loss"] for epoch in resumed["history"]]
-    assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2, 3, 4]
+
+@pytest.fixture(scope="module")
+def tiny_evidence(tmp_path_factory) -> dict:
+    """A made-up training set in the shapes the stage reads: cats and dogs (COCO classes 15
+    and 16), their captions, coco-text sentences and a coco-dev of two photos."""
+    root = tmp_path_factory.mktemp("evidence")
+    kinds = [[15], [16]]  # cat, dog
+    captions = {0: "a cat sits on the grass", 1: "the dog runs on the grass"}
+    flickr = [f"f{i}.jpg" for i in range(8)]
+    write_evidence(root / "flickr-train", flickr, [kinds[i % 2] for i in range(8)], 480, 0)
+    write_evidence(root / "flickr-val", ["v0.jpg", "v1.jpg"], kinds, 480, 1)
+    write_evidence(root / "coco5k", ["COCO_train2014_000000000007.jpg"], [[15]], 480, 2)
+    dev = ["000000000002.jpg", "000000000003.jpg"]
+    write_evidence(root / "coco-dev", dev, kinds, 480, 3)
+    lines = [f"{name}#{k}\t{captions[i % 2]}" for i, name in
+             enumerate([*flickr, "v0.jpg", "v1.jpg"]) for k in range(2)]
+    (root / "flickr.tsv").write_text("\n".join(lines) + "\n")
+    (root / "coco-text.tsv").write_text("000000000001\ta cat sits on the grass\n"
+                                        "000000000001\ta cat on the grass\n")
+    (root / "coco-dev.tsv").write_text("\n".join(f"{n}#0\t{captions[i]}"
+                                                 for i, n in enumerate(dev)) + "\n")
+    return {"root": root, "captions": captions}
+
+
+def stage_config(tiny_evidence, out: Path, epochs: int, resume: bool = False):
+    from caption.train.stages.one_captioner import StageConfig
+
+    root = tiny_evidence["root"]
+    return StageConfig(root, out, epochs=epochs, captions_per_batch=8, min_word_count=1,
+                       learning_rate=3e-3, drop_regions=0.0, hidden_dim=32, embed_dim=16,
+                       attention_dim=16, resume=resume, flickr_captions=root / "flickr.tsv",
+                       coco_text=root / "coco-text.tsv",
+                       coco_dev_captions=root / "coco-dev.tsv")
+
+
+def test_the_captioner_stage_learns_resumes_and_exports_a_bundle_that_serves(tiny_evidence,
+                                                                           tmp_path):
+    """Cross-entropy on photos, sentences and pseudo-captioned photos: the loss falls, a
+    resumed run goes on from its checkpoint, and the best epoch, exported beside the shipped
+    detector, serves."""
+    import shutil
+
+    from caption.model.bundle import read_config, write_config
+    from caption.train.export.captioner import export
+    from caption.train.stages.one_captioner import run
+    from tests.conftest import SHIPPED
+
+    out = tmp_path / "run"
+    first = run(stage_config(tiny_evidence, out, 2))
+    resumed = run(stage_config(tiny_evidence, out, 5, resume=True))
+    assert [e["epoch"] for e in resumed["history"]] == [1, 2, 3, 4, 5]
     assert resumed["history"][:2] == first["history"]  # epochs 1-2 were not re-run
+    losses = [e["train_loss"] for e in resumed["history"]]
     assert losses[-1] < losses[0]
-    export_bundle(out, photos=None)  # as `make train` does last: the graphs serving runs
-    model = load_model(out)
-    config = json.loads((out / "model.json").read_text())
-    assert config["training"]["train_images"] == 16
-    assert Path(config["training"]["data"][0]).name == "captions.tsv"
+    history = json.loads((out / "history.json").read_text())
+    assert history["summary"]["coco_photos_with_pseudo_captions"] == 1
+    assert history["summary"]["detector_errors"]["photos"] == 8
+    bundle = tmp_path / "bundle"
+    bundle.mkdir()
+    shipped = read_config(SHIPPED)
+    write_config(bundle, shipped.with_changes(labels=None, graphs=replace(
+        shipped.graphs, labels=None, decoder_start=None, decoder_step=None)))
+    shutil.copy(SHIPPED / shipped.graphs.detector, bundle / shipped.graphs.detector)
+    config = export(out / "best.pt", bundle, version="test")
+    assert config.training["epoch"] in range(1, 6) and "COCO" in config.training["provenance"]
+    model = load_model(bundle)
     assert model.caption(Image.new("RGB", (64, 64)), 2, 2, 5)
+
+
+def test_a_sentence_bag_holds_what_it_names_and_a_photos_false_alarms():
+    import random
+
+    from caption.train.stages.bags import Slot, detector_errors, retrieve, sentence_bag
+
+    bags = [(Slot("dog", 0.6, 1), Slot("frisbee", 0.4, 1)), (Slot("person", 0.9, 2),)]
+    captions = [["a dog runs", "a brown dog jumps"], ["a man walks", "two men walk"]]
+    errors = detector_errors(bags, captions)
+    assert errors.recall == 1.0 and errors.false_alarms == ((Slot("frisbee", 0.4, 1),), ())
+    rng = random.Random(0)
+    for _ in range(20):
+        bag = sentence_bag("two cats on a couch", ["a cat on a sofa"], errors, rng)
+        named = {slot.concept for slot in bag}
+        assert {"cat", "couch"} <= named and named <= {"cat", "couch", "frisbee"}
+        assert all(slot.count == 2 for slot in bag if slot.concept == "cat")
+    grouped = {frozenset({"cat"}): ["a cat"], frozenset({"cat", "couch"}): ["a cat on a couch"],
+               frozenset({"dog"}): ["a dog"]}
+    found = retrieve((Slot("cat", 0.8, 1), Slot("couch", 0.5, 1)), grouped, rng)
+    assert found == ["a cat on a couch", "a cat"]  # the most of the bag first, never a dog
 
 
 @needs_flickr
@@ -103,36 +189,6 @@ def test_cider_d_matches_pycocoevalcap():
     assert mine == pytest.approx(reference, abs=0.01)
 
 
-def test_self_critical_training_raises_the_reward_it_samples(tiny_bundle):
-    """On a toy task (half the images are "a cat sits on the grass", half "the dog sits"), a few
-    SCST steps make the sampled captions earn more CIDEr-D; the decoder ends holding the best val
-    weights."""
-    import torch
-
-    from caption.train.networks.weights import load_torch_model
-    from caption.train.stages.scst import ScstConfig, sample_captions, self_critical
-
-    model = load_torch_model(tiny_bundle)
-    decoder, vocab = model.decoder.train(), model.vocabulary
-    torch.manual_seed(0)
-    features = torch.rand(12, 4, 1280).numpy()
-    names = [f"{i}.jpg" for i in range(12)]
-    features[::2, :, :8] += 3.0  # the "cat" images look different from the "dog" ones
-    captions = {n: ["a cat sits on the grass" if i % 2 == 0 else "the dog sits"] * 5
-                for i, n in enumerate(names)}
-    tokens, log_probs = sample_captions(decoder, torch.from_numpy(features[:2]), vocab, 3, 6)
-    assert tokens.shape[0] == 6 and log_probs.requires_grad
-    ended = (tokens == vocab.end).cumsum(1) > 0
-    assert (tokens[ended & (tokens != vocab.end)] == vocab.pad).all()  # nothing after <end>
-    summary = self_critical(decoder, vocab, features, names, captions, features[:4], names[:4],
-                            captions, ScstConfig(epochs=30, images_per_batch=6, max_words=6,
-                                                 learning_rate=3e-3, evaluate_every=20,
-                                                 average_best=0, samples_per_image=4))
-    rewards = [r["mean_reward"] for r in summary["history"] if r["mean_reward"] is not None]
-    assert rewards[-1] > rewards[0]
-    assert summary["selected"]["cider_d"] == max(r["cider_d"] for r in summary["history"])
-
-
 def test_the_seed_baseline_runs_the_seed_pipeline(photos):
     """bench/baseline.py answers as the seed app's inference() did: three (sentence, score)."""
     from bench.baseline import SeedPipeline, transform_image
@@ -145,51 +201,43 @@ def test_the_seed_baseline_runs_the_seed_pipeline(photos):
     assert all(isinstance(text, str) and score >= 0 for text, score in captions)
 
 
-def test_distillation_brings_the_decoder_on_int8_features_nearer_the_teacher(tiny_bundle,
-                                                                            tmp_path, photos):
-    """The real distillation stage on real photos: it builds both encoder graphs, and the
-    student's divergence from the teacher on int8 features falls; the bundle is saved with the
-    new decoder, its history and version, and its graphs are then stale until exported."""
-    import shutil
+def test_the_labels_head_learns_its_teacher_and_serves_in_the_bundle(tiny_evidence, tiny_bundle,
+                                                                     tmp_path, photos):
+    """Distilled from the teacher's probabilities, the head agrees with it more than chance,
+    and exported beside the decoder it serves the labels, stamped with its own weights."""
+    from caption.model.bundle import read_config
+    from caption.train.stages import label_head
+    from tests.conftest import copy_bundle
 
-    import torch
+    head, figures = label_head.train(tiny_evidence["root"], epochs=3)
+    assert figures["photos"] == 2 and 0 <= figures["top_class_agrees"] <= 1
+    bundle = copy_bundle(tiny_bundle, tmp_path / "b")
+    section = label_head.export(head, bundle, figures)
+    config = read_config(bundle)
+    assert config.graphs.labels == "labels.onnx" and len(section["classes"]) == 1000
+    model = load_model(bundle)
+    from caption.images import decode_image
 
-    from caption.model.bundle import BundleError
-    from caption.train.networks.weights import load_torch_model, save_bundle
-    from caption.train.stages.distill import DistillConfig, distill
+    (described,) = model.describe([decode_image(photos["chelsea"], 40_000_000).image])
+    assert all(label.noun for label in described.labels)
+    assert model.runtime["labels"] == "onnxruntime"
 
-    directory = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, directory)
+
+def test_the_photos_are_read_once_as_serving_reads_them(tmp_path, photos):
+    """photo_evidence caches what the shipped detector graph gives for each photo: the
+    regions the decoder reads and the peaks its bag comes from."""
+    from caption.train.stages.photo_evidence import PhotoReader, cache
+    from tests.conftest import SHIPPED
+
     images = tmp_path / "images"
     images.mkdir()
-    names = []
-    for name, data in photos.items():
-        (images / f"{name}.jpg").write_bytes(data)
-        names.append(f"{name}.jpg")
-    captions = tmp_path / "captions.tsv"
-    captions.write_text("".join(f"{n}#0\ta cat sits on the grass\n{n}#1\tthe dog sits\n"
-                                for n in names))
-    split = tmp_path / "train.txt"
-    split.write_text("\n".join(names))
-    # A random decoder's next-word distributions are nearly uniform whatever it reads; sharpen
-    # them, so that the int8 encoder's differences change them as a trained decoder's.
-    teacher = load_torch_model(directory)
-    with torch.no_grad():
-        teacher.decoder.project[0].weight.mul_(8.0)
-        teacher.decoder.out.weight.mul_(8.0)
-    save_bundle(directory, "efficientnet-lite0", teacher.encoder, teacher.decoder,
-                teacher.vocabulary, teacher.preprocess, teacher.info)
-    before = load_torch_model(directory).decoder.state_dict()  # as stored
-    summary = distill(directory, images, [captions], split,
-                      DistillConfig(epochs=30, images_per_batch=2, learning_rate=3e-3),
-                      version="distilled")
-    int8 = [record["kl_int8"] for record in summary["history"] if "kl_int8" in record]
-    batches = 30 * math.ceil(len(names) / 2)  # 30 epochs of 2 photos a batch
-    assert summary["batches"] == batches and int8[-1] < int8[0] / 2
-    after = load_torch_model(directory)
-    assert after.info.version == "distilled"
-    assert after.info.training["distillation"]["batches"] == batches
-    assert any(not torch.equal(before[k], v) for k, v in after.decoder.state_dict().items())
-    with pytest.raises(BundleError, match="stale"):
-        load_model(directory)
-
+    for name in ("chelsea", "astronaut"):
+        (images / f"{name}.jpg").write_bytes(photos[name])
+    out = cache(PhotoReader(SHIPPED, None), images, ["chelsea.jpg", "astronaut.jpg"],
+                tmp_path / "ev")
+    regions = np.load(out / "regions.npy")
+    assert regions.shape == (2, 100, 480) and regions.dtype == np.float16
+    peaks = np.load(out / "peaks.npz")
+    assert peaks["scores"].shape == (2, 100)
+    assert (out / "names.txt").read_text().split() == ["chelsea.jpg", "astronaut.jpg"]
+    assert not (out / "chunks").exists()

@@ -46,6 +46,10 @@ HEATMAP_NODE = "tower_0/keypoints"
 SIDES_NODE = "tower_0/wh"
 STRIDE_CONST = "tower_0/mul_3/y"
 INPUT_NODE = "tower_0/images"
+# The backbone's last feature map (MobileNet-v3's 480-channel 1x1 convolution, stride 32), which
+# the heads read: given as `regions` too, so a caption decoder can attend over the very features
+# the detector computed (one read of the photo; at 320 px, 10x10 regions cost nothing extra).
+REGIONS_NODE = "tower_0/extern1/hard_swish/mul_1"
 
 
 class DetectorSourceError(Exception):
@@ -386,6 +390,23 @@ def decode(translator: _Translator, heat: str, sides: str, stride: float) -> Non
     t.node("Transpose", [scaled], "boxes", perm=[0, 2, 1])
 
 
+def regions_output(translator: _Translator) -> int:
+    """Add `regions`: the backbone's last feature map, NCHW -> (N, H*W, C). Returns C."""
+    from onnx import TensorProto, helper
+
+    source = translator.tensor(REGIONS_NODE)
+    # The 1x1 convolution before the activation: its kernel's last axis is the channels.
+    convolution = translator.graph.nodes[
+        REGIONS_NODE.rsplit("/", 2)[0] + "/BatchNorm/FusedBatchNorm"]
+    channels = int(translator.graph.constants[convolution["input"][1]].shape[-1])
+    shape = helper.make_tensor("regions/shape", TensorProto.INT64, [3], [0, -1, channels])
+    translator.initializers.append(shape)
+    translator.nodes += [
+        helper.make_node("Transpose", [source], ["regions/nhwc"], perm=[0, 2, 3, 1]),
+        helper.make_node("Reshape", ["regions/nhwc", "regions/shape"], ["regions"])]
+    return channels
+
+
 def _reachable(nodes: list, initializers: list, outputs: list[str]) -> tuple[list, list]:
     """The nodes and initializers the outputs depend on. The translation walks every input of
     a TF operation before knowing whether it fuses it (hard swish), which leaves the fused
@@ -411,9 +432,12 @@ def to_onnx(graph: TfjsGraph, stamp: str):
         raise DetectorSourceError(f"{HEATMAP_NODE} is not the heat-map output")
     stride = float(graph.constants[STRIDE_CONST])
     decode(translator, heat, sides, stride)
+    channels = regions_output(translator)
     outputs = [helper.make_tensor_value_info("boxes", TensorProto.FLOAT, ["N", TOP_K, 4]),
                helper.make_tensor_value_info("scores", TensorProto.FLOAT, ["N", TOP_K]),
-               helper.make_tensor_value_info("classes", TensorProto.INT64, ["N", TOP_K])]
+               helper.make_tensor_value_info("classes", TensorProto.INT64, ["N", TOP_K]),
+               helper.make_tensor_value_info("regions", TensorProto.FLOAT,
+                                             ["N", "R", channels])]
     nodes, initializers = _reachable(translator.nodes, translator.initializers,
                                      [o.name for o in outputs])
     body = helper.make_graph(

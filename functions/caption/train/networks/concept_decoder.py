@@ -1,0 +1,116 @@
+"""One captioner that reads both what the photo looks like and what was found in it.
+
+The attention decoder (caption.train.networks.attention_decoder) attends over the backbone's
+regions; here its memory also holds one slot per concept in the photo's bag (a COCO class the
+detector found, with how sure it was and how many boxes), so the words for a found object are
+one attention step away, and a sentence can be learned from text alone: where there is no
+photo, the regions are one learned "no photo" slot and the bag is read from the sentence.
+
+Serving keeps the attention decoder's step graph as it is: the memory is simply longer. Only
+`start` differs (regions and bag in, the first state out), and a training batch's padding is
+masked, which serving never needs (one photo, its own bag, no padding).
+"""
+
+from __future__ import annotations
+
+from dataclasses import asdict, dataclass
+
+import torch
+from torch import nn
+
+from caption.model.bag import MAX_COUNT, SCORE_EDGES
+from caption.train.networks.attention_decoder import (
+    AttentionDecoder,
+    DecoderConfig,
+    DecoderState,
+)
+
+
+@dataclass(frozen=True)
+class ConceptConfig:
+    decoder: DecoderConfig
+    concepts: int  # the bag's vocabulary (0 is padding)
+
+    def to_json(self) -> dict:
+        return {"decoder": self.decoder.to_json(), "concepts": self.concepts}
+
+    @classmethod
+    def from_json(cls, data: dict) -> ConceptConfig:
+        return cls(DecoderConfig(**data["decoder"]), int(data["concepts"]))
+
+
+@dataclass
+class MaskedState(DecoderState):
+    """Training's state: which memory slots are padding, added to the attention scores."""
+
+    mask: torch.Tensor | None = None  # (B, M) 0 for a slot, -inf-ish for padding
+
+    def select(self, index) -> MaskedState:
+        picked = super().select(index)
+        mask = self.mask
+        if mask is not None and mask.shape[0] != 1:
+            mask = mask[index]
+        return MaskedState(picked.h, picked.c, picked.regions, picked.keys, mask)
+
+
+class ConceptDecoder(AttentionDecoder):
+    def __init__(self, config: ConceptConfig):
+        super().__init__(config.decoder)
+        self.concept_config = config
+        hidden = config.decoder.hidden_dim
+        self.concept = nn.Embedding(config.concepts, hidden, padding_idx=0)
+        self.count = nn.Embedding(MAX_COUNT + 1, hidden)
+        self.confidence = nn.Embedding(len(SCORE_EDGES) + 1, hidden)
+        self.no_photo = nn.Parameter(torch.zeros(1, 1, hidden))
+
+    def memory(self, features: torch.Tensor, photo: torch.Tensor, concepts: torch.Tensor,
+               counts: torch.Tensor, confidence: torch.Tensor
+               ) -> tuple[torch.Tensor, torch.Tensor]:
+        """features (B, R, C); photo (B,) bool: whether row b has a photo; concepts, counts,
+        confidence (B, K) ints (concept 0: padding). Returns the memory (B, R + K, hidden) and
+        its padding mask (B, R + K): a row without a photo keeps one region slot, the learned
+        "no photo"."""
+        regions = self.project(features)
+        no_photo = self.no_photo.expand(regions.shape[0], regions.shape[1], -1)
+        regions = torch.where(photo[:, None, None], regions, no_photo)
+        slots = torch.relu(self.concept(concepts) + self.count(counts)
+                           + self.confidence(confidence))
+        memory = self.dropout(torch.cat([regions, slots], dim=1))
+        keep_regions = photo[:, None].expand(-1, regions.shape[1]).clone()
+        keep_regions[:, 0] = True
+        keep = torch.cat([keep_regions, concepts != 0], dim=1)
+        mask = torch.zeros(keep.shape, dtype=memory.dtype, device=memory.device)
+        return memory, mask.masked_fill(~keep, -1e4)
+
+    def start_bag(self, features, photo, concepts, counts, confidence) -> MaskedState:
+        memory, mask = self.memory(features, photo, concepts, counts, confidence)
+        weights = (mask == 0).to(memory.dtype)[..., None]
+        mean = (memory * weights).sum(dim=1) / weights.sum(dim=1)
+        return MaskedState(torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)),
+                           memory, self.attend_regions(memory), mask)
+
+    def advance(self, tokens, state):
+        if not isinstance(state, MaskedState) or state.mask is None:
+            return super().advance(tokens, state)
+        scores = self.attend_score(torch.tanh(state.keys + self.attend_hidden(state.h)[:, None]))
+        alpha = torch.softmax(scores.squeeze(-1) + state.mask, dim=1)
+        context = torch.matmul(alpha[:, None], state.regions).squeeze(1)
+        context = context * torch.sigmoid(self.gate(state.h))
+        h, c = self.cell(torch.cat([self.embed(tokens), context], dim=1), (state.h, state.c))
+        return h, alpha, MaskedState(h, c, state.regions, state.keys, state.mask)
+
+    def forward_bag(self, features, photo, concepts, counts, confidence, captions,
+                    unit_index) -> tuple[torch.Tensor, torch.Tensor]:
+        """Teacher forcing: caption row i describes unit `unit_index[i]`. Returns the hidden
+        states predicting positions 1..T-1 and the attention weights."""
+        state = self.start_bag(features, photo, concepts, counts, confidence).select(unit_index)
+        hiddens, alphas = [], []
+        for t in range(captions.shape[1] - 1):
+            h, alpha, state = self.advance(captions[:, t], state)
+            hiddens.append(h)
+            alphas.append(alpha)
+        return torch.stack(hiddens, dim=1), torch.stack(alphas, dim=1)
+
+
+def describe(config: ConceptConfig) -> dict:
+    return {"concept_decoder": asdict(config.decoder), "concepts": config.concepts}

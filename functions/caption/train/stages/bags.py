@@ -1,0 +1,109 @@
+"""The bag of concepts a captioner is given: what the detector found in a photo, or what a
+sentence names, corrupted the way the detector errs.
+
+A photo's bag is serving's: the detector's peaks (caption.model.objects.Detections) merged by
+class, each class with its best score and its boxes. A sentence's bag (coco-text has no photos)
+is built to look like one: the classes it names, each with a score drawn from the scores the
+detector gives classes that Flickr8k's captions name, plus the false alarms of a random Flickr8k
+training photo (classes the detector reported that none of its five captions names). Those rates
+are measured on Flickr8k's training photos by `detector_errors`, not assumed.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+import numpy as np
+
+from caption.model.bag import BAG_FLOOR, COUNT_SCORE, Bag, Slot, photo_bag
+from caption.model.classes import classes_named
+from caption.model.objects import COCO_CLASSES, Detections, suppress
+
+__all__ = ["BAG_FLOOR", "COUNT_SCORE", "Bag", "Slot", "photo_bag", "detections",
+           "detector_errors", "sentence_bag", "retrieve"]
+PLURAL_HINTS = frozenset("two three four five six several many some group crowd pair couple "
+                         "herd flock bunch lots".split())
+
+
+def detections(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
+               floor: float = 0.02) -> Detections:
+    """A cached photo's peaks as serving reads them (floor and per-class suppression)."""
+    keep = scores.astype(np.float64) >= floor
+    boxes = np.clip(boxes[keep].astype(np.float64), 0.0, 1.0)
+    scores, labels = scores[keep].astype(np.float64), classes[keep].astype(np.int64)
+    kept = suppress(boxes, scores, labels)
+    return Detections(COCO_CLASSES, boxes[kept], scores[kept], labels[kept])
+
+
+@dataclass(frozen=True)
+class DetectorErrors:
+    """Measured on photos with captions: how the detector reports classes people name."""
+
+    named_scores: tuple[float, ...]  # best score of each named class it found (>= floor)
+    recall: float  # share of classes 2+ captions name that reach the floor
+    false_alarms: tuple[Bag, ...]  # per photo, the found classes no caption names
+
+    def to_json(self) -> dict:
+        sizes = [len(bag) for bag in self.false_alarms]
+        return {"photos": len(self.false_alarms), "recall_at_floor": round(self.recall, 3),
+                "false_alarms_per_photo": round(float(np.mean(sizes)), 3),
+                "named_score_median": round(float(np.median(self.named_scores)), 3)}
+
+
+def detector_errors(bags: list[Bag], captions: list[list[str]]) -> DetectorErrors:
+    named_scores, false_alarms = [], []
+    agreed = found_agreed = 0
+    for bag, texts in zip(bags, captions, strict=True):
+        named_counts: dict[str, int] = {}
+        for text in texts:
+            for name in classes_named(text):
+                named_counts[name] = named_counts.get(name, 0) + 1
+        found = {slot.concept: slot for slot in bag}
+        for name, n in named_counts.items():
+            if n >= 2:
+                agreed += 1
+                found_agreed += name in found
+            if name in found:
+                named_scores.append(found[name].score)
+        false_alarms.append(tuple(s for s in bag if s.concept not in named_counts))
+    return DetectorErrors(tuple(named_scores), found_agreed / max(agreed, 1),
+                          tuple(false_alarms))
+
+
+def sentence_count(tokens: list[str]) -> int:
+    """1, or 2 where the sentence says there is more than one (a number word, "group")."""
+    return 2 if PLURAL_HINTS & set(tokens) else 1
+
+
+def sentence_bag(text: str, others: list[str], errors: DetectorErrors, rng: random.Random
+                 ) -> Bag:
+    """What the detector might report of the photo `text` describes: the classes it names
+    (always: it may name only what it is given), those the photo's other captions name at the
+    detector's measured recall, and one Flickr8k photo's false alarms."""
+    tokens = text.lower().split()
+    named = classes_named(text)
+    extra = {name for other in others for name in classes_named(other)} - named
+    kept = named | {name for name in extra if rng.random() < errors.recall}
+    bag = [Slot(name, rng.choice(errors.named_scores), sentence_count(tokens))
+           for name in sorted(kept)]
+    alarms = rng.choice(errors.false_alarms)
+    bag += [slot for slot in alarms if slot.concept not in kept]
+    rng.shuffle(bag)
+    return tuple(bag)
+
+
+def retrieve(bag: Bag, sentences: dict[frozenset[str], list[str]], rng: random.Random,
+             most: int = 3, least_overlap: float = 0.5) -> list[str]:
+    """Pseudo-captions for an uncaptioned photo: sentences (grouped by the classes they name)
+    that name only classes in its bag (at COUNT_SCORE), those naming the most of it first; at
+    least `least_overlap` of the bag named."""
+    present = frozenset(s.concept for s in bag if s.score >= COUNT_SCORE)
+    if not present:
+        return []
+    scored = []
+    for named, texts in sentences.items():
+        if named and named <= present and len(named) / len(present) >= least_overlap:
+            scored += [(len(named) / len(present), rng.random(), text) for text in texts]
+    scored.sort(reverse=True)
+    return [text for _, _, text in scored[:most]]
