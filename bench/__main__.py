@@ -3,7 +3,7 @@ measured against ours in alternating rounds of one process (bench/seed_compariso
 Flickr8k photos (as ../shared holds them, 224x224, and at Flickr's usual 500x375) and on
 12-megapixel phone photos. Prints a table and writes bench/results/latest.json.
 
-Every figure comes from a fresh child process with BENCH_THREADS (default 2) threads.
+Every figure comes from a fresh child process with BENCH_THREADS (default 2) encoder threads.
 The container image's figures (size, INIT) come from `make image-test`, which `make bench` runs
 first where a container engine is there (bench/results/image.json).
 Absolute times drift on shared machines; the ratios, measured side by side, are the stable ones.
@@ -103,7 +103,7 @@ def runtime_bundle() -> dict:
 
 def table(results: dict) -> str:
     cold, warm, seed = results["cold"], results["warm"], results["seed"]
-    reader = results["reader"]["reader"]
+    enc = results["encoder"]["encoder"]
     image = results.get("image")
     rows = []
     if image:
@@ -166,7 +166,7 @@ def table(results: dict) -> str:
     ]
     for beam in ("beam1", "beam3", "beam5", "beam3_guided"):
         m = warm["model"][beam]
-        name = beam.replace("beam", "beam ").replace("_guided", ", with its bag (the default)")
+        name = beam.replace("beam", "beam ").replace("_guided", ", guided (the default)")
         rows.append((f"warm model, {name} (p50 / p95)",
                      f"{m['p50_ms']:.1f} / {m['p95_ms']:.1f} ms"))
     for name, label in (("handler_api", "warm handler, API event"),
@@ -183,13 +183,17 @@ def table(results: dict) -> str:
          f"{results['decode']['jpeg_12mp']['peak_above_baseline_mb']:.0f} MB, "
          f"{results['decode']['jpeg_12mp']['seconds']:.3f} s"),
     ]
-    rows.append((f"the detector graph at {reader['input_size']} px (the one read of a photo): "
-                 "1 image / per image in 8; set-up",
-                 f"{reader['batch1_ms']:.1f} / {reader['batch8_per_image_ms']:.1f} ms; "
-                 f"{reader['build_ms']:.0f} ms"))
+    for name, label in (("onnx_int8", "encoder, int8 (serves where the CPU has VNNI)"),
+                        ("onnx", "encoder, float32 (serves elsewhere)")):
+        if name not in enc:  # a bundle without the int8 graph
+            continue
+        rows.append((f"{label}: 1 image / per image in 8; set-up",
+                     f"{enc[name]['batch1_ms']:.1f} / {enc[name]['batch8_per_image_ms']:.1f} ms; "
+                     f"{enc[name]['build_ms']:.0f} ms"))
     dec = results["decoder"].get("decoder", {})
     for name, label in (("onnx", "decoder, int8 weights"),):
-        rows.append((f"{label}: step on 3 rows; search per photo",
+        rows.append((f"{label}: step on 6 / 3 rows; search per photo",
+                     f"{dec[name]['step_6_rows']['p50_ms']:.2f} / "
                      f"{dec[name]['step_3_rows']['p50_ms']:.2f} ms; "
                      f"{dec[name]['search_per_photo']['p50_ms']:.1f} ms"))
     for name, label in (("flickr_sized", "Flickr8k photo as shipped (224x224)"),
@@ -227,12 +231,12 @@ def main(argv: list[str] | None = None) -> None:
         "cli": cli_process(3),
         "cli_folder": cli_folder(),
         "warm": run_child("bench.warm", str(args.repeat)),
-        "reader": run_child("bench.reader"),
+        "encoder": run_child("bench.encoder"),
         "decoder": run_child("bench.decoder"),
         "seed": run_child("bench.seed_comparison", str(max(2, args.repeat // 10))),
         "decode": run_child("bench.decode_memory"),
     }
-    results["machine"]["cpu_features"] = results["reader"]["cpu_features"]
+    results["machine"]["cpu_features"] = results["encoder"]["cpu_features"]
     for key, path in (("image", IMAGE_FIGURES), ("before", BEFORE_FIGURES),
                       ("before_objects", OBJECTS_BEFORE_FIGURES)):
         if path.exists():

@@ -45,11 +45,11 @@ def photos() -> list[bytes]:
 
 
 def caption_latency(captioner, beam: int, repeat: int, guidance: bool = False) -> dict:
-    """Warm per-image latency of the model (the detector graph, labels, search) on decoded
+    """Warm per-image latency of the model (preprocess, encoder, labels, search) on decoded
     photos, rotating through them, after one untimed call."""
     from caption.images import decode_image
 
-    images = [decode_image(p, 10**8, captioner.decode_size).image for p in photos()]
+    images = [decode_image(p, 10**8, captioner.preprocess.size).image for p in photos()]
     counter = iter(range(10**9))
 
     def once():
@@ -86,19 +86,3 @@ def run_child(module: str, *args: str) -> dict:
     figures = json.loads(result.stdout.strip().splitlines()[-1])
     figures["process_wall_ms"] = round(1000 * wall, 1)
     return figures
-
-
-# Reported beside the figures: Lambda's x86 hosts differ (AVX2 only, or AVX-512 with VNNI).
-REPORTED_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8", "amx_bf16")
-
-
-def cpu_features() -> list[str]:
-    """The vector instruction sets Linux reports for this machine's first CPU, of those that
-    decide ONNX Runtime's kernels."""
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as info:
-            flags = next((line.partition(":")[2].split() for line in info
-                          if line.startswith("flags")), [])
-    except OSError:
-        flags = []
-    return [flag for flag in REPORTED_FLAGS if flag in flags]

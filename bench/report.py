@@ -20,7 +20,7 @@ def render(results: dict) -> str:
     isa = ", ".join(machine.get("cpu_features", [])) or "unknown"
     return (f"{START}\nMeasured {results['when']} by `make bench` on {machine['cpu']} "
             f"(vector instructions: {isa}), Python {machine['python']}, ONNX Runtime "
-            f"{machine['onnxruntime']}, {machine['threads']} threads (figures in "
+            f"{machine['onnxruntime']}, {machine['threads']} encoder threads (figures in "
             f"`bench/results/latest.json`):\n\n"
             f"{results['table']}\n{END}")
 

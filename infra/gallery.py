@@ -40,7 +40,7 @@ sys.path[:0] = [str(REPO / "functions"), str(REPO)]
 
 from caption.metrics.faults import fault, places_named  # noqa: E402
 from caption.metrics.hallucination import broken  # noqa: E402
-from caption.model.classes import classes_named  # noqa: E402
+from caption.metrics.subjects import classes_named  # noqa: E402
 from caption.model.decoding import DecodingConfig  # noqa: E402
 from caption.runtime import load_service  # noqa: E402
 from caption.service import CaptionOptions  # noqa: E402
@@ -241,11 +241,10 @@ def gallery(service, images: Path, shown: dict[str, tuple[Callable, Photo]],
                            f"({c.score:.2f})" for i, c in enumerate(guided.captions))
         labels = ", ".join(f"{label.noun} ({label.name}, {label.score:.2f})"
                            for label in guided.labels[:3]) or "none above 0.05"
-        guide = (f"about the found *{guided.guided_by}*" if guided.guided_by
-                 else "names no found object")
+        guide = f"guided by *{guided.guided_by}*" if guided.guided_by else "not guided"
         found = ", ".join(f"{o.name} ({o.score:.2f})" for o in guided.objects) or "none"
         said += (f"<br>labels: {labels}; {guide}<br>objects: {found}"
-                 f"<br>without its bag: *{plain.captions[0].text}*")
+                 f"<br>without guidance: *{plain.captions[0].text}*")
         rows.append(f"| ![{photo.shows}](gallery/{name}.jpg){{ width=200 }}<br>"
                     f"<small>{photo.credit}</small> | {photo.shows} | {said} | "
                     f"{reading(readings, name, best)} | {machine_checks(best, photo)} |")
@@ -253,20 +252,22 @@ def gallery(service, images: Path, shown: dict[str, tuple[Callable, Photo]],
 
 
 METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
-               ("val_unguided", "Flickr8k val", "off (no bag)"),
-               ("val_two_captioners", "Flickr8k val, the decoder/writer split (2026.12.07.1)",
-                "on (its default)"),
+               ("val_unguided", "Flickr8k val", "off"),
+               ("val_without_objects", "Flickr8k val, without the detector (before it)",
+                "on (default)"),
+               ("val_without_objects_unguided", "Flickr8k val, without the detector", "off"),
                ("coco_dev", "coco-dev (80 everyday COCO photos, out of domain)", "on (default)"),
-               ("coco_dev_unguided", "coco-dev", "off (no bag)"),
-               ("coco_dev_two_captioners", "coco-dev, the decoder/writer split (2026.12.07.1)",
-                "on (its default)"))
+               ("coco_dev_unguided", "coco-dev", "off"),
+               ("coco_dev_without_objects", "coco-dev, without the detector (before it)",
+                "on (default)"),
+               ("coco_dev_without_objects_unguided", "coco-dev, without the detector", "off"))
 
 
 def metrics_table(metrics: dict) -> str:
-    rows = ["| set | guidance | BLEU-1 | BLEU-4 | CIDEr-D | names the subject | "
+    rows = ["| set | guidance | encoder | BLEU-1 | BLEU-4 | CIDEr-D | names the subject | "
             "CHAIR-s | CHAIR-i | invented scenes | broken sentences | sentence faults | "
             "invented places |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for key, label, guidance in METRIC_ROWS:
         m = metrics.get(key)
         if not m:
@@ -274,9 +275,10 @@ def metrics_table(metrics: dict) -> str:
         invents = (f"{m['chair_s']:.1f} % | {m['chair_i']:.1f} % | {m['invented_scenes']:.1f} % "
                    f"| {m['broken_sentences']} of {m['images']}" if "chair_s" in m
                    else "| | |")
+        encoder = m.get("encoder", "").replace("onnxruntime ", "")
         judged = (f"{m['sentence_faults']:.1f} % | {m['invented_places']:.1f} %"
                   if "sentence_faults" in m else " | ")
-        rows.append(f"| {label} | {guidance} | {m['bleu1']:.2f} | "
+        rows.append(f"| {label} | {guidance} | {encoder} | {m['bleu1']:.2f} | "
                     f"{m['bleu4']:.2f} | {m['cider_d']:.2f} | {m['names_subject']:.1f} % | "
                     f"{invents} | {judged} |")
     return "\n".join(rows)
@@ -297,43 +299,57 @@ def presence_table(metrics: dict) -> str:
     return "\n".join(lines)
 
 
-# The rules table's columns: (heading, set, figure, format).
+# Columns of the tables of settings measured one at a time: (heading, set, figure, format).
 _CIDER, _PERCENT, _COUNT = "{:.2f}", "{:.1f} %", "{}"
-ABLATION_COLUMNS = (("val BLEU-4", "val", "bleu4", _CIDER),
-                    ("val CIDEr-D", "val", "cider_d", _CIDER),
-                    ("val CHAIR-s", "val", "chair_s", _PERCENT),
-                    ("val faults", "val", "sentence_faults", _PERCENT),
-                    ("A CIDEr-D", "coco_dev_a", "cider_d", _CIDER),
-                    ("A subject", "coco_dev_a", "names_subject", _PERCENT),
-                    ("A CHAIR-s", "coco_dev_a", "chair_s", _PERCENT),
-                    ("A faults", "coco_dev_a", "sentence_faults", _PERCENT),
-                    ("A places", "coco_dev_a", "invented_places", _PERCENT),
-                    ("B CIDEr-D", "coco_dev_b", "cider_d", _CIDER),
-                    ("B subject", "coco_dev_b", "names_subject", _PERCENT),
-                    ("B CHAIR-s", "coco_dev_b", "chair_s", _PERCENT),
-                    ("B faults", "coco_dev_b", "sentence_faults", _PERCENT),
-                    ("B places", "coco_dev_b", "invented_places", _PERCENT))
+OBJECT_COLUMNS = (("coco-dev CIDEr-D", "coco_dev", "cider_d", _CIDER),
+                  ("coco-dev names the subject", "coco_dev", "names_subject", _PERCENT),
+                  ("coco-dev CHAIR-s", "coco_dev", "chair_s", _PERCENT),
+                  ("val BLEU-4", "val", "bleu4", _CIDER), ("val CIDEr-D", "val", "cider_d", _CIDER),
+                  ("val names the subject", "val", "names_subject", _PERCENT),
+                  ("val CHAIR-s", "val", "chair_s", _PERCENT))
+WRITER_COLUMNS = (("coco-dev written", "coco_dev", "written_images", _COUNT),
+                  ("CIDEr-D", "coco_dev", "cider_d", _CIDER),
+                  ("names the subject", "coco_dev", "names_subject", _PERCENT),
+                  ("CHAIR-s", "coco_dev", "chair_s", _PERCENT),
+                  ("sentence faults", "coco_dev", "sentence_faults", _PERCENT),
+                  ("invented places", "coco_dev", "invented_places", _PERCENT),
+                  ("val written", "val", "written_images", _COUNT),
+                  ("BLEU-4", "val", "bleu4", _CIDER), ("CIDEr-D", "val", "cider_d", _CIDER),
+                  ("CHAIR-s", "val", "chair_s", _PERCENT),
+                  ("sentence faults", "val", "sentence_faults", _PERCENT))
 
 
-def ablations_table(metrics: dict) -> str:
-    """Every rule and threshold with and without (metrics.ablations, written by
-    `python -m caption.metrics.ablations --write`)."""
-    table = metrics.get("ablations")
-    if not table:
-        return "*No figures: run `python -m caption.metrics.ablations --write`.*"
-    lines = ["| variant | what changes | " + " | ".join(h for h, *_ in ABLATION_COLUMNS) + " |",
-             "|---|---|" + "---|" * len(ABLATION_COLUMNS)]
-    for name, row in table.items():
-        cells = [form.format(row[part][figure]) for _, part, figure, form in ABLATION_COLUMNS]
-        lines.append(f"| {name} | {row['what']} | " + " | ".join(cells) + " |")
+def variants_table(tuning: dict | None, command: str, columns, note: str = "") -> str:
+    """A table of settings changed one at a time, as a tuning command stored it."""
+    if not tuning:
+        return f"*No figures: run `{command}`.*"
+    lines = [f"By `{tuning['command']}` ({tuning['encoder']} encoder, guidance on{note}):", "",
+             "| setting | " + " | ".join(heading for heading, *_ in columns) + " |",
+             "|---|" + "---|" * len(columns)]
+    for row in tuning["variants"]:
+        cells = [form.format(row[part][figure]) for _, part, figure, form in columns]
+        lines.append(f"| {row['variant']} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
+
+
+def tuning_table(detector: dict) -> str:
+    """The detector's caption settings (detector.tuning)."""
+    return variants_table(detector.get("tuning"),
+                          "python -m caption.train.stages.tune_objects --write", OBJECT_COLUMNS)
+
+
+def writer_table(writer: dict) -> str:
+    """Who describes which photo, and the writer's bars (writer.tuning)."""
+    return variants_table(writer.get("tuning"),
+                          "python -m caption.train.stages.tune_writer --write", WRITER_COLUMNS,
+                          '; "written": photos the writer described')
 
 
 def decoding_table(config: dict) -> str:
     """Every decoding setting the bundle serves with, and where it came from
     (caption.model.decoding.DecodingConfig), with the default settings."""
     decoding = DecodingConfig.from_bundle({name: config.get(name)
-                                           for name in ("detector", "decoding")})
+                                           for name in ("labels", "detector", "writer")})
     lines = ["| setting | value | from |", "|---|---|---|"]
     for name, entry in decoding.describe().items():
         value = json.dumps(entry["value"]).replace("|", "\\|")
@@ -342,29 +358,35 @@ def decoding_table(config: dict) -> str:
 
 
 def training_summary(config: dict) -> str:
-    """How each trained part came to be, from what model.json keeps (training, labels.head)."""
+    """How each trained part came to be, from the histories model.json keeps (training and
+    writer.training)."""
     training = config["training"]
     history = training["history"]
-    kept = next(row for row in history if row["epoch"] == training["epoch"])
-    data = training["data"]
-    lines = [f"- **Cross-entropy** (caption.train.stages.one_captioner): "
-             f"{data['flickr_photos']:,} Flickr8k photos, {data['sentences']:,} coco-text "
-             f"sentences, {data['coco_photos_with_pseudo_captions']:,} of "
-             f"{data['coco_photos']:,} uncaptioned COCO photos with retrieved captions; a "
-             f"vocabulary of {data['vocabulary']:,} words. {len(history)} epochs in "
-             f"{history[-1]['elapsed_s'] / 60:.0f} minutes; epoch {kept['epoch']} kept (greedy, "
-             f"val BLEU-4 {kept['val_bleu4']:.2f}, CIDEr-D {kept['val_cider_d']:.2f}; coco-dev "
-             f"A CIDEr-D {kept['dev_a_cider_d']:.2f}, B {kept['dev_b_cider_d']:.2f}).",
-             f"- **Detector errors** the sentences' bags copy, measured on Flickr8k's training "
-             f"photos: recall {data['detector_errors']['recall_at_floor']:.3f} of the classes "
-             f"two captions name, {data['detector_errors']['false_alarms_per_photo']:.2f} false "
-             f"alarms per photo."]
-    head = (config.get("labels") or {}).get("head")
-    if head:
-        lines.append(f"- **Labels head** (caption.train.stages.label_head), on Flickr8k val: "
-                     f"the teacher's top class {100 * head['top_class_agrees']:.1f} % of the "
-                     f"time, among its five best {100 * head['teacher_top_in_top5']:.1f} %, the "
-                     f"teacher's noun {100 * head.get('top_noun_agrees', 0):.1f} %.")
+    kept = max(history, key=lambda row: row["bleu4"])
+    lines = [f"- **Cross-entropy**: {len(history)} epochs in {history[-1]['elapsed_s'] / 60:.0f} "
+             f"minutes; epoch {kept['epoch']} kept (the best val BLEU-4 on the feature cache, "
+             f"{kept['bleu4']:.2f}; CIDEr-D {kept['cider_d']:.2f})."]
+    scst = training.get("self_critical")
+    if scst:
+        first, chosen = scst["history"][0], scst["selected"]
+        lines.append(f"- **Self-critical**: val BLEU-4 {first['bleu4']:.2f} → "
+                     f"{chosen['bleu4']:.2f} and CIDEr-D {first['cider_d']:.2f} → "
+                     f"{chosen['cider_d']:.2f} at epoch {chosen['epoch']} (the step kept), "
+                     f"{scst['history'][-1]['elapsed_s'] / 60:.0f} minutes in all.")
+    distillation = training.get("distillation")
+    if distillation:
+        steps = distillation["history"]
+        lines.append(f"- **Distillation**: {distillation['batches']} batches in "
+                     f"{steps[-1]['elapsed_s'] / 60:.0f} minutes; divergence from the teacher "
+                     f"on int8 features {steps[0]['kl_int8']:.5f} → {steps[-1]['kl_int8']:.5f}.")
+    writer = (config.get("writer") or {}).get("training")
+    if writer:
+        epochs = writer["history"]
+        lines.append(f"- **Sentence writer**: {writer['sentences']:,} sentences, a vocabulary "
+                     f"of {len(config['writer']['vocabulary']):,} words; {len(epochs)} epochs in "
+                     f"{epochs[-1]['elapsed_s'] / 60:.0f} minutes, held-out loss "
+                     f"{epochs[0]['held_out_loss']:.2f} → {epochs[-1]['held_out_loss']:.2f} per "
+                     "word.")
     return "\n".join(lines)
 
 
@@ -400,15 +422,17 @@ def main(argv: list[str] | None = None) -> int:
                 gallery(service, images, shown, load_readings(images / "readings.json")))
     text = fill(text, "metrics", metrics_table(config["metrics"]))
     text = fill(text, "presence", presence_table(config["metrics"]))
-    text = fill(text, "ablations", ablations_table(config["metrics"]))
+    text = fill(text, "tuning", tuning_table(config.get("detector") or {}))
+    text = fill(text, "writer", writer_table(config.get("writer") or {}))
     text = fill(text, "decoding", decoding_table(config))
     text = fill(text, "training", training_summary(config))
     text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
-                               f"served below by {timings['reader']} (the one read of a "
-                               f"photo), {timings['decoder']} (decoder) and "
-                               f"{timings['labels']} (labels), with whole sentences, grounding "
-                               "and objects on as by default, as on the machine that ran "
-                               "`make gallery`.")
+                               f"served below by {timings['encoder']} (encoder), "
+                               f"{timings['decoder']} (decoder), {timings['grounding']} "
+                               f"(grounding), {timings.get('detector', 'off')} (objects) and "
+                               f"{timings.get('writer', 'off')} (the sentence writer), "
+                               "with whole sentences, grounding and objects on as by default, "
+                               "as on the machine that ran `make gallery`.")
     page.write_text(text)
     print(f"wrote {page} and {len(shown)} photos in {images}")
     return 0

@@ -6,7 +6,6 @@ import copy
 import io
 import json
 import os
-from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -101,31 +100,30 @@ def context():
 
 
 @pytest.fixture(scope="session")
-def tiny_bundle(tmp_path_factory) -> Path:
-    """A small, randomly initialised captioner written and exported by the real export path
-    (checkpoint, model.json, the decoder's graphs), reading photos with the shipped detector
-    graph (copied with its section)."""
-    import shutil
-
+def tiny_bundle(tmp_path_factory, photos) -> Path:
+    """A small, randomly initialised bundle written and exported by the real training and
+    export paths: checkpoint, model.json, and every graph serving reads (the int8 encoder
+    calibrated on the real photos)."""
     import torch
+    from PIL import Image
 
-    from caption.model.bundle import read_config, write_config
-    from caption.model.vocabulary import SPECIALS
-    from caption.train.export.captioner import write_bundle
-    from caption.train.networks.attention_decoder import DecoderConfig
-    from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder
+    from caption.model.bundle import ModelInfo
+    from caption.model.preprocess import Preprocessing
+    from caption.model.vocabulary import SPECIALS, Vocabulary
+    from caption.train.export.bundle import export_bundle
+    from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+    from caption.train.networks.efficientnet_lite import EfficientNetLite
+    from caption.train.networks.weights import save_bundle
 
     torch.manual_seed(0)
-    words = [*SPECIALS, "a", "cat", "dog", "on", "the", "grass", "sits", "two"]
-    shipped = read_config(SHIPPED)
-    decoder = ConceptDecoder(ConceptConfig(
-        DecoderConfig(len(words), shipped.decoder["decoder"]["feature_dim"], embed_dim=16,
-                      hidden_dim=32, attention_dim=16), 81)).eval()
+    vocab = Vocabulary([*SPECIALS, "a", "cat", "dog", "on", "the", "grass", "sits"])
+    decoder = AttentionDecoder(DecoderConfig(len(vocab), embed_dim=16, hidden_dim=32,
+                                             attention_dim=16))
     directory = tmp_path_factory.mktemp("bundle")
-    write_config(directory, shipped.with_changes(labels=None, graphs=replace(
-        shipped.graphs, labels=None, decoder_start=None, decoder_step=None)))
-    shutil.copy(SHIPPED / shipped.graphs.detector, directory / shipped.graphs.detector)
-    write_bundle(directory, decoder, words, "0", name="tiny")
+    save_bundle(directory, "efficientnet-lite0", EfficientNetLite("efficientnet-lite0").eval(),
+                decoder.eval(), vocab, Preprocessing(size=64),
+                ModelInfo("tiny", "0", "efficientnet-lite+attention-lstm"))
+    export_bundle(directory, [Image.open(io.BytesIO(p)) for p in photos.values()])
     return directory
 
 
@@ -137,14 +135,14 @@ def copy_bundle(source: Path, target: Path) -> Path:
 
 
 def resave_bundle(directory: Path):
-    """New weights for a bundle, as training leaves them (the graphs beside them are then
-    stale); returns model.json."""
-    import torch
+    """Save a bundle's own weights again, as training does after it changes them (the float16
+    round trip changes nothing, but the checkpoint is written anew); returns model.json."""
+    from caption.train.networks.weights import load_torch_model, save_bundle
 
-    from caption.train.export.captioner import save_weights
-    from caption.train.networks.weights import load_decoder
-
-    decoder = load_decoder(directory)
-    with torch.no_grad():
+    model = load_torch_model(directory)
+    decoder = model.decoder
+    with __import__("torch").no_grad():
         decoder.out.bias.add_(1e-2)  # new weights, as a training step would leave them
-    return save_weights(directory, decoder)
+    return save_bundle(directory, model.config.encoder["variant"], model.encoder, decoder,
+                       model.vocabulary, model.preprocess, model.info, model.config.labels,
+                       model.classifier)

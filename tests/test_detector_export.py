@@ -18,9 +18,6 @@ from caption.model.graphs import open_session
 from caption.model.loader import load_model
 from caption.model.objects import COCO_CLASSES, Detections, suppress
 from caption.train.export import detector as detector_export
-from caption.train.export.captioner import write_bundle
-from caption.train.networks.attention_decoder import DecoderConfig
-from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder
 from tests.conftest import copy_bundle
 
 SIZE = 16  # the synthetic graph's input side
@@ -74,7 +71,7 @@ def synthetic_graph() -> tuple[dict, dict[str, np.ndarray]]:
         _node("se/add", "Add", "se/conv", "three"), _node("se/relu6", "Relu6", "se/add"),
         _node("se/gate", "Mul", "sixth", "se/relu6"), _node("se/out", "Mul", "se/gate", "dw"),
         _conv("down", "se/out", "w3", "b3", stride=2, fused=("BiasAdd", "Relu")),
-        # The backbone's last map, named as the package names it: the captioner's regions.
+        # The backbone's last map, named as the package names it: the `regions` output.
         _conv("tower_0/extern1/BatchNorm/FusedBatchNorm", "down", "we", "be"),
         _node("e/mul", "Mul", "sixth", "tower_0/extern1/BatchNorm/FusedBatchNorm"),
         _node("e/add", "Add", "tower_0/extern1/BatchNorm/FusedBatchNorm", "three"),
@@ -198,7 +195,7 @@ def test_the_translation_computes_what_tf_computes(tmp_path):
         ["boxes", "scores", "classes", "regions"], {"images": image[None]})
     expected_regions = reference_heads(image.astype(np.float64), weights)[2]
     np.testing.assert_allclose(regions[0], expected_regions.reshape(-1, 6), rtol=1e-4,
-                               atol=1e-5)  # row by row, channels last: what the decoder reads
+                               atol=1e-5)  # row by row, channels last: as a decoder reads them
     expected = reference_detections(image.astype(np.float64), weights)
     found = scores[0] > 0
     assert found.sum() == min(len(expected), detector_export.TOP_K)
@@ -239,11 +236,6 @@ def bundle_with_detector(tiny_bundle, tmp_path_factory):
     write_source(source)
     assert detector_export.main(["--model", str(bundle), "--source", str(source),
                                  "--input-size", "32", "--score-threshold", "0.1"]) == 0
-    # A decoder that reads the synthetic backbone's six channels.
-    decoder = ConceptDecoder(ConceptConfig(DecoderConfig(
-        len(read_config(bundle).vocabulary), 6, embed_dim=8, hidden_dim=16, attention_dim=8),
-        81)).eval()
-    write_bundle(bundle, decoder, read_config(bundle).vocabulary, "0", name="tiny")
     return bundle
 
 
@@ -255,8 +247,8 @@ def test_the_exported_detector_serves_and_lists_objects(bundle_with_detector, ph
     assert config.detector["input_size"] == 32 and config.detector["score_threshold"] == 0.1
     assert config.detector["classes"] == list(COCO_CLASSES)
     model = load_model(bundle_with_detector)
-    assert model.runtime["objects"] == "on"
-    assert model.decode_size == 32  # the photo is read at the detector's input
+    assert model.runtime["detector"] == "onnxruntime"
+    assert model.decode_size == 64  # the tiny encoder's input is the larger
     image = Image.open(io.BytesIO(photos["chelsea"]))
     (described,) = model.describe([image], sizes=[(600, 400)], object_threshold=0.0)
     assert described.objects, "random weights still put peaks above 0"
@@ -267,9 +259,7 @@ def test_the_exported_detector_serves_and_lists_objects(bundle_with_detector, ph
         assert 0 <= box.top and box.top + box.height <= 400
     assert [o.score for o in described.objects] == sorted(
         (o.score for o in described.objects), reverse=True)
-    unlisted = load_model(bundle_with_detector, objects=False)
-    assert unlisted.runtime["objects"] == "off"
-    assert unlisted.describe([image])[0].objects == []
+    assert load_model(bundle_with_detector, objects=False).runtime["detector"] == "off"
 
 
 def test_a_stale_or_malformed_detector_is_refused_at_load(bundle_with_detector, tmp_path):

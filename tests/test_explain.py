@@ -23,42 +23,33 @@ ALLOWED = "allowed: no rule bars it; the model preferred other words"
 
 
 def test_a_barred_word_is_explained_by_its_rule_and_evidence(capsys):
-    result = run(capsys, str(SAMPLE), "two", "cat", "dog", "man", "zzz", "--config")
+    result = run(capsys, str(SAMPLE), "two", "cat", "dog", "man", "zzz", "--guidance", "off",
+                 "--config")
+    assert result["writer"] == "image decoder" and result["guided_by"] is None
     assert len(result["captions"]) == 3
     # One box of anything: "two" claims more than the detector found.
     assert result["why_not"]["two"] == ["absent: two: boxes of one class 1 < 2"]
-    assert result["why_not"]["zzz"] == ["not in the decoder's vocabulary"]
-    # The cat is in the decoder's bag; a man is barred by the person box it lacks.
-    [cat] = [slot for slot in result["bag"] if slot.startswith("cat ")]
-    assert result["why_not"]["man"][0].startswith("absent: person: the detector's best score")
-    # The cat is allowed exactly when its score reaches the evidence threshold.
-    config = result["config"]
-    needed = config["evidence_thresholds"]["value"].get("cat",
-                                                        config["evidence_thresholds"]["value"]["default"])
-    score = float(cat.split()[1])
-    assert (result["why_not"]["cat"] == [ALLOWED]) == (score >= needed - 0.005)
+    assert result["why_not"]["zzz"] == ["not in the vocabulary of the one writing"]
+    # The cat is what the photo shows (the classifier's label, a detected box), so no rule
+    # bars it; a man is barred by the person evidence it lacks (no person box either).
+    assert "cat" in result["concepts_shown"] and result["why_not"]["cat"] == [ALLOWED]
+    assert result["why_not"]["man"][0].startswith("absent: person: ")
     # What it says agrees with what was written: no caption holds a word it calls barred.
     said = set(" ".join(result["captions"]).split())
     for word, why in result["why_not"].items():
         if why != [ALLOWED]:
             assert word not in said, (word, why, result["captions"])
-    assert config["count_threshold"]["from"] == "model.json detector.count_threshold"
+    config = result["config"]
+    assert config["guide_threshold"]["from"] == "model.json labels.guide_threshold"
     assert config["whole_sentences"] == {"value": True,
                                          "from": "settings: CAPTION_WHOLE_SENTENCES"}
 
 
-def test_rules_that_look_at_the_words_before_are_reported_along_the_captions(capsys):
-    """A word is barred straight after itself: explain asks the rules at every point of the
-    captions returned, and says after which words."""
-    best = run(capsys, str(SAMPLE))["captions"][0]
-    last = best.split()[-1]
-    reasons = run(capsys, str(SAMPLE), last)["why_not"][last]
-    assert f"after '{best}': whole sentence: no word twice in a row" in reasons
-
-
-def test_guidance_off_reads_no_bag(capsys):
-    result = run(capsys, str(SAMPLE), "--guidance", "off")
-    assert result["bag"] == [] and result["absent"] == []
+def test_the_guided_caption_says_who_wrote_it(capsys):
+    result = run(capsys, str(SAMPLE))
+    assert result["guided_by"] == "cat"
+    assert all("cat" in caption.split() for caption in result["captions"])
+    assert any(name.endswith(": name the cat") for name in result["rules"])
 
 
 def test_a_file_that_is_not_an_image_gets_the_error_json(tmp_path, capsys):
@@ -69,3 +60,12 @@ def test_a_file_that_is_not_an_image_gets_the_error_json(tmp_path, capsys):
     assert exit_.value.code == 2
     error = json.loads(capsys.readouterr().err)["error"]
     assert error["code"] and error["message"]
+
+
+def test_rules_that_look_at_the_words_before_are_reported_along_the_captions(capsys):
+    """A word is barred straight after itself: explain asks the rules at every point of the
+    captions returned, and says after which words."""
+    best = run(capsys, str(SAMPLE))["captions"][0]
+    last = best.split()[-1]
+    reasons = run(capsys, str(SAMPLE), last)["why_not"][last]
+    assert f"after '{best}': whole sentence: no word twice in a row" in reasons

@@ -11,7 +11,6 @@ from bench.report import render
 from infra.gallery import (
     EVERYDAY,
     NOT_YET_READ,
-    ablations_table,
     decoding_table,
     generated,
     load_readings,
@@ -20,6 +19,8 @@ from infra.gallery import (
     reading,
     tally,
     training_summary,
+    tuning_table,
+    writer_table,
 )
 from tests.conftest import REPO
 
@@ -37,7 +38,8 @@ def test_the_model_cards_tables_are_what_model_json_holds():
     config = json.loads((REPO / "layers" / "model" / "model.json").read_text())
     assert between(card, "metrics") == metrics_table(config["metrics"])
     assert between(card, "presence") == presence_table(config["metrics"])
-    assert between(card, "ablations") == ablations_table(config["metrics"])
+    assert between(card, "tuning") == tuning_table(config["detector"])
+    assert between(card, "writer") == writer_table(config["writer"])
     assert between(card, "decoding") == decoding_table(config)
     assert between(card, "training") == training_summary(config)
     assert f"{config['name']}` {config['version']}," in between(card, "model")

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from caption.metrics.hallucination import broken, hallucination, read_objects, scenes_named
-from caption.model.classes import classes_named, mentions
+from caption.metrics.subjects import classes_named, mentions
 
 
 def test_whole_phrases_name_their_own_class_only():

@@ -16,8 +16,8 @@ from PIL import Image
 import caption.app as app
 from caption.images import decode_image
 from caption.metadata import OBJECTS, USER_METADATA_LIMIT, caption_metadata, metadata_size
+from caption.metrics.subjects import mentions
 from caption.model.captioner import Caption
-from caption.model.classes import mentions
 from caption.model.objects import COCO_CLASSES, Box, DetectedObject, Detections
 from tests.conftest import load_event
 from tests.s3_helpers import BUCKET, s3_event
@@ -160,20 +160,22 @@ def test_the_cli_json_carries_the_same_objects_as_the_api(client, tmp_path, phot
 
 
 def test_no_person_word_without_a_person_detection(shipped, photos):
-    """The coffee's regions, with the detector's evidence: person words are barred when the
-    detector found no person, and allowed when it did."""
+    """The coffee's word detectors and classifier, with the detector's evidence: person words
+    are barred when the detector found no person, and allowed when it did."""
     image = decode_image(photos["coffee"], 40_000_000).image
-    regions = shipped.read([image]).regions
+    encoded = shipped.encode(shipped.preprocess(image)[None])
     ids = shipped.vocabulary.ids
     person_words = {ids["man"], ids["woman"], ids["people"]}
 
     def barred(*found: str) -> set[int]:
-        """The decoder's banned words where the detector found these, each once at 0.9."""
+        """The decoder's banned words (guidance off) where the detector found these, each
+        once at 0.9."""
         detections = Detections(COCO_CLASSES, np.tile([0.1, 0.1, 0.6, 0.6], (len(found), 1)),
                                 np.full(len(found), 0.9),
                                 np.array([COCO_CLASSES.index(n) for n in found]))
-        evidence = shipped.decoding.evidence(detections, None, True, 0)
-        return shipped.decoding.plan(evidence, regions, True, 20).rules.banned
+        evidence = shipped.decoding.evidence(encoded.regions, encoded.probabilities[0],
+                                             detections, False, 0)
+        return shipped.decoding.plan(evidence, encoded.regions, False, 20).rules.banned
 
     assert person_words <= barred("cup")
     assert not person_words & barred("person")

@@ -10,11 +10,15 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from caption.model.bundle import ModelInfo
+from caption.model.captioner import Captioner
 from caption.model.constraints import Constraints
-from caption.model.decoding import Decoding, DecodingConfig, WordIds
+from caption.model.decoding import DecodingConfig, WordIds
+from caption.model.preprocess import Preprocessing
 from caption.model.rules import BanWords, RequireOneOf, Rules
 from caption.model.search import beam_search, search
 from caption.model.vocabulary import SPECIALS, Vocabulary
+from caption.model.words import NUMBER_WORDS
 
 VOCAB = Vocabulary([*SPECIALS, "a", "cat", "dog", "sits", "on", "the", "mat", "red"])
 IDS = VOCAB.ids
@@ -119,10 +123,10 @@ def test_the_captioner_retries_without_whole_sentences_when_none_fits():
     def starts_with_a(history):
         return {"a": 0.99}
 
-    decoding = Decoding(DecodingConfig(whole_sentences=True), ScriptedDecoder(starts_with_a),
-                        VOCAB, reads_bag=False)
-    whole = Rules(WordIds(VOCAB).sentence_rules(1))
+    captioner = Captioner(None, ScriptedDecoder(starts_with_a), VOCAB, Preprocessing(),
+                          ModelInfo("scripted", "0", "none"),
+                          config=DecodingConfig(whole_sentences=True))
+    whole = Rules(WordIds(VOCAB, NUMBER_WORDS).sentence_rules(1))
     assert search(ScriptedDecoder(starts_with_a), None, VOCAB, whole, 1, 1, 1) == []
-    plan = decoding.plan(decoding.evidence(None, None, False, 0), None, False, 1)
-    (caption,) = plan.search(1, 1, 1)
-    assert plan.render(caption.tokens) == "a"
+    (caption,) = captioner.describe_features(None, None, 1, 1, 1, guidance=False).captions
+    assert caption.text == "a"

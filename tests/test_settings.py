@@ -36,9 +36,9 @@ def test_settings_from_environment(monkeypatch):
     settings = Settings.from_env()
     assert settings.allowed_buckets == {"a", "b", "c"}
     assert settings.max_pixels == 1000
-    assert settings.objects and settings.grounding
-    monkeypatch.setenv("CAPTION_OBJECTS", "0")
-    assert not Settings.from_env().objects
+    assert not settings.int8_encoder  # one precision, whatever the CPU
+    monkeypatch.setenv("CAPTION_INT8_ENCODER", "1")
+    assert Settings.from_env().int8_encoder
     assert settings.model_dir == REPO / "layers" / "model"  # a checkout finds its bundle
 
 

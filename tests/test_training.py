@@ -4,7 +4,7 @@ dataset readers and scoring on synthetic files (always)."""
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+import math
 from pathlib import Path
 
 import numpy as np
@@ -42,6 +42,160 @@ def test_scoring_normalises_both_sides():
     assert exact["bleu1"] == pytest.approx(100, abs=0.01)
     assert exact["bleu4"] == pytest.approx(100, abs=0.01)
 
+
+@needs_flickr
+def test_training_lowers_the_loss_resumes_and_writes_a_loadable_bundle(tmp_path):
+    from caption.train.__main__ import parse_args
+    from caption.train.export.bundle import export_bundle
+    from caption.train.stages.trainer import train
+
+    out = tmp_path / "bundle"
+    args = ["--images", str(FLICKR / "images"), "--captions", str(FLICKR / "captions.tsv"),
+            "--train-split", str(FLICKR / "splits/train.txt"),
+            "--val-split", str(FLICKR / "splits/val.txt"), "--limit", "16",
+            "--images-per-batch", "4", "--work-dir", str(tmp_path / "work"), "--out", str(out),
+            "--min-word-count", "1", "--patience", "10", "--val-beam-size", "1"]
+    first = train(parse_args([*args, "--epochs", "2"]))
+    resumed = train(parse_args([*args, "--epochs", "4", "--resume"]))
+    losses = [epoch["train_loss"] for epoch in resumed["history"]]
+    assert [epoch["epoch"] for epoch in resumed["history"]] == [1, 2, 3, 4]
+    assert resumed["history"][:2] == first["history"]  # epochs 1-2 were not re-run
+    assert losses[-1] < losses[0]
+    export_bundle(out, photos=None)  # as `make train` does last: the graphs serving runs
+    model = load_model(out)
+    config = json.loads((out / "model.json").read_text())
+    assert config["training"]["train_images"] == 16
+    assert Path(config["training"]["data"][0]).name == "captions.tsv"
+    assert model.caption(Image.new("RGB", (64, 64)), 2, 2, 5)
+
+
+@needs_flickr
+def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, capsys):
+    import shutil
+
+    from caption.metrics.evaluate import main
+
+    bundle = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, bundle)
+    main(["--model", str(bundle), "--limit", "4", "--beam-size", "2", "--write", "val_smoke"])
+    printed = json.loads(capsys.readouterr().out.split("\nstored as")[0])
+    written = (bundle / "model.json").read_text()
+    stored = json.loads(written)["metrics"]["val_smoke"]
+    assert stored == {k: v for k, v in printed.items() if k != "seconds_per_image"}
+    assert stored["images"] == 4 and stored["beam_size"] == 2
+    assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "distinct_captions"} <= set(stored)
+    # The same model scored again: model.json is left as it was (no timings stored).
+    main(["--model", str(bundle), "--limit", "4", "--beam-size", "2", "--write", "val_smoke"])
+    assert (bundle / "model.json").read_text() == written
+
+
+def test_cider_d_matches_pycocoevalcap():
+    """The fast reward is the same CIDEr-D the scores are reported in."""
+    from caption.metrics.cider import CiderD
+    from caption.text import tokenize
+
+    refs = {"a": ["A dog runs on the grass .", "A brown dog is running", "dog running"],
+            "b": ["Two cats sleep on a bed", "cats on a bed", "two kittens are sleeping"],
+            "c": ["A man rides a bike", "a cyclist on a road", "a person riding a bicycle"]}
+    predictions = {"a": "a dog runs on grass", "b": "two cats on a bed", "c": "a man on a bike"}
+    reference = score_captions(predictions, refs)["cider_d"]
+    cider = CiderD({k: [tokenize(r) for r in v] for k, v in refs.items()})
+    mine = 100 * sum(cider.score(k, tokenize(v)) for k, v in predictions.items()) / 3
+    assert mine == pytest.approx(reference, abs=0.01)
+
+
+def test_self_critical_training_raises_the_reward_it_samples(tiny_bundle):
+    """On a toy task (half the images are "a cat sits on the grass", half "the dog sits"), a few
+    SCST steps make the sampled captions earn more CIDEr-D; the decoder ends holding the best val
+    weights."""
+    import torch
+
+    from caption.train.networks.weights import load_torch_model
+    from caption.train.stages.scst import ScstConfig, sample_captions, self_critical
+
+    model = load_torch_model(tiny_bundle)
+    decoder, vocab = model.decoder.train(), model.vocabulary
+    torch.manual_seed(0)
+    features = torch.rand(12, 4, 1280).numpy()
+    names = [f"{i}.jpg" for i in range(12)]
+    features[::2, :, :8] += 3.0  # the "cat" images look different from the "dog" ones
+    captions = {n: ["a cat sits on the grass" if i % 2 == 0 else "the dog sits"] * 5
+                for i, n in enumerate(names)}
+    tokens, log_probs = sample_captions(decoder, torch.from_numpy(features[:2]), vocab, 3, 6)
+    assert tokens.shape[0] == 6 and log_probs.requires_grad
+    ended = (tokens == vocab.end).cumsum(1) > 0
+    assert (tokens[ended & (tokens != vocab.end)] == vocab.pad).all()  # nothing after <end>
+    summary = self_critical(decoder, vocab, features, names, captions, features[:4], names[:4],
+                            captions, ScstConfig(epochs=30, images_per_batch=6, max_words=6,
+                                                 learning_rate=3e-3, evaluate_every=20,
+                                                 average_best=0, samples_per_image=4))
+    rewards = [r["mean_reward"] for r in summary["history"] if r["mean_reward"] is not None]
+    assert rewards[-1] > rewards[0]
+    assert summary["selected"]["cider_d"] == max(r["cider_d"] for r in summary["history"])
+
+
+def test_the_seed_baseline_runs_the_seed_pipeline(photos):
+    """bench/baseline.py answers as the seed app's inference() did: three (sentence, score)."""
+    from bench.baseline import SeedPipeline, transform_image
+
+    pixels = transform_image(photos["chelsea"])
+    assert pixels.shape == (1, 3, 224, 224)
+    assert pixels.mean().abs() < 2  # ImageNet-normalised
+    captions = SeedPipeline()(photos["chelsea"])
+    assert len(captions) == 3
+    assert all(isinstance(text, str) and score >= 0 for text, score in captions)
+
+
+def test_distillation_brings_the_decoder_on_int8_features_nearer_the_teacher(tiny_bundle,
+                                                                            tmp_path, photos):
+    """The real distillation stage on real photos: it builds both encoder graphs, and the
+    student's divergence from the teacher on int8 features falls; the bundle is saved with the
+    new decoder, its history and version, and its graphs are then stale until exported."""
+    import shutil
+
+    import torch
+
+    from caption.model.bundle import BundleError
+    from caption.train.networks.weights import load_torch_model, save_bundle
+    from caption.train.stages.distill import DistillConfig, distill
+
+    directory = tmp_path / "bundle"
+    shutil.copytree(tiny_bundle, directory)
+    images = tmp_path / "images"
+    images.mkdir()
+    names = []
+    for name, data in photos.items():
+        (images / f"{name}.jpg").write_bytes(data)
+        names.append(f"{name}.jpg")
+    captions = tmp_path / "captions.tsv"
+    captions.write_text("".join(f"{n}#0\ta cat sits on the grass\n{n}#1\tthe dog sits\n"
+                                for n in names))
+    split = tmp_path / "train.txt"
+    split.write_text("\n".join(names))
+    # A random decoder's next-word distributions are nearly uniform whatever it reads; sharpen
+    # them, so that the int8 encoder's differences change them as a trained decoder's.
+    teacher = load_torch_model(directory)
+    with torch.no_grad():
+        teacher.decoder.project[0].weight.mul_(8.0)
+        teacher.decoder.out.weight.mul_(8.0)
+    save_bundle(directory, "efficientnet-lite0", teacher.encoder, teacher.decoder,
+                teacher.vocabulary, teacher.preprocess, teacher.info)
+    before = load_torch_model(directory).decoder.state_dict()  # as stored
+    summary = distill(directory, images, [captions], split,
+                      DistillConfig(epochs=30, images_per_batch=2, learning_rate=3e-3),
+                      version="distilled")
+    int8 = [record["kl_int8"] for record in summary["history"] if "kl_int8" in record]
+    batches = 30 * math.ceil(len(names) / 2)  # 30 epochs of 2 photos a batch
+    assert summary["batches"] == batches and int8[-1] < int8[0] / 2
+    after = load_torch_model(directory)
+    assert after.info.version == "distilled"
+    assert after.info.training["distillation"]["batches"] == batches
+    assert any(not torch.equal(before[k], v) for k, v in after.decoder.state_dict().items())
+    with pytest.raises(BundleError, match="stale"):
+        load_model(directory)
+
+
+# --- the one captioner's first stage (not serving yet: docs/development.md) ---------------
 
 def write_evidence(folder: Path, names: list[str], classes: list[list[int]], channels: int,
                    seed: int) -> None:
@@ -99,17 +253,12 @@ def stage_config(tiny_evidence, out: Path, epochs: int, resume: bool = False):
                        coco_dev_captions=root / "coco-dev.tsv")
 
 
-def test_the_captioner_stage_learns_resumes_and_exports_a_bundle_that_serves(tiny_evidence,
-                                                                           tmp_path):
+def test_the_one_captioner_stage_learns_and_resumes(tiny_evidence, tmp_path):
     """Cross-entropy on photos, sentences and pseudo-captioned photos: the loss falls, a
-    resumed run goes on from its checkpoint, and the best epoch, exported beside the shipped
-    detector, serves."""
-    import shutil
+    resumed run goes on from its checkpoint, and the best epoch is kept."""
+    import torch
 
-    from caption.model.bundle import read_config, write_config
-    from caption.train.export.captioner import export
     from caption.train.stages.one_captioner import run
-    from tests.conftest import SHIPPED
 
     out = tmp_path / "run"
     first = run(stage_config(tiny_evidence, out, 2))
@@ -121,16 +270,15 @@ def test_the_captioner_stage_learns_resumes_and_exports_a_bundle_that_serves(tin
     history = json.loads((out / "history.json").read_text())
     assert history["summary"]["coco_photos_with_pseudo_captions"] == 1
     assert history["summary"]["detector_errors"]["photos"] == 8
-    bundle = tmp_path / "bundle"
-    bundle.mkdir()
-    shipped = read_config(SHIPPED)
-    write_config(bundle, shipped.with_changes(labels=None, graphs=replace(
-        shipped.graphs, labels=None, decoder_start=None, decoder_step=None)))
-    shutil.copy(SHIPPED / shipped.graphs.detector, bundle / shipped.graphs.detector)
-    config = export(out / "best.pt", bundle, version="test")
-    assert config.training["epoch"] in range(1, 6) and "COCO" in config.training["provenance"]
-    model = load_model(bundle)
-    assert model.caption(Image.new("RGB", (64, 64)), 2, 2, 5)
+    # The kept epoch is a decoder that reads regions and a bag, and greedy decoding of a cat
+    # photo from its checkpoint says something.
+    from caption.model.vocabulary import Vocabulary
+    from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder
+
+    saved = torch.load(out / "best.pt", weights_only=False)
+    decoder = ConceptDecoder(ConceptConfig.from_json(saved["config"]))
+    decoder.load_state_dict(saved["decoder"])
+    assert saved["epoch"] in range(1, 6) and Vocabulary(saved["vocabulary"]).words
 
 
 def test_a_sentence_bag_holds_what_it_names_and_a_photos_false_alarms():
@@ -152,75 +300,6 @@ def test_a_sentence_bag_holds_what_it_names_and_a_photos_false_alarms():
                frozenset({"dog"}): ["a dog"]}
     found = retrieve((Slot("cat", 0.8, 1), Slot("couch", 0.5, 1)), grouped, rng)
     assert found == ["a cat on a couch", "a cat"]  # the most of the bag first, never a dog
-
-
-@needs_flickr
-def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, capsys):
-    import shutil
-
-    from caption.metrics.evaluate import main
-
-    bundle = tmp_path / "bundle"
-    shutil.copytree(tiny_bundle, bundle)
-    main(["--model", str(bundle), "--limit", "4", "--beam-size", "2", "--write", "val_smoke"])
-    printed = json.loads(capsys.readouterr().out.split("\nstored as")[0])
-    written = (bundle / "model.json").read_text()
-    stored = json.loads(written)["metrics"]["val_smoke"]
-    assert stored == {k: v for k, v in printed.items() if k != "seconds_per_image"}
-    assert stored["images"] == 4 and stored["beam_size"] == 2
-    assert {"bleu1", "bleu2", "bleu3", "bleu4", "cider_d", "distinct_captions"} <= set(stored)
-    # The same model scored again: model.json is left as it was (no timings stored).
-    main(["--model", str(bundle), "--limit", "4", "--beam-size", "2", "--write", "val_smoke"])
-    assert (bundle / "model.json").read_text() == written
-
-
-def test_cider_d_matches_pycocoevalcap():
-    """The fast reward is the same CIDEr-D the scores are reported in."""
-    from caption.metrics.cider import CiderD
-    from caption.text import tokenize
-
-    refs = {"a": ["A dog runs on the grass .", "A brown dog is running", "dog running"],
-            "b": ["Two cats sleep on a bed", "cats on a bed", "two kittens are sleeping"],
-            "c": ["A man rides a bike", "a cyclist on a road", "a person riding a bicycle"]}
-    predictions = {"a": "a dog runs on grass", "b": "two cats on a bed", "c": "a man on a bike"}
-    reference = score_captions(predictions, refs)["cider_d"]
-    cider = CiderD({k: [tokenize(r) for r in v] for k, v in refs.items()})
-    mine = 100 * sum(cider.score(k, tokenize(v)) for k, v in predictions.items()) / 3
-    assert mine == pytest.approx(reference, abs=0.01)
-
-
-def test_the_seed_baseline_runs_the_seed_pipeline(photos):
-    """bench/baseline.py answers as the seed app's inference() did: three (sentence, score)."""
-    from bench.baseline import SeedPipeline, transform_image
-
-    pixels = transform_image(photos["chelsea"])
-    assert pixels.shape == (1, 3, 224, 224)
-    assert pixels.mean().abs() < 2  # ImageNet-normalised
-    captions = SeedPipeline()(photos["chelsea"])
-    assert len(captions) == 3
-    assert all(isinstance(text, str) and score >= 0 for text, score in captions)
-
-
-def test_the_labels_head_learns_its_teacher_and_serves_in_the_bundle(tiny_evidence, tiny_bundle,
-                                                                     tmp_path, photos):
-    """Distilled from the teacher's probabilities, the head agrees with it more than chance,
-    and exported beside the decoder it serves the labels, stamped with its own weights."""
-    from caption.model.bundle import read_config
-    from caption.train.stages import label_head
-    from tests.conftest import copy_bundle
-
-    head, figures = label_head.train(tiny_evidence["root"], epochs=3)
-    assert figures["photos"] == 2 and 0 <= figures["top_class_agrees"] <= 1
-    bundle = copy_bundle(tiny_bundle, tmp_path / "b")
-    section = label_head.export(head, bundle, figures)
-    config = read_config(bundle)
-    assert config.graphs.labels == "labels.onnx" and len(section["classes"]) == 1000
-    model = load_model(bundle)
-    from caption.images import decode_image
-
-    (described,) = model.describe([decode_image(photos["chelsea"], 40_000_000).image])
-    assert all(label.noun for label in described.labels)
-    assert model.runtime["labels"] == "onnxruntime"
 
 
 def test_the_photos_are_read_once_as_serving_reads_them(tmp_path, photos):

@@ -81,12 +81,12 @@ class TimingsOut(BaseModel):
 
 class CaptionResponse(BaseModel):
     captions: list[CaptionOut] = Field(description="Best first.")
-    labels: list[LabelOut] = Field(description="ImageNet labels, most probable first (up to "
-                                               "5, each at least 0.05).")
-    guided_by: str | None = Field(None, description="The detected object (a COCO class) the "
-                                                    "best caption is about: the most confident "
-                                                    "one it names. Null when it names none (or "
-                                                    "guidance was off).")
+    labels: list[LabelOut] = Field(description="What the image classifier sees, most probable "
+                                               "first (up to 5, each at least 0.05).")
+    guided_by: str | None = Field(None, description="The noun the captions were steered to "
+                                                    "name (a label's, else a detected "
+                                                    "object's), or null when none was "
+                                                    "confident enough (or guidance was off).")
     objects: list[ObjectOut] = Field(default_factory=list, description=(
         "The COCO objects the detector finds, best first, each at least `object_threshold`; "
         "empty for a model without a detector."))
@@ -276,8 +276,8 @@ def create_app(service_factory: Callable[[], CaptionService], settings: Settings
     def healthz() -> HealthResponse:
         captioner = service_factory().captioner
         info = captioner.info
-        # What serves each part, so an operator can tell a model that lists objects from one
-        # without (CAPTION_OBJECTS) without reading the init log.
+        # Which runtimes serve, so an operator can tell a host on the int8 encoder from one
+        # on the float32 fallback (caption.model.cpu) without reading the init log.
         return HealthResponse(status="ok", model={
             "name": info.name, "version": info.version, "architecture": info.architecture,
             **captioner.runtime})

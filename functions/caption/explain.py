@@ -1,12 +1,13 @@
 """`python -m caption.explain PHOTO [WORD ...]`: why a caption says what it says.
 
-Prints, for one photo and the bundle as it serves: what the photo shows (the labels, the
-detector's objects, the bag the decoder read), the captions, and for each WORD every rule that
-barred it, with the evidence that fell short ("absent: dog: the detector's best score 0.04 <
-0.3"): at any point of a caption, and, for the rules that look at the words before, at each
-point along the captions returned ("after 'a red': whole sentence: ..."). A word no rule bars
-was allowed: the model preferred other words. `--config` also prints every decoding setting and
-where it came from (caption.model.decoding).
+Prints, for one photo and the bundle as it serves: what the photo shows (the classifier's
+nouns, the detector's objects, grounding's concepts), who writes the caption (the image decoder
+or the sentence writer) and the noun it is guided to name, the captions, and for each WORD every
+rule that barred it, with the evidence that fell short ("absent: dog: grounding's evidence
+0.004 < 0.3"), at any point of a caption, and, for the rules that look at the words before, at
+each point of the captions returned ("after 'a red': whole sentence: no colour twice within 4
+words"). A word no rule bars was allowed: the model preferred other words. `--config`
+also prints every decoding setting and where it came from (caption.model.decoding).
 
     python -m caption.explain events/sample.jpg dog grass
     python -m caption.explain photo.jpg --guidance off --config
@@ -26,44 +27,47 @@ from caption.settings import Settings
 
 def explain(model, data: bytes, words: list[str], guidance: bool = True, beam_size: int = 3,
             max_length: int = 20) -> dict:
-    """The explanation of one photo's captions as a JSON-ready dict: the same evidence and
-    plan the API's caption comes from (caption.model.decoding)."""
+    """The explanation of one photo's captions as a JSON-ready dict."""
     image = decode_image(data, Settings.max_pixels, model.decode_size).image
-    reading = model.read([image])
-    probabilities = (model.label_head(reading.regions)[0]
-                     if model.label_head is not None else None)
+    encoded = model.encode(model.preprocess(image)[None])
+    detections = model.detector.detect(image) if model.detector is not None else None
+    probabilities = None if encoded.probabilities is None else encoded.probabilities[0]
     decoding = model.decoding
-    evidence = decoding.evidence(reading.detections[0], probabilities, guidance, 5)
-    plan = decoding.plan(evidence, reading.regions[:1], guidance, max_length)
+    evidence = decoding.evidence(encoded.regions, probabilities, detections, guidance, 5)
+    plan = decoding.plan(evidence, encoded.regions, guidance, max_length)
     found = plan.search(beam_size, 3, max_length)
+    captions = [plan.render(h.tokens) for h in found]
     vocabulary = plan.vocabulary
     why = {}
     for word in words:
         if word not in vocabulary.ids:
-            why[word] = ["not in the decoder's vocabulary"]
+            why[word] = ["not in the vocabulary of the one writing"]
             continue
         word_id = vocabulary.ids[word]
         reasons = plan.rules.why_not(word_id)
-        # The rules that look at the words before: asked at every point of every caption.
+        # The rules that look at the words before ("no living verb after the thing", "no
+        # colour twice within 4 words"): asked at every point of every caption returned.
         for hypothesis in found:
             tokens = [t for t in hypothesis.tokens if t != vocabulary.end]
             for point in range(len(tokens) + 1):
-                history = tuple(tokens[:point])
-                for reason in plan.rules.why_not(word_id, history):
-                    if reason not in reasons:
-                        before = vocabulary.decode(history) or "the start"
+                for reason in plan.rules.why_not(word_id, tuple(tokens[:point])):
+                    if reason not in reasons and not any(
+                            r.endswith(": " + reason) for r in reasons):
+                        before = plan.render(tuple(tokens[:point])) or "the start"
                         reasons.append(f"after '{before}': {reason}")
         why[word] = reasons or ["allowed: no rule bars it; the model preferred other words"]
     return {
-        "captions": [plan.render(h.tokens) for h in found],
+        "writer": "sentence writer" if plan.written else "image decoder",
+        "guided_by": plan.guided_by,
+        "captions": captions,
         "labels": [f"{label.name} ({label.noun}) {label.score}" for label in evidence.labels],
         "objects": {name: round(score, 3) for name, score in (evidence.best or {}).items()
                     if name in evidence.present},
-        "bag": [f"{slot.concept} {slot.score:.2f} x{slot.count}" for slot in evidence.bag],
+        "concepts_shown": sorted(evidence.shown),
         "rules": [rule.name for rule in plan.rules.rules
                   if not rule.name.startswith("absent: ")],
-        "absent": sorted({rule.name.removeprefix("absent: ") for rule in plan.rules.rules
-                          if rule.name.startswith("absent: ")}),
+        "absent": sorted(rule.name.removeprefix("absent: ") for rule in plan.rules.rules
+                         if rule.name.startswith("absent: ")),
         "why_not": why,
     }
 

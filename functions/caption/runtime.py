@@ -28,11 +28,12 @@ def s3_client():
 
 
 def load_captioner(settings: Settings, model_dir: Path | None = None) -> Captioner:
-    """The captioner as `settings` serve it (threads, whole sentences, grounding, objects),
-    from model_dir or the settings' bundle: what the server, the evaluation and the CLI all
-    caption with."""
-    return load_model(model_dir or settings.model_dir, inference_threads(),
-                      settings.whole_sentences, settings.grounding, settings.objects)
+    """The captioner as `settings` serve it (encoder precision, threads, whole sentences,
+    grounding, objects), from model_dir or the settings' bundle: what the server, the
+    evaluation and the tuning commands all caption with."""
+    return load_model(model_dir or settings.model_dir, settings.int8_encoder,
+                      inference_threads(), settings.whole_sentences, settings.grounding,
+                      settings.objects)
 
 
 def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionService, dict]:
@@ -44,7 +45,7 @@ def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionServi
     loaded = time.perf_counter()
     if warm_up:
         # The first inference pays for lazy kernel set-up; pay it at init, not in a request.
-        captioner.caption(Image.new("RGB", (captioner.decode_size,) * 2, (128, 128, 128)),
+        captioner.caption(Image.new("RGB", (captioner.preprocess.size,) * 2, (128, 128, 128)),
                           beam_size=1, num_captions=1, max_length=3)
     timings = {"load_ms": round(1000 * (loaded - started), 1),
                "graphs_ms": captioner.opened_ms,  # the part of load_ms each graph took

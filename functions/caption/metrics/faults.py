@@ -17,7 +17,7 @@ person would, wider than the rules, and nothing in serving imports them:
 
 from __future__ import annotations
 
-from caption.model.classes import mentions
+from caption.metrics.subjects import mentions
 from caption.text import normalize
 
 # Words a sentence cannot end on: articles and other determiners, prepositions, conjunctions,

@@ -19,7 +19,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from caption.metrics.faults import REPEATABLE, dangling_end
-from caption.model.classes import classes_named, mentions
+from caption.metrics.subjects import classes_named, mentions
 from caption.text import normalize
 
 # Places, each with the words people use for it.

@@ -20,7 +20,7 @@ from pathlib import Path
 
 from caption.model.preprocess import Preprocessing
 
-FORMAT = "caption-lambda-bundle/3"
+FORMAT = "caption-lambda-bundle/2"
 CONFIG_FILE = "model.json"
 WEIGHTS_FILE = "model.safetensors"
 # The key each exported graph's metadata stamps with the checkpoint's SHA-256 (see the module
@@ -54,11 +54,14 @@ class ModelInfo:
 class Graphs:
     """The ONNX graphs serving runs, as file names beside model.json (None: not exported)."""
 
-    detector: str | None = None  # pixels -> objects and regions (caption.model.objects)
-    labels: str | None = None  # regions -> ImageNet probabilities (caption.model.labels)
-    decoder_start: str | None = None  # regions and bag -> the decoder's first state
+    encoder: str | None = None  # float32; serves where the CPU lacks int8 dot products
+    encoder_int8: str | None = None  # serves where it has them (caption.model.cpu)
+    decoder_start: str | None = None  # features -> the decoder's first state
     decoder_step: str | None = None  # one search step (caption.model.decoder)
-    encoder: str | None = None  # a converted seed bundle's: pixels -> its features
+    concepts: str | None = None  # regions -> word detectors' probabilities (model.grounding)
+    detector: str | None = None  # pixels -> COCO objects with boxes (caption.model.objects)
+    writer_start: str | None = None  # concepts -> the sentence writer's first state
+    writer_step: str | None = None  # one word of the sentence writer (caption.model.writer)
 
 
 @dataclass(frozen=True)
@@ -66,18 +69,20 @@ class BundleConfig:
     name: str
     version: str
     architecture: str
-    encoder: dict  # {"variant": ...}: what reads the photo ("detector": its backbone)
-    decoder: dict  # the decoder's hyperparameters (caption.train.networks.concept_decoder)
-    preprocessing: Preprocessing  # a seed bundle's encoder's
+    encoder: dict  # {"variant": ...}: which network the checkpoint's encoder weights are
+    decoder: dict  # the decoder's hyperparameters (caption.train.networks.attention_decoder)
+    preprocessing: Preprocessing
     vocabulary: list[str]
     graphs: Graphs = Graphs()
     weights_sha256: str | None = None  # of the checkpoint the graphs must come from
-    labels: dict | None = None  # caption.model.labels; None: no labels
-    # caption.model.objects; None: no detector (a converted seed bundle). Its graph is stamped
-    # with the detector's own weights (the section's weights_sha256): it is not trained here.
+    labels: dict | None = None  # caption.model.labels; None for models without a classifier
+    grounding: dict | None = None  # caption.model.grounding; None: captions are not grounded
+    # caption.model.objects; None: no objects. Its graph is stamped with the detector's own
+    # weights (the section's weights_sha256), not the checkpoint's: it is not trained here.
     detector: dict | None = None
-    # caption.model.decoding's settings that are not the detector's; None: the defaults.
-    decoding: dict | None = None
+    # caption.model.writer; None: the image decoder writes every caption. Its graphs are
+    # stamped with the writer's own weights (the section's weights_sha256).
+    writer: dict | None = None
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
@@ -94,7 +99,7 @@ class BundleConfig:
         data["preprocessing"] = {"size": self.preprocessing.size,
                                  "mean": list(self.preprocessing.mean),
                                  "std": list(self.preprocessing.std)}
-        for optional in ("labels", "detector", "decoding"):
+        for optional in ("labels", "grounding", "detector", "writer"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -113,7 +118,8 @@ class BundleConfig:
                                             tuple(pre["std"])),
                 vocabulary=list(data["vocabulary"]), graphs=Graphs(**data.get("graphs", {})),
                 weights_sha256=data.get("weights_sha256"), labels=data.get("labels"),
-                detector=data.get("detector"), decoding=data.get("decoding"),
+                grounding=data.get("grounding"), detector=data.get("detector"),
+                writer=data.get("writer"),
                 metrics=dict(data.get("metrics", {})), training=dict(data.get("training", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None

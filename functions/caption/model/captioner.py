@@ -1,27 +1,25 @@
-"""A complete captioner: one read of the photo, the decoder, vocabulary, labels and beam search,
-assembled from parts (caption.model.loader for serving). Pillow images in, descriptions out.
-
-One read: the detector graph (caption.model.objects) gives the photo's objects and the regions
-of its backbone; the labels head reads those regions, and the decoder attends over them and the
-photo's bag of found concepts (caption.model.decoding). A converted seed bundle, which has no
-detector, reads the photo with its own encoder instead.
-"""
+"""A complete captioner: preprocessing, encoder, decoder, vocabulary, labels and beam search,
+assembled from parts (caption.model.loader for serving, caption.train.networks.torch_parts for the
+PyTorch networks in training). NumPy in, captions out."""
 
 from __future__ import annotations
 
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field, replace
 
 import numpy as np
 from PIL import Image
 
 from caption.model.bundle import ModelInfo
-from caption.model.classes import classes_named
 from caption.model.decoder import Decoder
 from caption.model.decoding import MAX_LABELS, Decoding, DecodingConfig
-from caption.model.labels import Label, LabelHead, LabelModel
+from caption.model.encoder import Encoded
+from caption.model.grounding import Grounding
+from caption.model.labels import Label, LabelModel
 from caption.model.objects import DetectedObject, Detections, Detector
 from caption.model.preprocess import Preprocessing
 from caption.model.vocabulary import Vocabulary
+from caption.model.writer import Writer
 
 
 @dataclass(frozen=True)
@@ -36,90 +34,89 @@ class Description:
 
     captions: list[Caption]  # best first
     labels: list[Label] = field(default_factory=list)  # most probable first
+    guided_by: str | None = None  # the noun the captions were steered to name, if any
     objects: list[DetectedObject] = field(default_factory=list)  # best first
-    concepts: list[str] = field(default_factory=list)  # the bag the decoder read
-    # The found object the best caption is about: the most confident class of the bag that
-    # it names (caption.metrics.subjects' words); None where it names none.
-    guided_by: str | None = None
-
-
-@dataclass(frozen=True)
-class Reading:
-    """What one read of a batch of photos gives."""
-
-    regions: np.ndarray  # (N, R, C)
-    detections: list[Detections | None]
+    written: bool = False  # by the sentence writer (caption.model.writer), not the decoder
 
 
 class Captioner:
-    def __init__(self, decoder: Decoder, vocabulary: Vocabulary, info: ModelInfo,
-                 detector: Detector | None = None, encoder=None,
-                 preprocess: Preprocessing | None = None, labels: LabelModel | None = None,
-                 label_head: LabelHead | None = None, config: DecodingConfig | None = None,
-                 runtime: dict[str, str] | None = None,
-                 opened_ms: dict[str, float] | None = None, objects: bool = True):
-        """detector: the detector graph with its regions (caption.model.objects), which reads
-        the photo; encoder and preprocess: a seed bundle's, which reads it where there is no
-        detector. labels and label_head: the labels section and the graph that scores them.
-        config: every setting of the decoding (caption.model.decoding.DecodingConfig).
-        runtime: what runs each part, as /healthz and the init log report it; opened_ms: how
-        long opening each graph took (the loader's), which the init log reports. objects:
-        list the detector's objects and give the decoder its bag (CAPTION_OBJECTS)."""
-        if detector is None and encoder is None:
-            raise ValueError("a captioner reads photos with a detector or an encoder")
+    def __init__(self, encoder, decoder: Decoder, vocabulary: Vocabulary,
+                 preprocess: Preprocessing, info: ModelInfo, labels: LabelModel | None = None,
+                 runtime: dict[str, str] | None = None, grounding: Grounding | None = None,
+                 detector: Detector | None = None, writer: Writer | None = None,
+                 config: DecodingConfig | None = None,
+                 opened_ms: dict[str, float] | None = None):
+        """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
+        runtime: what runs each part, as /healthz and the init log report it.
+        grounding: the word detectors that find what a photo shows (caption.model.grounding);
+        detector: the COCO detector (caption.model.objects): every description lists its
+        objects; writer: the sentence writer (caption.model.writer), used with a detector.
+        config: every setting of the decoding (caption.model.decoding.DecodingConfig): what
+        the caption may say given what these find. opened_ms: how long opening each graph
+        took (the loader's), which the init log reports."""
+        self.encoder = encoder
         self.decoder = decoder
         self.vocabulary = vocabulary
+        self.preprocess = preprocess
         self.info = info
-        self.detector = detector
-        self.encoder = encoder
-        self.preprocess = preprocess or Preprocessing()
-        self.labels = labels if label_head is not None else None
-        self.label_head = label_head
-        self.objects = objects and detector is not None
+        self.labels = labels  # None for models without a classifier (a seed checkpoint's)
         self.runtime = runtime or {}
         self.opened_ms = opened_ms or {}
-        self.decoding = Decoding(config or DecodingConfig(), decoder, vocabulary, self.labels,
-                                 reads_bag=detector is not None)
+        self.grounding = grounding
+        self.detector = detector
+        # The detector runs beside the encoder, each on its share of the threads (the loader
+        # splits them): per image 40 against 43 ms one after the other, each on both of 2
+        # cores (measured alternately, in one process).
+        self._beside = (ThreadPoolExecutor(1, thread_name_prefix="detector")
+                        if detector is not None else None)
+        self.decoding = Decoding(config or DecodingConfig(), decoder, vocabulary, labels,
+                                 grounding, detector is not None, writer)
+
+    def encode(self, pixels: np.ndarray) -> Encoded:
+        """(N, 3, S, S) preprocessed images -> the regions the decoder's start takes and the
+        classifier's probabilities."""
+        return self.encoder(np.ascontiguousarray(pixels, dtype=np.float32))
 
     @property
     def decode_size(self) -> int:
-        """The smallest side an image may be decoded down to: what the photo is read at."""
-        return self.detector.input_size if self.detector is not None else self.preprocess.size
+        """The smallest side an image may be decoded down to: the larger of the two inputs."""
+        return max(self.preprocess.size, self.detector.input_size if self.detector else 0)
 
-    def read(self, images: list[Image.Image]) -> Reading:
-        """One read of the photos: regions, and the detector's findings where it runs."""
-        if self.detector is not None:
-            regions, detections = self.detector.read(images)
-            return Reading(regions, detections if self.objects else [None] * len(images))
-        pixels = np.stack([self.preprocess(image) for image in images])
-        return Reading(self.encoder(pixels).regions, [None] * len(images))
+    def describe_features(self, regions: np.ndarray, probabilities: np.ndarray | None = None,
+                          beam_size: int = 3, num_captions: int = 3, max_length: int = 20,
+                          guidance: bool = True, max_labels: int = MAX_LABELS,
+                          detections: Detections | None = None) -> Description:
+        """regions: one image's encoder output, (1, R, C); probabilities: its (classes,);
+        detections: the detector's on the same image (objects are not listed here: see
+        describe, which knows the image's size)."""
+        evidence = self.decoding.evidence(regions, probabilities, detections, guidance,
+                                          max_labels)
+        plan = self.decoding.plan(evidence, regions, guidance, max_length)
+        captions = [Caption(plan.render(h.tokens), round(h.score, 4))
+                    for h in plan.search(beam_size, num_captions, max_length)]
+        return Description(captions, evidence.labels, plan.guided_by, written=plan.written)
 
     def describe(self, images: list[Image.Image], beam_size: int = 3, num_captions: int = 3,
                  max_length: int = 20, guidance: bool = True, max_labels: int = MAX_LABELS,
                  sizes: list[tuple[int, int]] | None = None,
                  object_threshold: float | None = None) -> list[Description]:
-        """Several images: one read of the batch, then per image one search.
+        """Several images: one encoder batch, then per image the detector and one search.
         sizes: each image's upright original (width, height), which object boxes are given in
         (default: the image's own size); object_threshold: the score an object needs to be
-        listed (default: the bundle's). guidance off: the decoder reads the regions alone."""
+        listed (default: the bundle's)."""
         if not images:
             return []
-        reading = self.read(images)
-        probabilities = (self.label_head(reading.regions)
-                         if self.label_head is not None and max_labels > 0 else None)
+        found = (self._beside.submit(lambda: [self.detector.detect(image) for image in images])
+                 if self._beside is not None else None)
+        encoded = self.encode(np.stack([self.preprocess(image) for image in images]))
+        probabilities = encoded.probabilities
+        detected = found.result() if found is not None else [None] * len(images)
         sizes = sizes or [image.size for image in images]
         out = []
-        for i, detections in enumerate(reading.detections):
-            evidence = self.decoding.evidence(
-                detections, None if probabilities is None else probabilities[i], guidance,
-                max_labels)
-            plan = self.decoding.plan(evidence, reading.regions[i:i + 1], guidance, max_length)
-            captions = [Caption(plan.render(h.tokens), round(h.score, 4))
-                        for h in plan.search(beam_size, num_captions, max_length)]
-            concepts = [slot.concept for slot in evidence.bag]
-            named = classes_named(captions[0].text) if captions else set()
-            description = Description(captions, evidence.labels, concepts=concepts,
-                                      guided_by=next((c for c in concepts if c in named), None))
+        for i, detections in enumerate(detected):
+            description = self.describe_features(
+                encoded.regions[i:i + 1], None if probabilities is None else probabilities[i],
+                beam_size, num_captions, max_length, guidance, max_labels, detections)
             if detections is not None:
                 threshold = (self.detector.score_threshold if object_threshold is None
                              else object_threshold)
@@ -129,6 +126,6 @@ class Captioner:
         return out
 
     def caption(self, image: Image.Image, beam_size: int = 3, num_captions: int = 3,
-                max_length: int = 20, guidance: bool = True) -> list[Caption]:
+                max_length: int = 20, guidance: bool = False) -> list[Caption]:
         return self.describe([image], beam_size, num_captions, max_length, guidance,
                              max_labels=0)[0].captions

@@ -51,21 +51,6 @@ class DecoderState:
         return DecoderState(self.h[rows], self.c[rows], self.regions[rows], self.keys[rows])
 
 
-@dataclass(frozen=True)
-class Memory:
-    """What the one captioner's start graph reads of a photo: its regions (the detector's
-    backbone, caption.model.objects) and its bag of concepts (caption.model.bag)."""
-
-    regions: np.ndarray  # (1, R, C) float32
-    concepts: np.ndarray  # (1, K) int64: concept ids (caption.model.bag.CONCEPT_IDS)
-    counts: np.ndarray  # (1, K) int64: box counts, 1..MAX_COUNT
-    confidence: np.ndarray  # (1, K) int64: confidence buckets
-
-    def feeds(self) -> dict[str, np.ndarray]:
-        return {"regions": self.regions, "concepts": self.concepts, "counts": self.counts,
-                "confidence": self.confidence}
-
-
 # The step graph's inputs after the state, in the order caption.train.networks.ranking takes them.
 RANK_INPUTS = ("sums", "word_bias", "row_bias", "has_word", "bank_bias", "k")
 
@@ -82,10 +67,8 @@ class OnnxDecoder:
             raise ValueError(f"the step graph lacks the inputs {', '.join(missing)}")
         self._no_row_bias: dict[tuple[int, int], np.ndarray] = {}  # by (rows, vocabulary)
 
-    def start(self, features: np.ndarray | Memory) -> DecoderState:
-        """features: a seed bundle's image features, or a photo's Memory."""
-        feeds = features.feeds() if isinstance(features, Memory) else {"features": features}
-        return DecoderState(*self.start_session.run(None, feeds))
+    def start(self, features: np.ndarray) -> DecoderState:
+        return DecoderState(*self.start_session.run(None, {"features": features}))
 
     def rank(self, tokens: list[int], state: DecoderState, sums: list[float],
              has_word: list[int], row_bias: np.ndarray | None, constraints: Constraints,

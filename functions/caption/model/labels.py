@@ -1,15 +1,15 @@
-"""What a photo's ImageNet labels are, in words people use.
+"""What the encoder's ImageNet classifier says is in a photo, in words people use.
 
-The labels head (`labels` graph) reads the regions the detector's backbone gives (the same the
-decoder attends over) and scores ImageNet's 1,000 classes; it was distilled from the published
-EfficientNet-Lite1 classifier (caption.train.stages.label_head), which no longer runs. The
-bundle's `labels` section supplies the class names and an everyday noun per class (every dog
-breed is a "dog").
+The published EfficientNet-Lite weights end in a 1,000-class ImageNet classifier over the same
+pooled features the decoder attends to, so naming the photo's subject costs one small matrix
+product, made inside the encoder graph (caption.model.encoder). The bundle's `labels` section
+supplies the class names, an everyday noun per class (every dog breed is a "dog") and which
+nouns may steer a caption (see `caption.model.guidance`).
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import numpy as np
 
@@ -21,30 +21,35 @@ class Label:
     score: float  # the classifier's probability for this class, 0..1
 
 
-class LabelHead:
-    """The `labels` graph: regions (N, R, C) -> probabilities (N, classes)."""
-
-    def __init__(self, session):
-        self.session = session
-
-    def __call__(self, regions: np.ndarray) -> np.ndarray:
-        return self.session.run(["probabilities"], {"regions": regions})[0]
-
-
 @dataclass(frozen=True)
 class LabelModel:
-    """The bundle's `labels` section: names for the labels head's classes."""
+    """The bundle's `labels` section: names for the classifier's classes (whose probabilities
+    the encoder graph computes, caption.model.encoder)."""
 
     classes: list[str]
     nouns: list[str]
+    guide_nouns: frozenset[str]
+    proxies: dict[str, str]  # guide noun the decoder cannot spell -> word it writes instead
+    animal_nouns: frozenset[str] = frozenset()  # nouns of the 398 animal classes
+    # Each noun once, and each class's position in that list: noun_scores sums classes per
+    # noun with one array operation instead of a Python loop over the 1,000 classes.
+    distinct_nouns: list[str] = field(init=False, repr=False)
+    _noun_of_class: np.ndarray = field(init=False, repr=False)
 
     def __post_init__(self):
         if len(self.classes) != len(self.nouns):
             raise ValueError("labels: class names and nouns differ in number")
+        position = {noun: i for i, noun in enumerate(dict.fromkeys(self.nouns))}
+        object.__setattr__(self, "distinct_nouns", list(position))
+        object.__setattr__(self, "_noun_of_class",
+                           np.array([position[n] for n in self.nouns], dtype=np.intp))
 
     @classmethod
     def from_bundle(cls, section: dict) -> LabelModel:
-        return cls(list(section["classes"]), list(section["nouns"]))
+        nouns = list(section["nouns"])
+        return cls(list(section["classes"]), nouns, frozenset(section.get("guide_nouns", ())),
+                   dict(section.get("proxies", {})),
+                   frozenset(nouns[:section.get("animal_classes", 0)]))
 
     def top(self, probabilities: np.ndarray, limit: int, threshold: float) -> list[Label]:
         """The image's most likely classes (one image's row of probabilities), at most
@@ -55,3 +60,10 @@ class LabelModel:
         return [Label(self.classes[i], self.nouns[i], round(s, 4))
                 for i, s in zip(index.tolist(), probabilities[index].tolist(), strict=True)
                 if s >= threshold]
+
+    def noun_scores(self, probabilities: np.ndarray) -> dict[str, float]:
+        """Per noun, the summed probability of its classes: 40 % Beagle and 30 % Basset Hound
+        make a 70 % dog."""
+        sums = np.bincount(self._noun_of_class, weights=probabilities.astype(np.float64),
+                           minlength=len(self.distinct_nouns))
+        return dict(zip(self.distinct_nouns, sums.tolist(), strict=True))

@@ -1,16 +1,16 @@
 """Assemble the serving captioner from a bundle: the one place that decides what runs.
 
-ONNX Runtime runs everything. The detector graph reads the photo once, on the function's
-threads: its objects, and the regions of its backbone that the labels head and the decoder
-read. The decoder is its two graphs, on one thread: a step's operations are too small to share
-(two threads measured slower). A converted seed bundle has no detector: its encoder reads the
-photo instead.
+ONNX Runtime runs everything. The encoder is the int8 graph where the CPU has int8 dot products
+(caption.model.cpu) and the bundle has one, unless turned off (CAPTION_INT8_ENCODER=0); the
+float32 graph otherwise. The decoder is its two graphs, on one thread: a step's operations are
+too small to share (two threads measured slower), while the encoder's convolutions do share.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
 
+from caption.model import cpu
 from caption.model.bundle import (
     CONFIG_FILE,
     EXPORT_COMMAND,
@@ -23,22 +23,38 @@ from caption.model.decoder import OnnxDecoder
 from caption.model.decoding import DecodingConfig
 from caption.model.encoder import OnnxEncoder
 from caption.model.graphs import open_graph
-from caption.model.labels import LabelHead, LabelModel
+from caption.model.grounding import Grounding
+from caption.model.labels import LabelModel
 from caption.model.objects import Detector
 from caption.model.vocabulary import Vocabulary
+from caption.model.writer import OnnxWriterDecoder, Writer
 
 # The files of the seed app's Show-and-Tell checkpoint (caption.train.export.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
+GROUNDING_COMMAND = "python -m caption.train.stages.grounding --model"
 DETECTOR_COMMAND = "python -m caption.train.export.detector --model"
-LABELS_COMMAND = "python -m caption.train.stages.label_head --model"
+WRITER_COMMAND = "python -m caption.train.stages.writer --model"
+# Each encoder precision's graph, as model.json's `graphs` names it.
+ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
 
-def load_model(directory: Path, threads: int = 1, whole_sentences: bool = True,
-               grounding: bool = True, objects: bool = True) -> Captioner:
-    """threads: the detector's (or a seed bundle's encoder's); the decoder runs on one.
-    whole_sentences, grounding: see caption.model.decoding.DecodingConfig; objects: list the
-    detector's objects and give the decoder its bag (the detector still reads the photo)."""
+def open_encoder(directory: Path, config: BundleConfig, precision: str, threads: int,
+                 opened: dict[str, float] | None = None) -> OnnxEncoder:
+    """The bundle's encoder graph of that precision ("int8", "float32"), checked as serving
+    checks it; serving chooses the precision in load_model, benchmarks and training name it."""
+    return OnnxEncoder(open_graph(directory, config, ENCODER_GRAPHS[precision], threads,
+                                  opened=opened), precision)
+
+
+def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
+               whole_sentences: bool = True, grounding: bool = True, objects: bool = True
+               ) -> Captioner:
+    """int8_encoder: allow the int8 encoder (it still needs the CPU's int8 dot products);
+    threads: the encoder's and the detector's, which run side by side and split them (the
+    detector half, rounded down, at least one; the decoder runs on one); whole_sentences: see
+    Captioner; grounding: use the bundle's grounding where it has one (caption.model.grounding);
+    objects: run the bundle's detector where it has one (caption.model.objects)."""
     directory = Path(directory)
     if not (directory / CONFIG_FILE).exists():
         if any((directory / name).exists() for name in SEED_FILES):
@@ -49,69 +65,90 @@ def load_model(directory: Path, threads: int = 1, whole_sentences: bool = True,
         raise BundleError(f"no model at {directory}: expected {CONFIG_FILE} (a caption-lambda "
                           f"bundle) or {', '.join(SEED_FILES)} (a seed checkpoint to convert)")
     config = read_config(directory)
+    int8 = int8_encoder and config.graphs.encoder_int8 is not None and cpu.has_vnni()
+    detecting = objects and config.detector is not None
+    detector_threads = max(1, threads // 2) if detecting else 0
     opened: dict[str, float] = {}  # ms to open each graph: what INIT spends on each
-    detector = _detector(directory, config, threads, opened)
-    encoder = None
-    if detector is None:
-        encoder = OnnxEncoder(open_graph(directory, config, "encoder", threads, opened=opened),
-                              "float32")
+    encoder = open_encoder(directory, config, "int8" if int8 else "float32",
+                           max(1, threads - detector_threads), opened)
     try:
         decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1, opened=opened),
                               open_graph(directory, config, "decoder_step", 1, opened=opened))
     except ValueError as exc:  # a graph from an older export, without the ranking
         raise BundleError(f"{directory}: {exc}; export it again with "
                           f"`{EXPORT_COMMAND} {directory}`") from None
-    labels, label_head = _labels(directory, config, opened)
+    labels = None
+    if config.labels is not None:
+        try:
+            labels = LabelModel.from_bundle(config.labels)
+        except (KeyError, TypeError, ValueError) as exc:
+            raise BundleError(f"{directory}: malformed labels section: {exc}") from None
     try:
         vocabulary = Vocabulary(config.vocabulary)
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
+    grounded = _grounding(directory, config, vocabulary, opened) if grounding else None
+    detector = _detector(directory, config, detector_threads, opened) if detecting else None
+    writer = _writer(directory, config, opened) if detector is not None else None
     try:
         decoding = DecodingConfig.from_bundle(
-            {"detector": config.detector, "decoding": config.decoding}, whole_sentences,
-            grounding)
+            {"labels": config.labels, "detector": config.detector, "writer": config.writer},
+            whole_sentences)
     except (TypeError, ValueError) as exc:
         raise BundleError(f"{directory}: malformed decoding settings: {exc}") from None
-    reader = "detector" if detector is not None else "encoder"
-    return Captioner(decoder, vocabulary, config.info, detector, encoder,
-                     config.preprocessing, labels, label_head, decoding,
-                     runtime={"reader": f"onnxruntime {reader}", "decoder": "onnxruntime",
-                              "labels": "onnxruntime" if label_head else "off",
-                              "objects": "on" if detector is not None and objects else "off"},
-                     opened_ms=opened, objects=objects)
-
-
-def _labels(directory: Path, config: BundleConfig, opened: dict[str, float]
-            ) -> tuple[LabelModel | None, LabelHead | None]:
-    """The labels section and its graph, or neither where the bundle has none."""
-    if config.labels is None or config.graphs.labels is None:
-        return None, None
-    session = open_graph(directory, config, "labels", 1, LABELS_COMMAND,
-                         stamp=str(config.labels.get("head_sha256")), opened=opened)
-    try:
-        return LabelModel.from_bundle(config.labels), LabelHead(session)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{directory}: malformed labels section: {exc}; make it again "
-                          f"with `{LABELS_COMMAND} {directory}`") from None
+    return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
+                     runtime={"encoder": f"onnxruntime {encoder.precision}",
+                              "decoder": "onnxruntime",
+                              "grounding": "onnxruntime" if grounded else "off",
+                              "detector": "onnxruntime" if detector else "off",
+                              "writer": "onnxruntime" if writer else "off"},
+                     grounding=grounded, detector=detector, writer=writer, config=decoding,
+                     opened_ms=opened)
 
 
 def _detector(directory: Path, config: BundleConfig, threads: int,
               opened: dict[str, float]) -> Detector | None:
-    """The bundle's COCO detector, which reads the photo, or None where it has none (a
-    converted seed checkpoint). What its section sets for the captions is the
-    DecodingConfig's."""
+    """The bundle's COCO detector, or None where it has none (bundles before it, a converted
+    seed checkpoint). What its section sets for the captions is the DecodingConfig's."""
     section = config.detector
     if section is None:
         return None
-    # ONNX Runtime's threads: the detector's convolutions share them; nothing runs beside it.
     session = open_graph(directory, config, "detector", threads, DETECTOR_COMMAND,
                          stamp=str(section.get("weights_sha256")), opened=opened)
     try:
-        detector = Detector(session, section)
+        return Detector(session, section)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{directory}: malformed detector section: {exc}; make it again "
                           f"with `{DETECTOR_COMMAND} {directory}`") from None
-    if not detector.gives_regions:
-        raise BundleError(f"{directory}: the detector graph gives no regions for the decoder "
-                          f"to read; make it again with `{DETECTOR_COMMAND} {directory}`")
-    return detector
+
+
+def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary,
+               opened: dict[str, float]) -> Grounding | None:
+    """The bundle's grounding, or None where it has none (a converted seed checkpoint)."""
+    if config.grounding is None:
+        return None
+    session = open_graph(directory, config, "concepts", 1, GROUNDING_COMMAND, opened=opened)
+    try:
+        return Grounding(session, config.grounding, vocabulary)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{directory}: malformed grounding section: {exc}; make it again "
+                          f"with `{GROUNDING_COMMAND} {directory}`") from None
+
+
+def _writer(directory: Path, config: BundleConfig, opened: dict[str, float]) -> Writer | None:
+    """The bundle's sentence writer, or None where it has none (bundles before it)."""
+    section = config.writer
+    if section is None:
+        return None
+    stamp = str(section.get("weights_sha256"))
+    # One thread each, as the decoder's: a step is too small to share.
+    decoder = OnnxWriterDecoder(
+        open_graph(directory, config, "writer_start", 1, WRITER_COMMAND, stamp=stamp,
+                   opened=opened),
+        open_graph(directory, config, "writer_step", 1, WRITER_COMMAND, stamp=stamp,
+                   opened=opened))
+    try:
+        return Writer(decoder, section)
+    except (KeyError, TypeError, ValueError) as exc:
+        raise BundleError(f"{directory}: malformed writer section: {exc}; make it again "
+                          f"with `{WRITER_COMMAND} {directory}`") from None

@@ -131,10 +131,10 @@ class Detector:
         self.input_size = int(section["input_size"])
         self.score_threshold = float(section["score_threshold"])
         outputs = sorted(o.name for o in session.get_outputs())
+        # The graph also gives `regions`, its backbone's last feature map, which a caption
+        # decoder can read (caption.train.export.detector); detection needs only these three.
         if not {"boxes", "classes", "scores"} <= set(outputs):
             raise ValueError(f"the detector graph gives {outputs}, not boxes, scores, classes")
-        # Its backbone's feature map, which the captioner reads (caption.train.export.detector).
-        self.gives_regions = "regions" in outputs
         if len(self.classes) != len(COCO_CLASSES):
             raise ValueError(f"the detector section lists {len(self.classes)} classes, "
                              f"not COCO's {len(COCO_CLASSES)}")
@@ -148,22 +148,10 @@ class Detector:
         return np.asarray(image, dtype=np.float32)
 
     def detect(self, image: Image.Image) -> Detections:
-        return self.read([image])[1][0]
-
-    def read(self, images: list[Image.Image]) -> tuple[np.ndarray, list[Detections]]:
-        """One run over the batch: the backbone's regions (N, R, C), which the captioner's
-        decoder and labels head read, and each image's detections."""
-        if not self.gives_regions:
-            raise ValueError("this detector graph gives no regions: export it again")
-        pixels = np.stack([self.pixels(image) for image in images])
-        boxes, scores, labels, regions = self.session.run(
-            ["boxes", "scores", "classes", "regions"], {"images": pixels})
-        found = []
-        for i in range(len(images)):
-            keep = scores[i] >= SCORE_FLOOR
-            kept_boxes = np.clip(boxes[i][keep].astype(np.float64), 0.0, 1.0)
-            kept_scores, kept_labels = scores[i][keep].astype(np.float64), labels[i][keep]
-            kept = suppress(kept_boxes, kept_scores, kept_labels)
-            found.append(Detections(self.classes, kept_boxes[kept], kept_scores[kept],
-                                    kept_labels[kept]))
-        return regions, found
+        boxes, scores, labels = self.session.run(["boxes", "scores", "classes"],
+                                                 {"images": self.pixels(image)[None]})
+        keep = scores[0] >= SCORE_FLOOR
+        boxes = np.clip(boxes[0][keep].astype(np.float64), 0.0, 1.0)
+        scores, labels = scores[0][keep].astype(np.float64), labels[0][keep]
+        kept = suppress(boxes, scores, labels)
+        return Detections(self.classes, boxes[kept], scores[kept], labels[kept])

@@ -2,31 +2,38 @@
 checkpoint into a bundle. PyTorch exports, ONNX Runtime's tools quantize; nothing here runs at
 serving time.
 
-    python -m caption.train.export bundle layers/model            # the decoder's graphs again
+    python -m caption.train.export bundle layers/model            # every graph (make train)
     python -m caption.train.export seed SEED_DIR OUT              # a seed checkpoint -> bundle
 
-The decoder's graphs (named in model.json's `graphs`; caption.train.export.captioner writes
-them from a training checkpoint, `bundle` from the bundle's own model.safetensors):
-- `decoder_start.onnx`: the photo's regions and bag -> the decoder's first state;
-- `decoder_step.onnx`: one search step, ending in the search's ranking
-  (caption.train.networks.ranking), so a step is one run.
-Both have dynamic int8 weights (7-bit, the same on every CPU: caption.train.export.quantize).
-The detector and the labels head have their own commands (caption.train.export.detector,
-caption.train.stages.label_head).
+Graphs of a bundle (named in model.json's `graphs`):
+- `encoder.onnx`: the fixed-size encoder (caption.train.networks.fixed_size_encoder), float32,
+  ending in the regions the decoder reads and, where the bundle has a classifier, the ImageNet
+  probabilities (pooled features -> linear -> softmax, float16 weights cast up).
+- `encoder_int8.onnx`: the same with ONNX Runtime's static int8 quantization, calibrated on
+  training photos (min-max ranges, per-channel weights, unsigned activations with signed
+  weights; the stem and the last convolution stay float32; measured choices, see
+  bench.quantization). Served where the CPU has int8 dot products (caption.model.cpu).
+- `decoder_start.onnx`, `decoder_step.onnx`: the decoder with dynamic int8 weights (7-bit, the
+  same on every CPU: caption.train.export.quantize); the step
+  graph ends in the search's ranking (caption.train.networks.ranking), so a step is one run.
 
-Every graph is stamped with the SHA-256 of the weights it came from (caption.model.bundle),
-which is how serving knows a graph is stale.
+Every graph is stamped with the checkpoint's SHA-256 (caption.model.bundle), which is how
+serving knows a graph is stale.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import sys
 import tempfile
 import warnings
+from collections.abc import Iterable
 from pathlib import Path
 
+import numpy as np
 import torch
+from PIL import Image
 from torch import nn
 
 from caption.model.bundle import (
@@ -35,18 +42,31 @@ from caption.model.bundle import (
     BundleConfig,
     BundleError,
     Graphs,
+    read_config,
     write_config,
 )
 from caption.train.export.quantize import quantize_weights
 from caption.train.networks.attention_decoder import DecoderState
+from caption.train.networks.fixed_size_encoder import fixed_size_encoder
 from caption.train.networks.ranking import rank_candidates
-from caption.train.networks.weights import file_sha256
+from caption.train.networks.weights import file_sha256, load_torch_model
 
 OPSET = 17
-ENCODER_FILE = "encoder.onnx"  # a converted seed bundle's
+CALIBRATION_PHOTOS = 256
+FLICKR = Path("../shared/flickr8k")
+ENCODER_FILE, INT8_FILE = "encoder.onnx", "encoder_int8.onnx"
 START_FILE, STEP_FILE = "decoder_start.onnx", "decoder_step.onnx"
 RANK_INPUTS = ["sums", "word_bias", "row_bias", "has_word", "bank_bias"]
 _TRACED_K = 7  # traced as a constant, then made the graph input "k" (see _k_as_input)
+
+
+def calibration_photos(image_dir: Path, split: Path, count: int = CALIBRATION_PHOTOS,
+                       seed: int = 0) -> list[Path]:
+    """`count` photos of a split, drawn with a fixed seed so the export is reproducible."""
+    names = Path(split).read_text().split()
+    picked = np.random.default_rng(seed).choice(len(names), min(count, len(names)),
+                                                replace=False)
+    return [Path(image_dir) / names[i] for i in picked]
 
 
 def export_module(module: nn.Module, inputs: tuple, path: Path, input_names: list[str],
@@ -67,7 +87,127 @@ def save_graph(model, path: Path, part: str, weights_sha256: str) -> Path:
     return path
 
 
-class StepGraph(nn.Module):
+def _with_outputs(model, classifier: tuple[np.ndarray, np.ndarray] | None):
+    """The encoder graph ending in `regions` (N, R, C), the feature maps flattened as the
+    decoder reads them, and, with a classifier, `probabilities` (N, classes)."""
+    import onnx
+    from onnx import TensorProto, helper, numpy_helper
+
+    graph = model.graph
+    (features,) = [o.name for o in graph.output]
+    opset = next(o.version for o in model.opset_import if o.domain in ("", "ai.onnx"))
+    graph.initializer.append(numpy_helper.from_array(np.array([0, 0, -1], np.int64),
+                                                     "regions_shape"))
+    graph.node.extend([
+        helper.make_node("Reshape", [features, "regions_shape"], ["flat_features"]),
+        helper.make_node("Transpose", ["flat_features"], ["regions"], perm=[0, 2, 1]),
+    ])
+    outputs = [helper.make_tensor_value_info("regions", TensorProto.FLOAT,
+                                             ["batch", "regions", "channels"])]
+    if classifier is not None:
+        weight, bias = classifier
+        graph.initializer.extend([numpy_helper.from_array(weight.astype(np.float16), "cls_w16"),
+                                  numpy_helper.from_array(bias.astype(np.float16), "cls_b16")])
+        if opset >= 18:  # ReduceMean's axes became an input in opset 18
+            graph.initializer.append(numpy_helper.from_array(np.array([2, 3], np.int64),
+                                                             "pool_axes"))
+            pool = helper.make_node("ReduceMean", [features, "pool_axes"], ["pooled"],
+                                    keepdims=0)
+        else:
+            pool = helper.make_node("ReduceMean", [features], ["pooled"], axes=[2, 3],
+                                    keepdims=0)
+        graph.node.extend([
+            pool,
+            helper.make_node("Cast", ["cls_w16"], ["cls_w"], to=TensorProto.FLOAT),
+            helper.make_node("Cast", ["cls_b16"], ["cls_b"], to=TensorProto.FLOAT),
+            helper.make_node("Gemm", ["pooled", "cls_w", "cls_b"], ["logits"], transB=1),
+            helper.make_node("Softmax", ["logits"], ["probabilities"], axis=1),
+        ])
+        outputs.append(helper.make_tensor_value_info("probabilities", TensorProto.FLOAT,
+                                                     ["batch", len(bias)]))
+    del graph.output[:]
+    graph.output.extend(outputs)
+    onnx.checker.check_model(model)
+    return model
+
+
+def _quantize_encoder(source: Path, target: Path, preprocess,
+                      photos: Iterable[Path | Image.Image]) -> None:
+    import onnx
+    from onnxruntime.quantization import (
+        CalibrationDataReader,
+        CalibrationMethod,
+        QuantFormat,
+        QuantType,
+        quantize_static,
+    )
+    from onnxruntime.quantization.shape_inference import quant_pre_process
+
+    class Photos(CalibrationDataReader):
+        def __init__(self):
+            self.pending = iter(photos)
+
+        def get_next(self) -> dict | None:
+            photo = next(self.pending, None)
+            if photo is None:
+                return None
+            image = Image.open(photo) if isinstance(photo, Path) else photo
+            return {"pixels": preprocess(image)[None]}
+
+    prepared = target.with_suffix(".prepared.onnx")
+    try:
+        # Shape inference and constant folding first, as the quantizer's guide asks.
+        quant_pre_process(str(source), str(prepared), skip_symbolic_shape=True)
+        convolutions = [n.name for n in onnx.load(str(prepared)).graph.node
+                        if n.op_type == "Conv"]
+        # The stem (its input is the photo) and the last convolution (its output is what the
+        # decoder reads) stay float32: quantizing them cost the most per millisecond saved.
+        quantize_static(str(prepared), str(target), Photos(), quant_format=QuantFormat.QDQ,
+                        per_channel=True, activation_type=QuantType.QUInt8,
+                        weight_type=QuantType.QInt8, calibrate_method=CalibrationMethod.MinMax,
+                        nodes_to_exclude=[convolutions[0], convolutions[-1]])
+    finally:
+        prepared.unlink(missing_ok=True)
+
+
+def export_encoder(directory: Path, photos: Iterable[Path | Image.Image] | None) -> Graphs:
+    """encoder.onnx and, given calibration photos, encoder_int8.onnx."""
+    import onnx
+
+    directory = Path(directory)
+    model = load_torch_model(directory)
+    size = model.preprocess.size
+    encoder = fixed_size_encoder(model.encoder, size).to(memory_format=torch.contiguous_format)
+    classifier = (None if model.classifier is None
+                  else tuple(t.numpy() for t in model.classifier))
+    sha = model.config.weights_sha256
+    with tempfile.TemporaryDirectory() as work:
+        plain = Path(work) / "features.onnx"
+        export_module(encoder, (torch.zeros(1, 3, size, size),), plain, ["pixels"],
+                      ["features"], {"pixels": {0: "batch"}, "features": {0: "batch"}})
+        save_graph(_with_outputs(onnx.load(str(plain)), classifier), directory / ENCODER_FILE,
+                   "encoder", sha)
+        int8 = None
+        if photos is not None:
+            quantized = Path(work) / "int8.onnx"
+            _quantize_encoder(plain, quantized, model.preprocess, photos)
+            save_graph(_with_outputs(onnx.load(str(quantized)), classifier),
+                       directory / INT8_FILE, "encoder_int8", sha)
+            int8 = INT8_FILE
+    return Graphs(encoder=ENCODER_FILE, encoder_int8=int8)
+
+
+class _Start(nn.Module):
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, features: torch.Tensor):
+        state = self.decoder.start(features)
+        return state.h, state.c, state.regions, state.keys
+
+
+class _Step(nn.Module):
     def __init__(self, decoder: nn.Module):
         super().__init__()
         self.decoder = decoder
@@ -101,29 +241,22 @@ _STEP_AXES = {"tokens": {0: "rows"}, **_STATE_AXES, "sums": {0: "rows"},
               "top_index": {0: "banks", 1: "k"}, "h_out": {0: "rows"}, "c_out": {0: "rows"}}
 
 
-def export_decoder_graphs(start: nn.Module, step: nn.Module, features, state,
-                           vocab_size: int, directory: Path, sha: str, int8_weights: bool,
-                           start_names: tuple[list[str], dict] | None = None) -> Graphs:
+def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Tensor,
+                           state, vocab_size: int, directory: Path, sha: str,
+                           int8_weights: bool) -> Graphs:
     """Export `start` (features -> h, c, regions, keys) and `step` (the search step) under the
-    serving graphs' names and inputs; int8_weights: ONNX Runtime's dynamic int8 weights.
-    start_names: the start graph's input names and dynamic axes where it takes more than one
-    input (`features` is then their tuple; its outputs are h, c, memory, keys)."""
+    serving graphs' names and inputs; int8_weights: ONNX Runtime's dynamic int8 weights."""
     import onnx
 
     rows = 2
     ranking = (torch.zeros(rows), torch.zeros(vocab_size), torch.zeros(rows, vocab_size),
                torch.tensor([0, 1]), torch.zeros(2, 2, vocab_size))
-    if start_names is None:
-        start_graph = (
+    graphs = {
+        ("decoder_start", START_FILE): (
             start, (features,), ["features"], ["h", "c", "regions", "keys"],
             {"features": {0: "images", 1: "regions"} if features.dim() == 3 else {0: "images"},
              "h": {0: "images"}, "c": {0: "images"}, "regions": {0: "images", 1: "regions"},
-             "keys": {0: "images", 1: "regions"}})
-    else:
-        start_graph = (start, tuple(features), start_names[0], ["h", "c", "memory", "keys"],
-                       start_names[1])
-    graphs = {
-        ("decoder_start", START_FILE): start_graph,
+             "keys": {0: "images", 1: "regions"}}),
         ("decoder_step", STEP_FILE): (
             step, (torch.zeros(rows, dtype=torch.long), state.h, state.c, state.regions,
                    state.keys, *ranking),
@@ -145,6 +278,34 @@ def export_decoder_graphs(start: nn.Module, step: nn.Module, features, state,
                 traced = quantized
             save_graph(onnx.load(str(traced)), directory / name, part, sha)
     return Graphs(decoder_start=START_FILE, decoder_step=STEP_FILE)
+
+
+def export_decoder(directory: Path) -> Graphs:
+    directory = Path(directory)
+    model = load_torch_model(directory)
+    decoder = model.decoder.eval()
+    features = torch.zeros(1, 49, decoder.config.feature_dim)
+    with torch.no_grad():
+        state = decoder.start(features).select(torch.zeros(2, dtype=torch.long))
+    return _export_decoder_graphs(_Start(decoder), _Step(decoder), features, state,
+                                  decoder.config.vocab_size, directory,
+                                  model.config.weights_sha256, int8_weights=True)
+
+
+def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) -> BundleConfig:
+    """Every graph of the bundle, named in model.json. photos: what calibrates the int8
+    encoder (training photos, never val or test); None exports no int8 encoder."""
+    encoder = export_encoder(directory, photos)
+    decoder = export_decoder(directory)
+    config = read_config(directory)
+    # The other graphs (the concepts graph of caption.train.stages.grounding, the detector, the
+    # writer) are trained or translated, not exported from this checkpoint: they stay, and the
+    # concepts graph is refused at load if the checkpoint it was trained for is no longer this one.
+    config = config.with_changes(graphs=dataclasses.replace(
+        config.graphs, encoder=encoder.encoder, encoder_int8=encoder.encoder_int8,
+        decoder_start=decoder.decoder_start, decoder_step=decoder.decoder_step))
+    write_config(directory, config)
+    return config
 
 
 class _SeedStart(nn.Module):
@@ -210,7 +371,7 @@ def export_seed(seed_dir: Path, out: Path) -> BundleConfig:
     # The seed LSTM's (layers, B, hidden) state, carried as the serving graphs carry a state:
     # rows of (B, layers * hidden), beside empty regions.
     state = DecoderState(h[rows], c[rows], regions, keys)
-    graphs = export_decoder_graphs(start, _SeedStep(decoder), features, state,
+    graphs = _export_decoder_graphs(start, _SeedStep(decoder), features, state,
                                     len(seed.vocabulary), out, sha, int8_weights=False)
     lstm = decoder.lstm
     config = BundleConfig(
@@ -231,10 +392,16 @@ def main(argv: list[str] | None = None) -> int:
                                      description=__doc__.split("\n\n")[0],
                                      formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     commands = parser.add_subparsers(dest="command", required=True)
-    bundle = commands.add_parser("bundle", help="export the decoder's graphs of a bundle from "
-                                                "its model.safetensors",
+    bundle = commands.add_parser("bundle", help="export every graph of a bundle",
                                  formatter_class=argparse.ArgumentDefaultsHelpFormatter)
     bundle.add_argument("directory", type=Path, nargs="?", default=Path("layers/model"))
+    bundle.add_argument("--images", type=Path, default=FLICKR / "images",
+                        help="where the int8 encoder's calibration photos are")
+    bundle.add_argument("--split", type=Path, default=FLICKR / "splits/train.txt",
+                        help="the photos to calibrate on: training photos, never val or test")
+    bundle.add_argument("--count", type=int, default=CALIBRATION_PHOTOS)
+    bundle.add_argument("--no-int8", action="store_true",
+                        help="export no int8 encoder (the float32 one then serves everywhere)")
     seed = commands.add_parser("seed", help="convert a seed Show-and-Tell checkpoint "
                                             "(encoder.pth, decoder.pth, id_to_word.pkl)")
     seed.add_argument("seed_dir", type=Path)
@@ -245,14 +412,19 @@ def main(argv: list[str] | None = None) -> int:
             config = export_seed(args.seed_dir, args.out)
             target = args.out
         else:
-            from caption.train.export.captioner import export_bundle_graphs
-
-            config = export_bundle_graphs(args.directory)
+            photos = None
+            if not args.no_int8:
+                if not args.split.exists():
+                    parser.error(f"{args.split} not found: give --images and --split for the "
+                                 "int8 encoder's calibration photos, or --no-int8")
+                photos = calibration_photos(args.images, args.split, args.count)
+            config = export_bundle(args.directory, photos)
             target = args.directory
     except BundleError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
-    for name in (config.graphs.encoder, config.graphs.decoder_start, config.graphs.decoder_step):
+    for name in (config.graphs.encoder, config.graphs.encoder_int8, config.graphs.decoder_start,
+                 config.graphs.decoder_step):
         if name:
             print(target / name)
     return 0

@@ -6,9 +6,9 @@ detector found, with how sure it was and how many boxes), so the words for a fou
 one attention step away, and a sentence can be learned from text alone: where there is no
 photo, the regions are one learned "no photo" slot and the bag is read from the sentence.
 
-Serving keeps the attention decoder's step graph as it is: the memory is simply longer. Only
-`start` differs (regions and bag in, the first state out), and a training batch's padding is
-masked, which serving never needs (one photo, its own bag, no padding).
+A step is the attention decoder's own: the memory is simply longer, so the step graph serving
+exports would not change. Only `start` differs (regions and bag in, the first state out), and a
+training batch's padding is masked, which one photo with its own bag never needs.
 """
 
 from __future__ import annotations
@@ -18,12 +18,20 @@ from dataclasses import asdict, dataclass
 import torch
 from torch import nn
 
-from caption.model.bag import MAX_COUNT, SCORE_EDGES
 from caption.train.networks.attention_decoder import (
     AttentionDecoder,
     DecoderConfig,
     DecoderState,
 )
+
+# A bag slot: a concept id, its box count and its confidence bucket (caption.train.stages.bags).
+SCORE_EDGES = (0.2, 0.3, 0.4, 0.5, 0.7)  # confidence buckets, by the detector's best score
+MAX_COUNT = 4  # box counts 1, 2, 3, 4+ (0: padding)
+
+
+def score_bucket(score: float) -> int:
+    """0 below the first edge, then one bucket per edge passed."""
+    return sum(score >= edge for edge in SCORE_EDGES)
 
 
 @dataclass(frozen=True)

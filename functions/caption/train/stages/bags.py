@@ -1,12 +1,13 @@
 """The bag of concepts a captioner is given: what the detector found in a photo, or what a
 sentence names, corrupted the way the detector errs.
 
-A photo's bag is serving's: the detector's peaks (caption.model.objects.Detections) merged by
-class, each class with its best score and its boxes. A sentence's bag (coco-text has no photos)
-is built to look like one: the classes it names, each with a score drawn from the scores the
-detector gives classes that Flickr8k's captions name, plus the false alarms of a random Flickr8k
-training photo (classes the detector reported that none of its five captions names). Those rates
-are measured on Flickr8k's training photos by `detector_errors`, not assumed.
+A photo's bag is what serving's detector reports: its peaks (caption.model.objects.Detections)
+merged by class, each class with its best score and its boxes at COUNT_SCORE. A sentence's bag
+(coco-text has no photos) is built to look like one: the classes it names, each with a score
+drawn from the scores the detector gives classes that Flickr8k's captions name, plus the false
+alarms of a random Flickr8k training photo (classes the detector reported that none of its five
+captions names). Those rates are measured on Flickr8k's training photos by `detector_errors`,
+not assumed.
 """
 
 from __future__ import annotations
@@ -16,14 +17,36 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from caption.model.bag import BAG_FLOOR, COUNT_SCORE, Bag, Slot, photo_bag
-from caption.model.classes import classes_named
+from caption.metrics.subjects import classes_named
 from caption.model.objects import COCO_CLASSES, Detections, suppress
+from caption.train.networks.concept_decoder import MAX_COUNT, score_bucket
 
-__all__ = ["BAG_FLOOR", "COUNT_SCORE", "Bag", "Slot", "photo_bag", "detections",
-           "detector_errors", "sentence_bag", "retrieve"]
+BAG_FLOOR = 0.2  # a class enters the bag at this best score (the lowest confidence bucket)
+COUNT_SCORE = 0.3  # a box counts toward the class's number at this score (serving's default)
+MAX_SLOTS = 12  # the bag's most confident classes; more are rare (0.1 % of Flickr8k photos)
+CONCEPT_IDS = {name: i + 1 for i, name in enumerate(COCO_CLASSES)}  # 0 is padding
 PLURAL_HINTS = frozenset("two three four five six several many some group crowd pair couple "
                          "herd flock bunch lots".split())
+
+
+@dataclass(frozen=True)
+class Slot:
+    concept: str  # a COCO class
+    score: float  # the detector's best score for it
+    count: int  # its boxes at COUNT_SCORE (at least 1)
+
+    def ids(self) -> tuple[int, int, int]:
+        return CONCEPT_IDS[self.concept], min(self.count, MAX_COUNT), score_bucket(self.score)
+
+
+Bag = tuple[Slot, ...]
+
+
+def photo_bag(found: Detections, floor: float = BAG_FLOOR) -> Bag:
+    """Classes at or above `floor`, most confident first, with their box counts."""
+    counts = found.counts({"default": COUNT_SCORE})
+    return tuple(Slot(name, score, counts.get(name, 1))
+                 for name, score in found.best_scores().items() if score >= floor)
 
 
 def detections(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,

@@ -38,19 +38,22 @@ import torch.nn.functional as F
 
 from caption.metrics.datasets import read_flickr_tsv
 from caption.metrics.scoring import score_captions
-from caption.model.bag import CONCEPT_IDS, MAX_SLOTS, Bag
-from caption.model.classes import classes_named
+from caption.metrics.subjects import classes_named
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import DecoderConfig
 from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder
 from caption.train.stages.bags import (
+    CONCEPT_IDS,
+    MAX_SLOTS,
+    Bag,
     detections,
     detector_errors,
     photo_bag,
     retrieve,
     sentence_bag,
 )
+from caption.train.stages.trainer import optimise
 
 FLICKR = Path("../shared/flickr8k")
 COCO_TEXT = Path("../shared/coco-text/captions.tsv")
@@ -295,10 +298,7 @@ def run(config: StageConfig) -> dict:
             slots = (inputs[2][unit_index] != 0).float()  # the bag's slots should be read
             bag_penalty = (((1.0 - attended[:, -slots.shape[1]:]).clamp(min=0) ** 2)
                            * slots).sum() / slots.sum().clamp(min=1)
-            optimizer.zero_grad(set_to_none=True)
-            (loss + config.attention_penalty * bag_penalty).backward()
-            torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
-            optimizer.step()
+            optimise(optimizer, decoder, loss + config.attention_penalty * bag_penalty)
             total += loss.item() * len(rows)
             count += len(rows)
             if b % 200 == 0:

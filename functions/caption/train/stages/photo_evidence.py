@@ -52,13 +52,19 @@ class Teacher:
 
 
 class PhotoReader:
-    """One photo -> (regions, boxes, scores, classes, probabilities), as serving reads it."""
+    """One photo -> (regions, boxes, scores, classes, probabilities), as serving reads it.
+    regions_from "detector": the detector graph's own regions (one read of the photo);
+    "encoder": the bundle's EfficientNet-Lite1 encoder's 7x7 regions instead (two reads, as
+    serving does today), to compare the two backbones with the same decoder."""
 
-    def __init__(self, bundle: Path, teacher: str | None):
+    def __init__(self, bundle: Path, teacher: str | None, regions_from: str = "detector"):
         config = read_config(bundle)
         self.size = int(config.detector["input_size"])
         self.detector = session(Path(bundle) / config.graphs.detector)
         self.teacher = Teacher(teacher) if teacher else None
+        self.encoder = (session(Path(bundle) / config.graphs.encoder)
+                        if regions_from == "encoder" else None)
+        self.preprocess = config.preprocessing
 
     def __call__(self, image: Image.Image) -> tuple[np.ndarray, ...]:
         image = image.convert("RGB")
@@ -66,6 +72,8 @@ class PhotoReader:
                             dtype=np.float32)[None]
         boxes, scores, classes, regions = self.detector.run(
             ["boxes", "scores", "classes", "regions"], {"images": pixels})
+        if self.encoder is not None:
+            regions = self.encoder.run(["regions"], {"pixels": self.preprocess(image)[None]})[0]
         probabilities = (self.teacher(image) if self.teacher is not None
                          else np.zeros(0, np.float32))
         return regions[0], boxes[0], scores[0], classes[0], probabilities
@@ -116,6 +124,9 @@ def main(argv: list[str] | None = None) -> None:
                                      description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", type=Path, default=Path("layers/model"),
                         help="the bundle whose detector graph (with regions) reads the photos")
+    parser.add_argument("--regions-from", choices=("detector", "encoder"), default="detector",
+                        help="whose regions to cache: the detector graph's (one read) or the "
+                             "bundle's encoder's")
     parser.add_argument("--teacher", default="efficientnet-lite1",
                         help="the ImageNet classifier the labels head learns from ('' for none)")
     parser.add_argument("--images", type=Path, required=True)
@@ -130,7 +141,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.exclude_ids is not None:
         excluded = {int(p.stem) for p in args.exclude_ids.glob("*.jpg")}
         names = [n for n in names if int(Path(n).stem.rsplit("_", 1)[-1]) not in excluded]
-    reader = PhotoReader(args.model, args.teacher)
+    reader = PhotoReader(args.model, args.teacher, args.regions_from)
     cache(reader, args.images, names, args.out)
     print(json.dumps({"photos": len(names), "out": str(args.out)}))
 

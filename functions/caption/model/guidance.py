@@ -1,0 +1,112 @@
+"""Guided captions: make the caption name what the classifier is confident the photo shows.
+
+The decoder learned Flickr8k's world (people and dogs outdoors); shown a cup of coffee it
+describes a man and a dog, while the ImageNet classifier on the same features says "espresso"
+with 89 %. Picking a beam candidate that mentions "coffee" does not help: the beam never proposes
+words the decoder rarely saw. Instead the word is required, and the decoder decides where it goes:
+
+- Constrained beam search (Anderson et al., EMNLP 2017; caption.model.search) keeps two beams,
+  captions that do not contain the word yet and captions that do; a caption moves from the first
+  to the second by choosing the required word, and the second's captions are the ones returned
+  (the first's only where none could be formed). The result is the decoder's most probable
+  sentence that contains the word, so it reads as its others do.
+- Nouns outside the decoder's vocabulary (zebra, broccoli, clock) are written with an in-vocabulary
+  proxy used in the same places (horse, food, sign): the sentence is planned around the proxy and
+  the proxy replaced by the noun afterwards, as the placeholder of the Decoupled Novel Object
+  Captioner (Wu et al., ECCV 2018) is filled from a detector.
+
+This module chooses the noun and spells it; when a caption is guided, and with which rules, is
+caption.model.decoding's.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from caption.model.labels import LabelModel
+from caption.model.objects import COCO_CLASSES
+from caption.model.vocabulary import Vocabulary
+from caption.model.words import NOT_GUIDING_OBJECTS, article_for, plural
+
+
+@dataclass(frozen=True)
+class Guide:
+    """One noun to put into the caption: the tokens that satisfy it, and how to write them."""
+
+    noun: str
+    score: float  # the classifier's summed probability for the noun
+    tokens: frozenset[int]  # any of these satisfies the constraint (singular, plural)
+    spelled: dict[int, str]  # token -> text to write for it (the noun where a proxy stood)
+
+    def render(self, tokens: tuple[int, ...], vocab: Vocabulary) -> str:
+        words = vocab.decode(tokens).split()
+        ids = [t for t in tokens if t not in (vocab.start, vocab.pad, vocab.end)]
+        out: list[str] = []
+        for word, token in zip(words, ids, strict=True):
+            text = self.spelled.get(token, word)
+            if text != word and out and out[-1] in ("a", "an"):
+                out[-1] = article_for(text)  # "a elephant" -> "an elephant"
+            out.append(text)
+        return " ".join(out)
+
+
+def choose_guide(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary,
+                 threshold: float, novel_threshold: float | None = None) -> Guide | None:
+    """The most probable guide noun, if its classes together reach `threshold`; for nouns the
+    decoder cannot write itself (those written through a proxy), `novel_threshold` if given:
+    the unguided decoder never names them, so the caption otherwise lacks them whatever the
+    classifier's confidence. scores: LabelModel.noun_scores of the image."""
+    candidates = sorted(((s, n) for n, s in scores.items() if n in labels.guide_nouns),
+                        reverse=True)
+    if not candidates:
+        return None
+    score, noun = candidates[0]
+    needed = threshold
+    if novel_threshold is not None and noun in labels.proxies:
+        needed = novel_threshold
+    if score < needed:
+        return None
+    written = labels.proxies.get(noun, noun)
+    forms = {written: noun, plural(written): plural(noun)}
+    tokens = {vocab.ids[w]: text for w, text in forms.items() if w in vocab.ids}
+    if not tokens:
+        return None
+    return Guide(noun, score, frozenset(tokens), tokens)
+
+
+def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
+                 ) -> dict[str, tuple[str, str]]:
+    """Per COCO class the caption can be steered to name: (the noun to write, the word the
+    decoder plans with), from the grounding's concept words ("dining table": table), else the
+    classifier's proxy for the class's own name ("pizza" written where the decoder plans
+    "food"), else the class's own name where the decoder knows it."""
+    out = {}
+    concepts = grounding.words if grounding is not None else {}
+    proxies = labels.proxies if labels is not None else {}
+    for name in COCO_CLASSES:
+        if name in NOT_GUIDING_OBJECTS:
+            continue
+        known = [w for w in concepts.get(name, []) if w in vocab.ids]
+        if known:
+            out[name] = (known[0], known[0])
+        elif name in proxies and proxies[name] in vocab.ids:
+            out[name] = (name, proxies[name])
+        elif name in vocab.ids:
+            out[name] = (name, name)
+    return out
+
+
+def object_guide(words: dict[str, tuple[str, str]], best: dict[str, float], threshold: float,
+                 vocab: Vocabulary) -> Guide | None:
+    """The most confidently detected object the caption can name, as a guide, if its score
+    reaches `threshold` (nocaps' constrained beam search on detector tags). best: the
+    detector's best score per class (caption.model.objects.Detections.best_scores)."""
+    candidates = sorted(((score, name) for name, score in best.items()
+                         if name in words and score >= threshold), reverse=True)
+    if not candidates:
+        return None
+    score, name = candidates[0]
+    noun, written = words[name]
+    forms = {written: noun, plural(written): plural(noun)}
+    tokens = {vocab.ids[w]: text for w, text in forms.items() if w in vocab.ids}
+    return Guide(noun, score, frozenset(tokens), tokens) if tokens else None
