@@ -150,8 +150,15 @@ class Detector:
     def detect(self, image: Image.Image) -> Detections:
         boxes, scores, labels = self.session.run(["boxes", "scores", "classes"],
                                                  {"images": self.pixels(image)[None]})
-        keep = scores[0] >= SCORE_FLOOR
-        boxes = np.clip(boxes[0][keep].astype(np.float64), 0.0, 1.0)
-        scores, labels = scores[0][keep].astype(np.float64), labels[0][keep]
-        kept = suppress(boxes, scores, labels)
-        return Detections(self.classes, boxes[kept], scores[kept], labels[kept])
+        return from_peaks(self.classes, boxes[0], scores[0], labels[0])
+
+
+def from_peaks(classes: tuple[str, ...], boxes: np.ndarray, scores: np.ndarray,
+               labels: np.ndarray) -> Detections:
+    """One image's peaks as the graph gives them (its 100 best) -> Detections: those at
+    SCORE_FLOOR or more, boxes clipped to the image, overlapping boxes of one class merged."""
+    keep = scores >= SCORE_FLOOR
+    boxes = np.clip(boxes[keep].astype(np.float64), 0.0, 1.0)
+    scores, labels = scores[keep].astype(np.float64), labels[keep].astype(np.int64)
+    kept = suppress(boxes, scores, labels)
+    return Detections(classes, boxes[kept], scores[kept], labels[kept])

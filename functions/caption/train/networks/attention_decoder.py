@@ -38,14 +38,19 @@ class DecoderState:
     c: torch.Tensor  # (B, hidden)
     regions: torch.Tensor  # (B, R, hidden): projected features, attended over
     keys: torch.Tensor  # (B, R, attention): regions' half of the attention score, computed once
+    # (B, R), added to the attention scores: -1e4 where a training batch pads a row's memory
+    # (caption.train.networks.concept_decoder); None where nothing is padded, as in a search.
+    mask: torch.Tensor | None = None
 
     def select(self, index: torch.Tensor | list[int]) -> DecoderState:
         """Keep the rows in `index` (beam search reorders and duplicates hypotheses). One
         image's regions stay one row, broadcast over its beams, instead of being copied for
         every beam at every step."""
         if self.regions.shape[0] == 1:
-            return DecoderState(self.h[index], self.c[index], self.regions, self.keys)
-        return DecoderState(self.h[index], self.c[index], self.regions[index], self.keys[index])
+            return DecoderState(self.h[index], self.c[index], self.regions, self.keys,
+                                self.mask)
+        return DecoderState(self.h[index], self.c[index], self.regions[index], self.keys[index],
+                            None if self.mask is None else self.mask[index])
 
 
 class AttentionDecoder(nn.Module):
@@ -75,12 +80,15 @@ class AttentionDecoder(nn.Module):
     def advance(self, tokens: torch.Tensor, state: DecoderState
                 ) -> tuple[torch.Tensor, torch.Tensor, DecoderState]:
         """One word in; the new hidden state and this step's attention weights out."""
-        scores = self.attend_score(torch.tanh(state.keys + self.attend_hidden(state.h)[:, None]))
-        alpha = torch.softmax(scores.squeeze(-1), dim=1)  # (B, R)
+        scores = self.attend_score(
+            torch.tanh(state.keys + self.attend_hidden(state.h)[:, None])).squeeze(-1)
+        if state.mask is not None:
+            scores = scores + state.mask
+        alpha = torch.softmax(scores, dim=1)  # (B, R)
         context = torch.matmul(alpha[:, None], state.regions).squeeze(1)  # broadcasts one image
         context = context * torch.sigmoid(self.gate(state.h))
         h, c = self.cell(torch.cat([self.embed(tokens), context], dim=1), (state.h, state.c))
-        return h, alpha, DecoderState(h, c, state.regions, state.keys)
+        return h, alpha, DecoderState(h, c, state.regions, state.keys, state.mask)
 
     def logits(self, hidden: torch.Tensor) -> torch.Tensor:
         return self.out(self.dropout(hidden))
@@ -115,6 +123,12 @@ class AttentionDecoder(nn.Module):
         state = self.start(features)  # once per image, however many captions it has
         if image_index is not None:
             state = state.select(image_index)
+        return self.teacher_force(state, captions)
+
+    def teacher_force(self, state: DecoderState, captions: torch.Tensor
+                      ) -> tuple[torch.Tensor, torch.Tensor]:
+        """Feed captions (B, T) word by word from `state` (one row per caption): the hidden
+        states that predict positions 1..T-1 (B, T-1, hidden) and every step's attention."""
         hiddens, alphas = [], []
         for t in range(captions.shape[1] - 1):
             h, alpha, state = self.advance(captions[:, t], state)

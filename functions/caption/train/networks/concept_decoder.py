@@ -13,7 +13,7 @@ training batch's padding is masked, which one photo with its own bag never needs
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 
 import torch
 from torch import nn
@@ -47,20 +47,6 @@ class ConceptConfig:
         return cls(DecoderConfig(**data["decoder"]), int(data["concepts"]))
 
 
-@dataclass
-class MaskedState(DecoderState):
-    """Training's state: which memory slots are padding, added to the attention scores."""
-
-    mask: torch.Tensor | None = None  # (B, M) 0 for a slot, -inf-ish for padding
-
-    def select(self, index) -> MaskedState:
-        picked = super().select(index)
-        mask = self.mask
-        if mask is not None and mask.shape[0] != 1:
-            mask = mask[index]
-        return MaskedState(picked.h, picked.c, picked.regions, picked.keys, mask)
-
-
 class ConceptDecoder(AttentionDecoder):
     def __init__(self, config: ConceptConfig):
         super().__init__(config.decoder)
@@ -90,35 +76,16 @@ class ConceptDecoder(AttentionDecoder):
         mask = torch.zeros(keep.shape, dtype=memory.dtype, device=memory.device)
         return memory, mask.masked_fill(~keep, -1e4)
 
-    def start_bag(self, features, photo, concepts, counts, confidence) -> MaskedState:
+    def start_bag(self, features, photo, concepts, counts, confidence) -> DecoderState:
         memory, mask = self.memory(features, photo, concepts, counts, confidence)
         weights = (mask == 0).to(memory.dtype)[..., None]
         mean = (memory * weights).sum(dim=1) / weights.sum(dim=1)
-        return MaskedState(torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)),
-                           memory, self.attend_regions(memory), mask)
-
-    def advance(self, tokens, state):
-        if not isinstance(state, MaskedState) or state.mask is None:
-            return super().advance(tokens, state)
-        scores = self.attend_score(torch.tanh(state.keys + self.attend_hidden(state.h)[:, None]))
-        alpha = torch.softmax(scores.squeeze(-1) + state.mask, dim=1)
-        context = torch.matmul(alpha[:, None], state.regions).squeeze(1)
-        context = context * torch.sigmoid(self.gate(state.h))
-        h, c = self.cell(torch.cat([self.embed(tokens), context], dim=1), (state.h, state.c))
-        return h, alpha, MaskedState(h, c, state.regions, state.keys, state.mask)
+        return DecoderState(torch.tanh(self.init_h(mean)), torch.tanh(self.init_c(mean)),
+                            memory, self.attend_regions(memory), mask)
 
     def forward_bag(self, features, photo, concepts, counts, confidence, captions,
                     unit_index) -> tuple[torch.Tensor, torch.Tensor]:
         """Teacher forcing: caption row i describes unit `unit_index[i]`. Returns the hidden
         states predicting positions 1..T-1 and the attention weights."""
         state = self.start_bag(features, photo, concepts, counts, confidence).select(unit_index)
-        hiddens, alphas = [], []
-        for t in range(captions.shape[1] - 1):
-            h, alpha, state = self.advance(captions[:, t], state)
-            hiddens.append(h)
-            alphas.append(alpha)
-        return torch.stack(hiddens, dim=1), torch.stack(alphas, dim=1)
-
-
-def describe(config: ConceptConfig) -> dict:
-    return {"concept_decoder": asdict(config.decoder), "concepts": config.concepts}
+        return self.teacher_force(state, captions)

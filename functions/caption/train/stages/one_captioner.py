@@ -141,6 +141,7 @@ class Stage:
         self.val = Evidence.load(ev / "flickr-val", limit)
         self.coco = Evidence.load(ev / "coco5k", limit)
         self.dev = Evidence.load(ev / "coco-dev", limit)
+        self.sets = {"flickr": self.flickr, "coco": self.coco, "val": self.val, "dev": self.dev}
         flickr_captions = read_flickr_tsv(config.flickr_captions)
         self.val_refs = {n: flickr_captions[n] for n in self.val.names}
         self.dev_refs = {n: caps for n, caps in read_flickr_tsv(config.coco_dev_captions).items()
@@ -207,9 +208,7 @@ class Stage:
                 continue
             if rng is not None and rng.random() < self.config.drop_regions:
                 continue
-            source = {"flickr": self.flickr, "coco": self.coco, "val": self.val,
-                      "dev": self.dev}[unit.source]
-            regions[row] = source.regions[unit.photo]
+            regions[row] = self.sets[unit.source].regions[unit.photo]
             photo[row] = True
         return (torch.from_numpy(regions), photo, *bag_tensors([u.bag for u in units]))
 

@@ -21,20 +21,15 @@ import json
 from pathlib import Path
 
 import numpy as np
-import onnxruntime as ort
 from PIL import Image
 from tqdm import tqdm
 
 from caption.model.bundle import read_config
+from caption.model.graphs import open_session
 from caption.model.preprocess import Preprocessing
 
 CHUNK = 256  # photos per saved chunk: what a killed run loses at most
-
-
-def session(path: Path, threads: int = 2) -> ort.InferenceSession:
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = threads
-    return ort.InferenceSession(str(path), options, providers=["CPUExecutionProvider"])
+THREADS = 2  # the graphs' threads, as serving's on 2 cores
 
 
 class Teacher:
@@ -60,9 +55,9 @@ class PhotoReader:
     def __init__(self, bundle: Path, teacher: str | None, regions_from: str = "detector"):
         config = read_config(bundle)
         self.size = int(config.detector["input_size"])
-        self.detector = session(Path(bundle) / config.graphs.detector)
+        self.detector = open_session(Path(bundle) / config.graphs.detector, THREADS)
         self.teacher = Teacher(teacher) if teacher else None
-        self.encoder = (session(Path(bundle) / config.graphs.encoder)
+        self.encoder = (open_session(Path(bundle) / config.graphs.encoder, THREADS)
                         if regions_from == "encoder" else None)
         self.preprocess = config.preprocessing
 
