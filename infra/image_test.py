@@ -299,6 +299,23 @@ def photo_event(image: bytes) -> dict:
     return event
 
 
+def check_formats(container: Container) -> None:
+    """Every format the API accepts decodes in the image, whose Pillow lacks the libraries
+    of the formats and features serving never uses (Dockerfile.lambda)."""
+    import io
+
+    from PIL import Image
+
+    from caption.images import SUPPORTED_FORMATS
+
+    cat = Image.open(io.BytesIO(photo("chelsea")))
+    for name in SUPPORTED_FORMATS:
+        buffer = io.BytesIO()
+        cat.save(buffer, name)
+        answer, _ = container.invoke(photo_event(buffer.getvalue()))
+        expect(answer.get("statusCode") == 200, f"a {name} photo captioned", answer)
+
+
 def check_objects(container: Container) -> None:
     """The astronaut is a person whose box holds her (her face and chest inside it), and the
     Hubble deep field holds no person, in the image's own answers."""
@@ -333,6 +350,7 @@ def exercise(engine: list[str]) -> dict:
             answer, warm_ms = container.invoke(load_event("api-http-upload"))
             expect(answer.get("statusCode") == 200, "a second, warm request", answer)
             check_objects(container)
+            check_formats(container)
 
             event = load_event("s3-put")  # re-aimed at the astronaut's upload
             head = s3.head_object(Bucket=BUCKET, Key=KEY)

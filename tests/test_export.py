@@ -237,3 +237,61 @@ def test_int8_weights_keep_to_seven_bits_so_every_cpu_computes_them_alike(tiny_b
     for path in paths:
         for low, high in seven_bit_weights(path):
             assert -64 <= low and high <= 64, (path.name, low, high)
+
+
+
+def _conv_batch_norm_graph():
+    """A convolution, its batch norm and an identity: what basic optimization folds into one."""
+    rng = np.random.default_rng(0)
+    weights = {"w": rng.normal(size=(4, 3, 3, 3)), "scale": rng.uniform(0.5, 2, 4),
+               "bias": rng.normal(size=4), "mean": rng.normal(size=4),
+               "var": rng.uniform(0.5, 2, 4)}
+    nodes = [onnx.helper.make_node("Conv", ["x", "w"], ["conv"], pads=[1, 1, 1, 1]),
+             onnx.helper.make_node("BatchNormalization",
+                                   ["conv", "scale", "bias", "mean", "var"], ["norm"]),
+             onnx.helper.make_node("Identity", ["norm"], ["y"])]
+    graph = onnx.helper.make_graph(
+        nodes, "g", [onnx.helper.make_tensor_value_info("x", onnx.TensorProto.FLOAT,
+                                                        [1, 3, 8, 8])],
+        [onnx.helper.make_tensor_value_info("y", onnx.TensorProto.FLOAT, None)],
+        [onnx.numpy_helper.from_array(value.astype(np.float32), name)
+         for name, value in weights.items()])
+    model = onnx.helper.make_model(graph, opset_imports=[onnx.helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    return model
+
+
+def test_saved_graphs_are_simplified_and_compute_the_same(tmp_path):
+    import onnxruntime
+
+    plain, simplified = tmp_path / "plain.onnx", tmp_path / "simplified.onnx"
+    onnx.save(_conv_batch_norm_graph(), str(plain))
+    export.save_graph(_conv_batch_norm_graph(), simplified, "encoder", "stamp")
+    saved = onnx.load(str(simplified))
+    assert [n.op_type for n in saved.graph.node] == ["Conv"]
+    assert {p.key: p.value for p in saved.metadata_props}[STAMP_KEY] == "stamp"
+    unoptimized = onnxruntime.SessionOptions()
+    unoptimized.graph_optimization_level = onnxruntime.GraphOptimizationLevel.ORT_DISABLE_ALL
+    x = np.random.default_rng(1).normal(size=(1, 3, 8, 8)).astype(np.float32)
+    expected = onnxruntime.InferenceSession(str(plain), unoptimized,
+                                            providers=["CPUExecutionProvider"])
+    served = onnxruntime.InferenceSession(str(simplified), providers=["CPUExecutionProvider"])
+    assert np.allclose(served.run(None, {"x": x})[0], expected.run(None, {"x": x})[0],
+                       atol=1e-5)
+
+
+def test_every_shipped_graph_is_already_simplified(tmp_path):
+    from collections import Counter
+
+    from caption.train.export.simplify import simplify_bundle
+
+    copy = copy_bundle(SHIPPED, tmp_path / "bundle")
+
+    def operations():
+        return {path.name: Counter(n.op_type for n in onnx.load(str(path)).graph.node)
+                for path in copy.glob("*.onnx")}
+
+    before = operations()
+    simplify_bundle(copy)
+    assert operations() == before, ("a graph was written without simplification: export it "
+                                    "again, or run python -m caption.train.export.simplify")

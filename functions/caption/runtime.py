@@ -48,7 +48,7 @@ def load_service(settings: Settings, warm_up: bool = True) -> tuple[CaptionServi
         captioner.caption(Image.new("RGB", (captioner.preprocess.size,) * 2, (128, 128, 128)),
                           beam_size=1, num_captions=1, max_length=3)
     timings = {"load_ms": round(1000 * (loaded - started), 1),
-               "graphs_ms": captioner.opened_ms,  # the part of load_ms each graph took
+               "graphs_ms": captioner.opened_ms,  # each graph's opening (side by side in load_ms)
                "warm_up_ms": round(1000 * (time.perf_counter() - loaded), 1),
                "threads": threads, **captioner.runtime}
     log.info("model ready", extra={"model": captioner.info.id, **timings})

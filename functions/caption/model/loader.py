@@ -4,6 +4,7 @@ ONNX Runtime runs everything. The encoder is the int8 graph where the CPU has in
 (caption.model.cpu) and the bundle has one, unless turned off (CAPTION_INT8_ENCODER=0); the
 float32 graph otherwise. The decoder is its two graphs, on one thread: a step's operations are
 too small to share (two threads measured slower), while the encoder's convolutions do share.
+The graphs open side by side (caption.model.graphs.open_graphs).
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from caption.model.captioner import Captioner
 from caption.model.decoder import OnnxDecoder
 from caption.model.decoding import DecodingConfig
 from caption.model.encoder import OnnxEncoder
-from caption.model.graphs import open_graph
+from caption.model.graphs import GraphRequest, open_graph, open_graphs
 from caption.model.grounding import Grounding
 from caption.model.labels import LabelModel
 from caption.model.objects import Detector
@@ -66,14 +67,18 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                           f"bundle) or {', '.join(SEED_FILES)} (a seed checkpoint to convert)")
     config = read_config(directory)
     int8 = int8_encoder and config.graphs.encoder_int8 is not None and cpu.has_vnni()
+    precision = "int8" if int8 else "float32"
     detecting = objects and config.detector is not None
     detector_threads = max(1, threads // 2) if detecting else 0
     opened: dict[str, float] = {}  # ms to open each graph: what INIT spends on each
-    encoder = open_encoder(directory, config, "int8" if int8 else "float32",
-                           max(1, threads - detector_threads), opened)
+    sessions = open_graphs(directory, config,
+                           _requests(config, ENCODER_GRAPHS[precision],
+                                     max(1, threads - detector_threads), detector_threads,
+                                     grounding),
+                           workers=threads, opened=opened)
+    encoder = OnnxEncoder(sessions[ENCODER_GRAPHS[precision]], precision)
     try:
-        decoder = OnnxDecoder(open_graph(directory, config, "decoder_start", 1, opened=opened),
-                              open_graph(directory, config, "decoder_step", 1, opened=opened))
+        decoder = OnnxDecoder(sessions["decoder_start"], sessions["decoder_step"])
     except ValueError as exc:  # a graph from an older export, without the ranking
         raise BundleError(f"{directory}: {exc}; export it again with "
                           f"`{EXPORT_COMMAND} {directory}`") from None
@@ -87,9 +92,11 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
         vocabulary = Vocabulary(config.vocabulary)
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
-    grounded = _grounding(directory, config, vocabulary, opened) if grounding else None
-    detector = _detector(directory, config, detector_threads, opened) if detecting else None
-    writer = _writer(directory, config, opened) if detector is not None else None
+    grounded = (_grounding(directory, config, vocabulary, sessions["concepts"])
+                if "concepts" in sessions else None)
+    detector = _detector(directory, config, sessions["detector"]) if detecting else None
+    writer = (_writer(directory, config, sessions["writer_start"], sessions["writer_step"])
+              if "writer_step" in sessions else None)
     try:
         decoding = DecodingConfig.from_bundle(
             {"labels": config.labels, "detector": config.detector, "writer": config.writer},
@@ -106,28 +113,39 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                      opened_ms=opened)
 
 
-def _detector(directory: Path, config: BundleConfig, threads: int,
-              opened: dict[str, float]) -> Detector | None:
-    """The bundle's COCO detector, or None where it has none (bundles before it, a converted
-    seed checkpoint). What its section sets for the captions is the DecodingConfig's."""
-    section = config.detector
-    if section is None:
-        return None
-    session = open_graph(directory, config, "detector", threads, DETECTOR_COMMAND,
-                         stamp=str(section.get("weights_sha256")), opened=opened)
+def _requests(config: BundleConfig, encoder: str, encoder_threads: int, detector_threads: int,
+              grounding: bool) -> list[GraphRequest]:
+    """The graphs this bundle serves with, the largest first so that it opens while the
+    small ones do: the encoder; the decoder's two; grounding's; with objects (detector
+    threads), the detector and the writer, which writes only beside a detector."""
+    requests = [GraphRequest(encoder, encoder_threads)]
+    if detector_threads and config.detector is not None:
+        requests.append(GraphRequest("detector", detector_threads, DETECTOR_COMMAND,
+                                     str(config.detector.get("weights_sha256"))))
+    requests += [GraphRequest("decoder_step"), GraphRequest("decoder_start")]
+    if detector_threads and config.writer is not None:
+        # One thread each, as the decoder's: a step is too small to share.
+        stamp = str(config.writer.get("weights_sha256"))
+        requests += [GraphRequest(part, 1, WRITER_COMMAND, stamp)
+                     for part in ("writer_step", "writer_start")]
+    if grounding and config.grounding is not None:
+        requests.append(GraphRequest("concepts", 1, GROUNDING_COMMAND))
+    return requests
+
+
+def _detector(directory: Path, config: BundleConfig, session) -> Detector:
+    """The bundle's COCO detector. What its section sets for the captions is the
+    DecodingConfig's."""
     try:
-        return Detector(session, section)
+        return Detector(session, config.detector)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{directory}: malformed detector section: {exc}; make it again "
                           f"with `{DETECTOR_COMMAND} {directory}`") from None
 
 
 def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary,
-               opened: dict[str, float]) -> Grounding | None:
-    """The bundle's grounding, or None where it has none (a converted seed checkpoint)."""
-    if config.grounding is None:
-        return None
-    session = open_graph(directory, config, "concepts", 1, GROUNDING_COMMAND, opened=opened)
+               session) -> Grounding:
+    """The bundle's grounding (its word detectors)."""
     try:
         return Grounding(session, config.grounding, vocabulary)
     except (KeyError, TypeError, ValueError) as exc:
@@ -135,20 +153,10 @@ def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary,
                           f"with `{GROUNDING_COMMAND} {directory}`") from None
 
 
-def _writer(directory: Path, config: BundleConfig, opened: dict[str, float]) -> Writer | None:
-    """The bundle's sentence writer, or None where it has none (bundles before it)."""
-    section = config.writer
-    if section is None:
-        return None
-    stamp = str(section.get("weights_sha256"))
-    # One thread each, as the decoder's: a step is too small to share.
-    decoder = OnnxWriterDecoder(
-        open_graph(directory, config, "writer_start", 1, WRITER_COMMAND, stamp=stamp,
-                   opened=opened),
-        open_graph(directory, config, "writer_step", 1, WRITER_COMMAND, stamp=stamp,
-                   opened=opened))
+def _writer(directory: Path, config: BundleConfig, start, step) -> Writer:
+    """The bundle's sentence writer."""
     try:
-        return Writer(decoder, section)
+        return Writer(OnnxWriterDecoder(start, step), config.writer)
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{directory}: malformed writer section: {exc}; make it again "
                           f"with `{WRITER_COMMAND} {directory}`") from None

