@@ -89,6 +89,33 @@ def test_evaluate_scores_a_split_and_stores_the_figures(tmp_path, tiny_bundle, c
     assert (bundle / "model.json").read_text() == written
 
 
+def test_photos_without_captions_are_judged_on_faults(tmp_path, tiny_bundle, photos):
+    """`--photos DIR --names FILE`: every listed photo captioned, and the fault share and
+    broken count are those of its captions (as --predictions writes them)."""
+    import shutil
+
+    from caption.metrics.evaluate import main
+    from caption.metrics.faults import fault
+    from caption.metrics.hallucination import broken
+
+    bundle = shutil.copytree(tiny_bundle, tmp_path / "bundle")
+    folder = tmp_path / "photos"
+    folder.mkdir()
+    for name, data in photos.items():
+        (folder / f"{name}.jpg").write_bytes(data)
+    (tmp_path / "names.txt").write_text("chelsea.jpg\nastronaut.jpg\ncoffee.jpg\n")
+    main(["--model", str(bundle), "--photos", str(folder), "--names",
+          str(tmp_path / "names.txt"), "--beam-size", "2", "--guidance", "off",
+          "--predictions", str(tmp_path / "said.json"), "--write", "held_out"])
+    said = json.loads((tmp_path / "said.json").read_text())
+    stored = json.loads((bundle / "model.json").read_text())["metrics"]["held_out"]
+    assert set(said) == {"chelsea.jpg", "astronaut.jpg", "coffee.jpg"}
+    assert stored["photos"] == 3
+    faulty = [text for text in said.values() if fault(text) is not None]
+    assert stored["sentence_faults"] == round(100 * len(faulty) / 3, 1)
+    assert stored["broken_sentences"] == sum(bool(broken(text)) for text in said.values())
+
+
 def test_cider_d_matches_pycocoevalcap():
     """The fast reward is the same CIDEr-D the scores are reported in."""
     from caption.metrics.cider import CiderD
@@ -242,13 +269,15 @@ def tiny_evidence(tmp_path_factory) -> dict:
     return {"root": root, "captions": captions}
 
 
-def stage_config(tiny_evidence, out: Path, epochs: int, resume: bool = False):
+def stage_config(tiny_evidence, out: Path, epochs: int, resume: bool = False,
+                 hold_out: int = 0):
     from caption.train.stages.one_captioner import StageConfig
 
     root = tiny_evidence["root"]
     return StageConfig(root, out, epochs=epochs, captions_per_batch=8, min_word_count=1,
                        learning_rate=3e-3, drop_regions=0.0, hidden_dim=32, embed_dim=16,
-                       attention_dim=16, resume=resume, flickr_captions=root / "flickr.tsv",
+                       attention_dim=16, resume=resume, hold_out=hold_out,
+                       flickr_captions=root / "flickr.tsv",
                        coco_text=root / "coco-text.tsv",
                        coco_dev_captions=root / "coco-dev.tsv")
 
@@ -281,10 +310,73 @@ def test_the_one_captioner_stage_learns_and_resumes(tiny_evidence, tmp_path):
     assert saved["epoch"] in range(1, 6) and Vocabulary(saved["vocabulary"]).words
 
 
+def test_the_one_captioner_never_trains_on_its_held_out_photos(tiny_evidence, tmp_path):
+    """The last uncaptioned COCO photos are held out, for counting sentence faults on photos
+    the captioner never saw: none gets a pseudo-caption, and the run lists them."""
+    from caption.train.stages.one_captioner import run
+
+    out = tmp_path / "held"
+    run(stage_config(tiny_evidence, out, 1, hold_out=1))
+    summary = json.loads((out / "history.json").read_text())["summary"]
+    assert summary["coco_photos_with_pseudo_captions"] == 0
+    assert summary["coco_photos_held_out"] == 1
+    assert (out / "held_out.txt").read_text().split() == ["COCO_train2014_000000000007.jpg"]
+
+
+def test_self_critical_training_of_the_one_captioner_reads_each_photos_bag(tiny_evidence,
+                                                                          tmp_path):
+    """The one captioner's self-critical stage samples from each photo with its bag (cats and
+    dogs differ in their bags here): the sampled reward rises, and the refined checkpoint is
+    one the export reads."""
+    from caption.train.stages.one_captioner import load_checkpoint, run
+    from caption.train.stages.refine_captioner import refine_captioner
+    from caption.train.stages.scst import ScstConfig
+
+    out = tmp_path / "run"
+    run(stage_config(tiny_evidence, out, 1))
+    root = tiny_evidence["root"]
+    summary = refine_captioner(out / "best.pt", root, out / "refined.pt", root / "flickr.tsv",
+                               ScstConfig(epochs=24, images_per_batch=4, max_words=7,
+                                          learning_rate=3e-3, evaluate_every=24,
+                                          average_best=0, samples_per_image=4))
+    rewards = [r["mean_reward"] for r in summary["history"] if r["mean_reward"] is not None]
+    assert rewards[-1] > rewards[0]
+    _, vocabulary, saved = load_checkpoint(out / "refined.pt")
+    assert saved["self_critical"]["selected"] == summary["selected"]
+    assert vocabulary.words == load_checkpoint(out / "best.pt")[1].words
+
+
+def test_the_one_captioner_can_start_from_a_trained_image_decoder():
+    """Warm start: the shared weights and the rows of the words both vocabularies hold are the
+    trained decoder's, so with an empty bag a shared word's logit starts where it was."""
+    import torch
+
+    from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+    from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder, warm_start
+
+    torch.manual_seed(0)
+    source_words = ["<pad>", "<start>", "<end>", "<unk>", "a", "dog", "runs"]
+    words = ["<pad>", "<start>", "<end>", "<unk>", "a", "cat", "runs", "sofa"]
+    source = AttentionDecoder(DecoderConfig(len(source_words), 12, 8, 16, 8))
+    decoder = ConceptDecoder(ConceptConfig(DecoderConfig(len(words), 12, 8, 16, 8), 5))
+    assert warm_start(decoder, source, source_words, words) == 6  # specials, "a", "runs"
+    assert torch.equal(decoder.project[0].weight, source.project[0].weight)
+    assert torch.equal(decoder.cell.weight_hh, source.cell.weight_hh)
+    assert torch.equal(decoder.embed.weight[6], source.embed.weight[6])  # "runs"
+    assert torch.equal(decoder.out.bias[4], source.out.bias[4])  # "a"
+    assert not torch.equal(decoder.embed.weight[5], source.embed.weight[5])  # cat is not dog
+    hidden = torch.randn(2, 16)
+    decoder.eval(), source.eval()  # no dropout
+    shared = [0, 1, 2, 3, 4, 6]
+    assert torch.allclose(decoder.logits(hidden)[:, shared],
+                          source.logits(hidden)[:, [0, 1, 2, 3, 4, 6]])
+
+
 def test_a_sentence_bag_holds_what_it_names_and_a_photos_false_alarms():
     import random
 
-    from caption.train.stages.bags import Slot, detector_errors, retrieve, sentence_bag
+    from caption.model.bag import Slot
+    from caption.train.stages.bags import detector_errors, retrieve, sentence_bag
 
     bags = [(Slot("dog", 0.6, 1), Slot("frisbee", 0.4, 1)), (Slot("person", 0.9, 2),)]
     captions = [["a dog runs", "a brown dog jumps"], ["a man walks", "two men walk"]]

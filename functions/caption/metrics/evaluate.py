@@ -10,6 +10,11 @@ CAPTION_OBJECTS=0 scores the same bundle without its detector.
     python -m caption.metrics.evaluate                      # Flickr8k val (../shared/flickr8k)
     python -m caption.metrics.evaluate --data ../shared/coco-dev    # images/ + captions.tsv
     python -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both
+    python -m caption.metrics.evaluate --photos DIR --names FILE    # photos without captions
+
+Photos without captions (`--photos`: the uncaptioned COCO photos the one captioner held out of
+training, say) are judged on what needs no reference: the share of captions with a sentence
+fault, and broken sentences.
 
 Runs the full inference path (file -> decode -> preprocess -> encoder -> search), images encoded
 in batches, not the training feature cache. `--write NAME` stores the figures in the bundle's
@@ -27,8 +32,8 @@ from tqdm import tqdm
 
 from caption.images import decode_image
 from caption.metrics.datasets import load_dataset, read_split
-from caption.metrics.faults import faults
-from caption.metrics.hallucination import hallucination, read_objects
+from caption.metrics.faults import fault, faults
+from caption.metrics.hallucination import broken, hallucination, read_objects
 from caption.metrics.presence import presence
 from caption.metrics.scoring import score_captions
 from caption.metrics.subjects import names_subject
@@ -86,6 +91,30 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     return metrics, predictions
 
 
+def evaluate_unreferenced(model: Captioner, images: Path, names: list[str],
+                          beam_size: int = 3, guidance: bool = False
+                          ) -> tuple[dict, dict[str, str]]:
+    """Photos without captions: the share of best captions with a sentence fault
+    (caption.metrics.faults) and the broken ones (caption.metrics.hallucination), with a few
+    of each to read."""
+    predictions: dict[str, str] = {}
+    for start in tqdm(range(0, len(names), BATCH), desc="captioning", unit="batch",
+                      mininterval=5):
+        batch = names[start:start + BATCH]
+        decoded = [decode_image((images / name).read_bytes(), Settings.max_pixels,
+                                model.decode_size).image for name in batch]
+        for name, result in zip(batch, model.describe(decoded, beam_size, 1, guidance=guidance,
+                                                      max_labels=0), strict=True):
+            predictions[name] = result.captions[0].text
+    faulty = {name: text for name, text in predictions.items() if fault(text) is not None}
+    broken_ones = {name: text for name, text in predictions.items() if broken(text)}
+    return {"photos": len(predictions),
+            "sentence_faults": round(100 * len(faulty) / max(len(predictions), 1), 1),
+            "broken_sentences": len(broken_ones),
+            "faulty_examples": dict(list(faulty.items())[:8]),
+            "beam_size": beam_size, "guidance": guidance}, predictions
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m caption.metrics.evaluate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -97,6 +126,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--captions", type=Path, nargs="+", default=[FLICKR / "captions.tsv"])
     parser.add_argument("--split", type=Path, default=FLICKR / "splits/val.txt",
                         help="file of image names; 'all' scores every captioned image")
+    parser.add_argument("--photos", type=Path, default=None,
+                        help="a folder of photos without captions, judged on sentence faults "
+                             "and broken sentences alone (with --names)")
+    parser.add_argument("--names", type=Path, default=None,
+                        help="with --photos: the file names to judge, one per line")
     parser.add_argument("--beam-size", type=int, default=3)
     parser.add_argument("--guidance", choices=("on", "off", "both"), default="on",
                         help="steer captions by the classifier's labels; 'both' scores each way")
@@ -119,9 +153,18 @@ def main(argv: list[str] | None = None) -> None:
     model = load_captioner(settings, args.model)
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
+    names = None
+    if args.photos is not None:
+        if args.names is None:
+            parser.error("--photos needs --names: the photos to judge")
+        names = args.names.read_text(encoding="utf-8").split()[:args.limit]
     for guidance in modes:
-        metrics, predictions = evaluate(model, args.images, args.captions, split,
-                                        args.beam_size, args.limit, guidance, objects)
+        if names is not None:
+            metrics, predictions = evaluate_unreferenced(model, args.photos, names,
+                                                         args.beam_size, guidance)
+        else:
+            metrics, predictions = evaluate(model, args.images, args.captions, split,
+                                            args.beam_size, args.limit, guidance, objects)
         key = args.write or "metrics"
         if args.guidance == "both" and not guidance:
             key += "_unguided"

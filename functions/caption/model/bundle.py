@@ -83,6 +83,9 @@ class BundleConfig:
     # caption.model.writer; None: the image decoder writes every caption. Its graphs are
     # stamped with the writer's own weights (the section's weights_sha256).
     writer: dict | None = None
+    # caption.model.bag; None: the decoder reads the photo's regions alone. Present, its start
+    # graph also takes the photo's bag of detected classes (the one captioner).
+    bag: dict | None = None
     metrics: dict = field(default_factory=dict)
     training: dict = field(default_factory=dict)
 
@@ -99,7 +102,7 @@ class BundleConfig:
         data["preprocessing"] = {"size": self.preprocessing.size,
                                  "mean": list(self.preprocessing.mean),
                                  "std": list(self.preprocessing.std)}
-        for optional in ("labels", "grounding", "detector", "writer"):
+        for optional in ("labels", "grounding", "detector", "writer", "bag"):
             if data[optional] is None:
                 del data[optional]
         return data
@@ -119,7 +122,7 @@ class BundleConfig:
                 vocabulary=list(data["vocabulary"]), graphs=Graphs(**data.get("graphs", {})),
                 weights_sha256=data.get("weights_sha256"), labels=data.get("labels"),
                 grounding=data.get("grounding"), detector=data.get("detector"),
-                writer=data.get("writer"),
+                writer=data.get("writer"), bag=data.get("bag"),
                 metrics=dict(data.get("metrics", {})), training=dict(data.get("training", {})))
         except (KeyError, TypeError, ValueError) as exc:
             raise BundleError(f"{source} is malformed: {type(exc).__name__}: {exc}") from None

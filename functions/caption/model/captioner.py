@@ -45,7 +45,7 @@ class Captioner:
                  runtime: dict[str, str] | None = None, grounding: Grounding | None = None,
                  detector: Detector | None = None, writer: Writer | None = None,
                  config: DecodingConfig | None = None,
-                 opened_ms: dict[str, float] | None = None):
+                 opened_ms: dict[str, float] | None = None, bag: dict | None = None):
         """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
         runtime: what runs each part, as /healthz and the init log report it.
         grounding: the word detectors that find what a photo shows (caption.model.grounding);
@@ -53,7 +53,8 @@ class Captioner:
         objects; writer: the sentence writer (caption.model.writer), used with a detector.
         config: every setting of the decoding (caption.model.decoding.DecodingConfig): what
         the caption may say given what these find. opened_ms: how long opening each graph
-        took (the loader's), which the init log reports."""
+        took (the loader's), which the init log reports. bag: model.json's bag section, where
+        the decoder's start takes the detector's bag beside the regions (caption.model.bag)."""
         self.encoder = encoder
         self.decoder = decoder
         self.vocabulary = vocabulary
@@ -70,7 +71,7 @@ class Captioner:
         self._beside = (ThreadPoolExecutor(1, thread_name_prefix="detector")
                         if detector is not None else None)
         self.decoding = Decoding(config or DecodingConfig(), decoder, vocabulary, labels,
-                                 grounding, detector is not None, writer)
+                                 grounding, detector is not None, writer, bag)
 
     def encode(self, pixels: np.ndarray) -> Encoded:
         """(N, 3, S, S) preprocessed images -> the regions the decoder's start takes and the

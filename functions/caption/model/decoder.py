@@ -67,8 +67,11 @@ class OnnxDecoder:
             raise ValueError(f"the step graph lacks the inputs {', '.join(missing)}")
         self._no_row_bias: dict[tuple[int, int], np.ndarray] = {}  # by (rows, vocabulary)
 
-    def start(self, features: np.ndarray) -> DecoderState:
-        return DecoderState(*self.start_session.run(None, {"features": features}))
+    def start(self, features: np.ndarray | dict[str, np.ndarray]) -> DecoderState:
+        """features: the encoder's regions (1, R, C), or for a decoder that reads a bag
+        (caption.model.bag), them as `features` beside the bag's inputs."""
+        feeds = features if isinstance(features, dict) else {"features": features}
+        return DecoderState(*self.start_session.run(None, feeds))
 
     def rank(self, tokens: list[int], state: DecoderState, sums: list[float],
              has_word: list[int], row_bias: np.ndarray | None, constraints: Constraints,

@@ -32,6 +32,7 @@ from typing import Any
 
 import numpy as np
 
+from caption.model.bag import Bag, bag_inputs, photo_bag
 from caption.model.decoder import Decoder
 from caption.model.grounding import PLACE_PREFIX, Corroboration, Grounding
 from caption.model.guidance import Guide, choose_guide, object_guide, object_words
@@ -190,6 +191,7 @@ class Evidence:
     concepts: dict[str, float]  # grounding's evidence per concept (empty: no grounding)
     needed: dict[str, float]  # what each concept needs
     present: list[str]  # the COCO classes shown, most confident first
+    bag: Bag = ()  # what a decoder that reads a bag is given (caption.model.bag)
 
     @property
     def shown(self) -> frozenset[str]:
@@ -311,10 +313,17 @@ class Decoding:
 
     def __init__(self, config: DecodingConfig, decoder: Decoder, vocabulary: Vocabulary,
                  labels: LabelModel | None = None, grounding: Grounding | None = None,
-                 detecting: bool = False, writer: Writer | None = None):
+                 detecting: bool = False, writer: Writer | None = None,
+                 bag: dict | None = None):
         """detecting: a detector runs beside the encoder; writer: the sentence writer
-        (caption.model.writer.Writer), used only with a detector."""
+        (caption.model.writer.Writer), used only with a detector; bag: model.json's bag
+        section, where the decoder's start takes the photo's bag beside its regions (the one
+        captioner)."""
         self.config = config
+        self.reads_bag = bag is not None
+        # Per COCO class, the decoder's words for it: named only where the class is found.
+        self.class_words = {name: ids for name, words in (bag or {}).get("words", {}).items()
+                            if (ids := vocabulary.ids_of(words))}
         self.decoder = decoder
         self.vocabulary = vocabulary
         self.labels = labels
@@ -366,7 +375,8 @@ class Decoding:
             present += sorted(name for name, value in concepts.items()
                               if value >= needed[name] and name not in present
                               and not name.startswith(PLACE_PREFIX))
-        return Evidence(labels, scores, best, counts, concepts, needed, present)
+        bag = photo_bag(detections) if self.reads_bag and detections is not None else ()
+        return Evidence(labels, scores, best, counts, concepts, needed, present, bag)
 
     def _object_threshold(self, name: str) -> float:
         thresholds = self.config.evidence_thresholds
@@ -391,18 +401,21 @@ class Decoding:
         absent_things = self._absent(evidence, guidance)
         inanimate = guide is not None and (self.labels is None
                                            or guide.noun not in self.labels.animal_nouns)
-        if writing and config.guards_decoder and (
+        if (writing or self.reads_bag) and config.guards_decoder and (
                 inanimate or not set(evidence.present) & LIVING_CLASSES):
             # Nothing alive to jump "in the air" or stand "in front of a building", or a
             # caption about a thing ("a sink is sitting in the air in a room"): the decoder's
             # Flickr8k places need what vouches for them, as the writer's do (coco-dev
-            # invented places 7.5 -> 6.2 % for the second, val unchanged).
+            # invented places 7.5 -> 6.2 % for the second, val unchanged). The one captioner
+            # (reads_bag) learnt its places from Flickr8k too: the same guard.
             absent_things += self.ids.unvouched_places(evidence.present)
         rules = Rules(tuple(absent_things))
         if config.whole_sentences:
             rules = rules.plus(*self.ids.sentence_rules(max_length))
+        features = ({"features": regions, **bag_inputs(evidence.bag)} if self.reads_bag
+                    else regions)
         if guide is None:
-            return Plan(self.decoder, regions, self.vocabulary, rules)
+            return Plan(self.decoder, features, self.vocabulary, rules)
         # Searched even when the best caption already names the noun: the constrained search
         # keeps twice the beams, and on Flickr8k val that scored higher than keeping the
         # unconstrained captions (BLEU-4 22.08 against 21.89 at threshold 0.5).
@@ -410,7 +423,7 @@ class Decoding:
                                         f"scored {guide.score:.3g}"))
         if inanimate:
             rules = rules.plus(*self.ids.thing_rules(guide.tokens))
-        return Plan(self.decoder, regions, self.vocabulary, rules, guide, guide.noun)
+        return Plan(self.decoder, features, self.vocabulary, rules, guide, guide.noun)
 
     def _absent(self, evidence: Evidence, guidance: bool) -> list[BanWords]:
         """The decoder's absent things: animals the classifier rules out (with guidance),
@@ -422,13 +435,22 @@ class Decoding:
                            "the classifier's probability")
                     for noun, words in self.animal_words.items()
                     if evidence.noun_scores.get(noun, 0.0) < below]
+        grounded = set()
         if self.grounding is not None:
+            grounded = {concept.name for concept in self.grounding.concepts}
             out += [absent(concept.name, concept.words, evidence.concepts[concept.name],
                            evidence.needed[concept.name], "grounding's evidence")
                     for concept in self.grounding.concepts
                     if evidence.concepts[concept.name] < evidence.needed[concept.name]]
             if self.counts_numbers and evidence.counts is not None:
                 out += self.ids.unsupported_numbers(evidence.counts)
+        if self.class_words and evidence.best is not None:
+            # The one captioner's bag: a COCO class grounding does not weigh is named only
+            # where the detector found it.
+            out += [absent(name, words, evidence.best.get(name, 0.0),
+                           self._object_threshold(name), "the detector's best score")
+                    for name, words in self.class_words.items()
+                    if name not in grounded and name not in evidence.present]
         return out
 
     def _object_guide(self, best: dict[str, float]) -> Guide | None:

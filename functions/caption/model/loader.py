@@ -12,6 +12,7 @@ from __future__ import annotations
 from pathlib import Path
 
 from caption.model import cpu
+from caption.model.bag import same_build
 from caption.model.bundle import (
     CONFIG_FILE,
     EXPORT_COMMAND,
@@ -36,6 +37,7 @@ SEED_COMMAND = "python -m caption.train.export seed"
 GROUNDING_COMMAND = "python -m caption.train.stages.grounding --model"
 DETECTOR_COMMAND = "python -m caption.train.export.detector --model"
 WRITER_COMMAND = "python -m caption.train.stages.writer --model"
+CAPTIONER_COMMAND = "python -m caption.train.export.captioner --model"
 # Each encoder precision's graph, as model.json's `graphs` names it.
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
 
@@ -82,6 +84,7 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     except ValueError as exc:  # a graph from an older export, without the ranking
         raise BundleError(f"{directory}: {exc}; export it again with "
                           f"`{EXPORT_COMMAND} {directory}`") from None
+    _check_bag(directory, config, sessions["decoder_start"])
     labels = None
     if config.labels is not None:
         try:
@@ -110,7 +113,7 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                               "detector": "onnxruntime" if detector else "off",
                               "writer": "onnxruntime" if writer else "off"},
                      grounding=grounded, detector=detector, writer=writer, config=decoding,
-                     opened_ms=opened)
+                     opened_ms=opened, bag=config.bag)
 
 
 def _requests(config: BundleConfig, encoder: str, encoder_threads: int, detector_threads: int,
@@ -131,6 +134,20 @@ def _requests(config: BundleConfig, encoder: str, encoder_threads: int, detector
     if grounding and config.grounding is not None:
         requests.append(GraphRequest("concepts", 1, GROUNDING_COMMAND))
     return requests
+
+
+def _check_bag(directory: Path, config: BundleConfig, start) -> None:
+    """A decoder that reads a bag is given the bag it was trained on: the start graph takes
+    one exactly where model.json has a `bag` section, built as caption.model.bag builds it."""
+    takes_bag = "concepts" in {i.name for i in start.get_inputs()}
+    if takes_bag != (config.bag is not None):
+        raise BundleError(f"{directory}: the decoder's start graph "
+                          f"{'takes' if takes_bag else 'does not take'} a bag of concepts but "
+                          f"model.json {'has no' if takes_bag else 'has a'} bag section; "
+                          f"export it again with `{CAPTIONER_COMMAND} {directory}`")
+    if config.bag is not None and not same_build(config.bag):
+        raise BundleError(f"{directory}: its decoder was trained on a bag built otherwise than "
+                          f"this code builds it ({config.bag}); train and export it again")
 
 
 def _detector(directory: Path, config: BundleConfig, session) -> Detector:

@@ -48,6 +48,7 @@ from caption.model.bundle import (
 from caption.train.export.quantize import quantize_weights
 from caption.train.export.simplify import simplify_graph
 from caption.train.networks.attention_decoder import DecoderState
+from caption.train.networks.concept_decoder import ConceptDecoder
 from caption.train.networks.fixed_size_encoder import fixed_size_encoder
 from caption.train.networks.ranking import rank_candidates
 from caption.train.networks.weights import file_sha256, load_torch_model
@@ -210,6 +211,23 @@ class _Start(nn.Module):
         return state.h, state.c, state.regions, state.keys
 
 
+class _BagStart(nn.Module):
+    """The one captioner's start (caption.train.networks.concept_decoder): a photo's regions
+    and its bag (K slots, K may be 0) -> the first state, over memory R + K long."""
+
+    def __init__(self, decoder: nn.Module):
+        super().__init__()
+        self.decoder = decoder
+
+    def forward(self, features, concepts, counts, confidence):
+        photo = torch.ones(features.shape[0], dtype=torch.bool)
+        state = self.decoder.start_bag(features, photo, concepts, counts, confidence)
+        return state.h, state.c, state.regions, state.keys
+
+
+BAG_INPUTS = ("concepts", "counts", "confidence")
+
+
 class _Step(nn.Module):
     def __init__(self, decoder: nn.Module):
         super().__init__()
@@ -246,18 +264,21 @@ _STEP_AXES = {"tokens": {0: "rows"}, **_STATE_AXES, "sums": {0: "rows"},
 
 def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Tensor,
                            state, vocab_size: int, directory: Path, sha: str,
-                           int8_weights: bool) -> Graphs:
-    """Export `start` (features -> h, c, regions, keys) and `step` (the search step) under the
-    serving graphs' names and inputs; int8_weights: ONNX Runtime's dynamic int8 weights."""
+                           int8_weights: bool, bag: tuple[torch.Tensor, ...] = ()) -> Graphs:
+    """Export `start` (features, and the bag's inputs where `bag` is given -> h, c, regions,
+    keys) and `step` (the search step) under the serving graphs' names and inputs;
+    int8_weights: ONNX Runtime's dynamic int8 weights."""
     import onnx
 
     rows = 2
     ranking = (torch.zeros(rows), torch.zeros(vocab_size), torch.zeros(rows, vocab_size),
                torch.tensor([0, 1]), torch.zeros(2, 2, vocab_size))
+    bag_names = list(BAG_INPUTS) if bag else []
     graphs = {
         ("decoder_start", START_FILE): (
-            start, (features,), ["features"], ["h", "c", "regions", "keys"],
+            start, (features, *bag), ["features", *bag_names], ["h", "c", "regions", "keys"],
             {"features": {0: "images", 1: "regions"} if features.dim() == 3 else {0: "images"},
+             **{name: {0: "images", 1: "slots"} for name in bag_names},
              "h": {0: "images"}, "c": {0: "images"}, "regions": {0: "images", 1: "regions"},
              "keys": {0: "images", 1: "regions"}}),
         ("decoder_step", STEP_FILE): (
@@ -284,15 +305,23 @@ def _export_decoder_graphs(start: nn.Module, step: nn.Module, features: torch.Te
 
 
 def export_decoder(directory: Path) -> Graphs:
+    """The decoder's two graphs; for one that reads a bag (ConceptDecoder), its start takes the
+    bag's three inputs too."""
     directory = Path(directory)
     model = load_torch_model(directory)
     decoder = model.decoder.eval()
     features = torch.zeros(1, 49, decoder.config.feature_dim)
+    if isinstance(decoder, ConceptDecoder):
+        start = _BagStart(decoder)
+        bag = (torch.tensor([[1, 17]]), torch.tensor([[1, 2]]), torch.tensor([[5, 3]]))
+    else:
+        start, bag = _Start(decoder), ()
     with torch.no_grad():
-        state = decoder.start(features).select(torch.zeros(2, dtype=torch.long))
-    return _export_decoder_graphs(_Start(decoder), _Step(decoder), features, state,
+        state = start(features, *bag)
+        state = DecoderState(*state).select(torch.zeros(2, dtype=torch.long))
+    return _export_decoder_graphs(start, _Step(decoder), features, state,
                                   decoder.config.vocab_size, directory,
-                                  model.config.weights_sha256, int8_weights=True)
+                                  model.config.weights_sha256, int8_weights=True, bag=bag)
 
 
 def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) -> BundleConfig:

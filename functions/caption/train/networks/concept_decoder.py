@@ -15,23 +15,57 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
+from caption.model.bag import MAX_COUNT, MAX_SLOTS, SCORE_EDGES, Bag
 from caption.train.networks.attention_decoder import (
     AttentionDecoder,
     DecoderConfig,
     DecoderState,
 )
 
-# A bag slot: a concept id, its box count and its confidence bucket (caption.train.stages.bags).
-SCORE_EDGES = (0.2, 0.3, 0.4, 0.5, 0.7)  # confidence buckets, by the detector's best score
-MAX_COUNT = 4  # box counts 1, 2, 3, 4+ (0: padding)
+
+def bag_tensors(bags: list[Bag]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Bags as (B, K) concept, count and confidence ids, padded with concept 0."""
+    width = max(1, max((min(len(b), MAX_SLOTS) for b in bags), default=1))
+    ids = torch.zeros((len(bags), 3, width), dtype=torch.long)
+    for row, bag in enumerate(bags):
+        for k, slot in enumerate(bag[:MAX_SLOTS]):
+            ids[row, :, k] = torch.tensor(slot.ids())
+    return ids[:, 0], ids[:, 1], ids[:, 2]
 
 
-def score_bucket(score: float) -> int:
-    """0 below the first edge, then one bucket per edge passed."""
-    return sum(score >= edge for edge in SCORE_EDGES)
+@dataclass(frozen=True)
+class BagBatch:
+    """Photos' regions with their bags: what the concept decoder's `start` reads where an
+    image decoder's reads regions alone (the searches and self-critical training pass either)."""
+
+    features: torch.Tensor  # (B, R, C)
+    concepts: torch.Tensor  # (B, K), 0: padding
+    counts: torch.Tensor
+    confidence: torch.Tensor
+
+    def to(self, device) -> BagBatch:
+        return BagBatch(*(t.to(device) for t in (self.features, self.concepts, self.counts,
+                                                  self.confidence)))
+
+
+class PhotoBags:
+    """Cached photos' regions and bags, indexed like a feature array: `[i]` one photo,
+    `[[i, j, ...]]` a batch (as BagBatch)."""
+
+    def __init__(self, regions: np.ndarray, bags: list[Bag]):
+        self.regions, self.bags = regions, bags
+
+    def __len__(self) -> int:
+        return len(self.bags)
+
+    def __getitem__(self, index) -> BagBatch:
+        rows = [index] if isinstance(index, int) else list(index)
+        features = torch.from_numpy(np.asarray(self.regions[rows], dtype=np.float32))
+        return BagBatch(features, *bag_tensors([self.bags[i] for i in rows]))
 
 
 @dataclass(frozen=True)
@@ -76,6 +110,16 @@ class ConceptDecoder(AttentionDecoder):
         mask = torch.zeros(keep.shape, dtype=memory.dtype, device=memory.device)
         return memory, mask.masked_fill(~keep, -1e4)
 
+    def start(self, features) -> DecoderState:
+        """features: a BagBatch (photos with their bags), or regions alone (an empty bag)."""
+        if not isinstance(features, BagBatch):
+            empty = torch.zeros((features.shape[0], 1), dtype=torch.long, device=features.device)
+            features = BagBatch(features, empty, empty, empty)
+        photo = torch.ones(features.features.shape[0], dtype=torch.bool,
+                           device=features.features.device)
+        return self.start_bag(features.features, photo, features.concepts, features.counts,
+                              features.confidence)
+
     def start_bag(self, features, photo, concepts, counts, confidence) -> DecoderState:
         memory, mask = self.memory(features, photo, concepts, counts, confidence)
         weights = (mask == 0).to(memory.dtype)[..., None]
@@ -89,3 +133,43 @@ class ConceptDecoder(AttentionDecoder):
         states predicting positions 1..T-1 and the attention weights."""
         state = self.start_bag(features, photo, concepts, counts, confidence).select(unit_index)
         return self.teacher_force(state, captions)
+
+
+def warm_start(decoder: ConceptDecoder, source: AttentionDecoder, source_words: list[str],
+               words: list[str]) -> int:
+    """Start `decoder` from a trained image decoder (the bundle's, already fine for Flickr8k):
+    every weight of the same name and shape, and for each word both vocabularies hold, its
+    embedding and its output row. Words only the new vocabulary holds keep their fresh
+    initialisation, as the bag's embeddings do. Returns the words carried over."""
+    own = decoder.state_dict()
+    carried = {name: value for name, value in source.state_dict().items()
+               if name in own and own[name].shape == value.shape}
+    decoder.load_state_dict(carried, strict=False)
+    index = {word: i for i, word in enumerate(source_words)}
+    pairs = [(i, index[word]) for i, word in enumerate(words) if word in index]
+    target_rows = torch.tensor([i for i, _ in pairs])
+    source_rows = torch.tensor([j for _, j in pairs])
+    with torch.no_grad():
+        decoder.embed.weight[target_rows] = source.embed.weight[source_rows]
+        decoder.out.weight[target_rows] = source.out.weight[source_rows]
+        decoder.out.bias[target_rows] = source.out.bias[source_rows]
+    return len(pairs)
+
+
+def decoder_section(decoder: AttentionDecoder) -> dict:
+    """model.json's `decoder` section: the attention decoder's hyperparameters, and for one
+    that reads a bag, the size of the bag's vocabulary (`concepts`)."""
+    section = decoder.config.to_json()
+    if isinstance(decoder, ConceptDecoder):
+        section["concepts"] = decoder.concept_config.concepts
+    return section
+
+
+def decoder_from_section(section: dict) -> AttentionDecoder:
+    """The (untrained) decoder a `decoder` section describes."""
+    section = dict(section)
+    concepts = section.pop("concepts", None)
+    config = DecoderConfig(**section)
+    if concepts is None:
+        return AttentionDecoder(config)
+    return ConceptDecoder(ConceptConfig(config, int(concepts)))

@@ -10,6 +10,7 @@ import torch
 import torch.nn.functional as F
 
 from caption.model.encoder import Encoded
+from caption.train.networks.concept_decoder import BagBatch
 
 
 class TorchEncoder:
@@ -41,6 +42,8 @@ class TorchDecoder:
     def start(self, features):
         device = next(self.decoder.parameters()).device
         with torch.inference_mode():
+            if isinstance(features, BagBatch):  # a decoder that reads bags (concept_decoder)
+                return self.decoder.start(features.to(device))
             return self.decoder.start(torch.as_tensor(features, device=device))
 
     def rank(self, *args):

@@ -25,7 +25,8 @@ from caption.model.bundle import (
 )
 from caption.model.preprocess import Preprocessing
 from caption.model.vocabulary import Vocabulary
-from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+from caption.train.networks.attention_decoder import AttentionDecoder
+from caption.train.networks.concept_decoder import decoder_from_section, decoder_section
 from caption.train.networks.efficientnet_lite import EfficientNetLite
 
 ARCHITECTURE = "efficientnet-lite+attention-lstm"
@@ -89,7 +90,7 @@ def save_bundle(directory: Path, encoder_variant: str, encoder: EfficientNetLite
         graphs = Graphs()
     config = BundleConfig(
         name=info.name, version=info.version, architecture=ARCHITECTURE,
-        encoder={"variant": encoder_variant}, decoder=decoder.config.to_json(),
+        encoder={"variant": encoder_variant}, decoder=decoder_section(decoder),
         preprocessing=preprocess, vocabulary=vocabulary.words, graphs=graphs,
         weights_sha256=file_sha256(path), labels=labels, metrics=info.metrics,
         training=info.training)
@@ -123,7 +124,7 @@ def load_torch_model(directory: Path) -> TorchModel:
     weights = load_file(path)
     with _without_random_init():
         encoder = EfficientNetLite(config.encoder["variant"])
-        decoder = AttentionDecoder(DecoderConfig(**config.decoder))
+        decoder = decoder_from_section(config.decoder)
     for prefix, module in (("encoder.", encoder), ("decoder.", decoder)):
         state = {k[len(prefix):]: v.float() for k, v in weights.items() if k.startswith(prefix)}
         for name, buffer in module.named_buffers():

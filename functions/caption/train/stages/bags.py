@@ -18,35 +18,11 @@ from dataclasses import dataclass
 import numpy as np
 
 from caption.metrics.subjects import classes_named
+from caption.model.bag import COUNT_SCORE, Bag, Slot
 from caption.model.objects import COCO_CLASSES, Detections, from_peaks
-from caption.train.networks.concept_decoder import MAX_COUNT, score_bucket
 
-BAG_FLOOR = 0.2  # a class enters the bag at this best score (the lowest confidence bucket)
-COUNT_SCORE = 0.3  # a box counts toward the class's number at this score (serving's default)
-MAX_SLOTS = 12  # the bag's most confident classes; more are rare (0.1 % of Flickr8k photos)
-CONCEPT_IDS = {name: i + 1 for i, name in enumerate(COCO_CLASSES)}  # 0 is padding
 PLURAL_HINTS = frozenset("two three four five six several many some group crowd pair couple "
                          "herd flock bunch lots".split())
-
-
-@dataclass(frozen=True)
-class Slot:
-    concept: str  # a COCO class
-    score: float  # the detector's best score for it
-    count: int  # its boxes at COUNT_SCORE (at least 1)
-
-    def ids(self) -> tuple[int, int, int]:
-        return CONCEPT_IDS[self.concept], min(self.count, MAX_COUNT), score_bucket(self.score)
-
-
-Bag = tuple[Slot, ...]
-
-
-def photo_bag(found: Detections, floor: float = BAG_FLOOR) -> Bag:
-    """Classes at or above `floor`, most confident first, with their box counts."""
-    counts = found.counts({"default": COUNT_SCORE})
-    return tuple(Slot(name, score, counts.get(name, 1))
-                 for name, score in found.best_scores().items() if score >= floor)
 
 
 def detections(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray) -> Detections:

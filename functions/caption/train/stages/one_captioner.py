@@ -39,20 +39,18 @@ import torch.nn.functional as F
 from caption.metrics.datasets import read_flickr_tsv
 from caption.metrics.scoring import score_captions
 from caption.metrics.subjects import classes_named
+from caption.model.bag import CONCEPT_IDS, Bag, photo_bag
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import DecoderConfig
-from caption.train.networks.concept_decoder import ConceptConfig, ConceptDecoder
-from caption.train.stages.bags import (
-    CONCEPT_IDS,
-    MAX_SLOTS,
-    Bag,
-    detections,
-    detector_errors,
-    photo_bag,
-    retrieve,
-    sentence_bag,
+from caption.train.networks.concept_decoder import (
+    ConceptConfig,
+    ConceptDecoder,
+    bag_tensors,
+    warm_start,
 )
+from caption.train.networks.weights import load_torch_model
+from caption.train.stages.bags import detections, detector_errors, retrieve, sentence_bag
 from caption.train.stages.trainer import optimise
 
 FLICKR = Path("../shared/flickr8k")
@@ -76,6 +74,10 @@ class StageConfig:
     attention_penalty: float = 0.5
     seed: int = 0
     resume: bool = False
+    init_from: Path | None = None  # a bundle whose image decoder the decoder starts from
+    # The last N of the uncaptioned COCO photos are never trained on: the photos whose
+    # sentence faults `caption.metrics.evaluate --photos` counts (faults need no references).
+    hold_out: int = 300
     limit: int | None = None  # the first N photos/sentences of each source (smoke runs)
     hidden_dim: int = 512
     embed_dim: int = 256
@@ -122,15 +124,6 @@ def coco_sentences(path: Path) -> dict[str, list[str]]:
     return by_photo
 
 
-def bag_tensors(bags: list[Bag]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    width = max(1, max((min(len(b), MAX_SLOTS) for b in bags), default=1))
-    ids = torch.zeros((len(bags), 3, width), dtype=torch.long)
-    for row, bag in enumerate(bags):
-        for k, slot in enumerate(bag[:MAX_SLOTS]):
-            ids[row, :, k] = torch.tensor(slot.ids())
-    return ids[:, 0], ids[:, 1], ids[:, 2]
-
-
 class Stage:
     def __init__(self, config: StageConfig):
         self.config = config
@@ -139,7 +132,10 @@ class Stage:
         limit = config.limit
         self.flickr = Evidence.load(ev / "flickr-train", limit)
         self.val = Evidence.load(ev / "flickr-val", limit)
-        self.coco = Evidence.load(ev / "coco5k", limit)
+        coco = Evidence.load(ev / "coco5k", limit)
+        kept = max(0, len(coco.names) - config.hold_out)
+        self.held_out = coco.names[kept:]
+        self.coco = Evidence(coco.names[:kept], coco.regions[:kept], coco.bags[:kept])
         self.dev = Evidence.load(ev / "coco-dev", limit)
         self.sets = {"flickr": self.flickr, "coco": self.coco, "val": self.val, "dev": self.dev}
         flickr_captions = read_flickr_tsv(config.flickr_captions)
@@ -172,7 +168,8 @@ class Stage:
         self.text = [(s, [o for o in caps if o is not s]) for caps in text.values() for s in caps]
         self.summary = {"flickr_photos": len(self.flickr.names),
                         "coco_photos_with_pseudo_captions": pseudo,
-                        "coco_photos": len(self.coco.names), "sentences": len(self.text),
+                        "coco_photos": len(self.coco.names),
+                        "coco_photos_held_out": len(self.held_out), "sentences": len(self.text),
                         "vocabulary": len(self.vocab), "detector_errors": self.errors.to_json()}
         print(json.dumps(self.summary))
 
@@ -248,6 +245,15 @@ class Stage:
         return result
 
 
+def load_checkpoint(path: Path) -> tuple[ConceptDecoder, Vocabulary, dict]:
+    """A decoder this stage kept (its best.pt, or the self-critical stage's refined.pt), its
+    vocabulary, and the rest of what was saved with it."""
+    saved = torch.load(path, weights_only=False)  # written by our own training stages
+    decoder = ConceptDecoder(ConceptConfig.from_json(saved["config"]))
+    decoder.load_state_dict(saved["decoder"])
+    return decoder.eval(), Vocabulary(saved["vocabulary"]), saved
+
+
 def build_decoder(stage: Stage, config: StageConfig) -> ConceptDecoder:
     features = stage.flickr.regions.shape[-1]
     decoder_config = DecoderConfig(len(stage.vocab), features, config.embed_dim,
@@ -259,10 +265,19 @@ def run(config: StageConfig) -> dict:
     torch.manual_seed(config.seed)
     stage = Stage(config)
     decoder = build_decoder(stage, config)
+    if config.init_from is not None and not (config.resume and
+                                             (Path(config.out) / "checkpoint.pt").exists()):
+        source = load_torch_model(config.init_from)
+        carried = warm_start(decoder, source.decoder, source.config.vocabulary,
+                             stage.vocab.words)
+        print(json.dumps({"warm_start": str(config.init_from), "words_carried": carried,
+                          "vocabulary": len(stage.vocab)}))
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.learning_rate,
                                   weight_decay=1e-4)
     out = Path(config.out)
     out.mkdir(parents=True, exist_ok=True)
+    (out / "held_out.txt").write_text("".join(f"{name}\n" for name in stage.held_out),
+                                      encoding="utf-8")
     checkpoint = out / "checkpoint.pt"
     history: list[dict] = []
     best_score, first = -1.0, 1
@@ -339,6 +354,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--drop-regions", type=float, default=0.15)
     parser.add_argument("--text-share", type=float, default=1.0)
     parser.add_argument("--resume", action="store_true")
+    parser.add_argument("--init-from", type=Path, default=None,
+                        help="a bundle whose trained image decoder to start from (its weights, "
+                             "and the rows of the words both vocabularies hold)")
+    parser.add_argument("--learning-rate", type=float, default=StageConfig.learning_rate)
+    parser.add_argument("--hold-out", type=int, default=StageConfig.hold_out,
+                        help="the last N uncaptioned COCO photos are never trained on "
+                             "(OUT/held_out.txt lists them)")
     parser.add_argument("--flickr-captions", type=Path, default=FLICKR / "captions.tsv",
                         help="IMAGE#N<TAB>caption for the photos of flickr-train and flickr-val")
     parser.add_argument("--coco-text", type=Path, default=COCO_TEXT,
@@ -348,6 +370,8 @@ def main(argv: list[str] | None = None) -> None:
     run(StageConfig(args.evidence, args.out, epochs=args.epochs, max_minutes=args.max_minutes,
                     limit=args.limit, drop_regions=args.drop_regions,
                     text_share=args.text_share, resume=args.resume,
+                    init_from=args.init_from, learning_rate=args.learning_rate,
+                    hold_out=args.hold_out,
                     flickr_captions=args.flickr_captions, coco_text=args.coco_text,
                     coco_dev_captions=args.coco_dev_captions))
 

@@ -25,6 +25,7 @@ from caption.metrics.scoring import score_captions
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import AttentionDecoder
+from caption.train.networks.concept_decoder import BagBatch
 from caption.train.stages.trainer import val_predictions
 
 
@@ -47,16 +48,19 @@ class ScstConfig:
 def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vocabulary,
                     samples: int, max_words: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Sample `samples` captions per image from the decoder's own distribution, with gradients.
+    features: (B, R, C) regions, or a BagBatch for a decoder that reads bags.
 
     Returns token ids (B * samples, T), padded with <pad> after <end>, and the log-probability
     of each chosen token (same shape, zero after <end>).
     """
-    rows = features.shape[0] * samples
+    regions = features.features if isinstance(features, BagBatch) else features
+    images, device = regions.shape[0], regions.device
+    rows = images * samples
     state = decoder.start(features).select(
-        torch.arange(features.shape[0], device=features.device).repeat_interleave(samples))
-    tokens = torch.full((rows,), vocab.start, dtype=torch.long, device=features.device)
-    alive = torch.ones(rows, dtype=torch.bool, device=features.device)
-    banned = torch.tensor([vocab.pad, vocab.start, vocab.unk], device=features.device)
+        torch.arange(images, device=device).repeat_interleave(samples))
+    tokens = torch.full((rows,), vocab.start, dtype=torch.long, device=device)
+    alive = torch.ones(rows, dtype=torch.bool, device=device)
+    banned = torch.tensor([vocab.pad, vocab.start, vocab.unk], device=device)
     chosen, log_probs = [], []
     for step in range(max_words + 1):
         logits, _, state = decoder.step(tokens, state)
@@ -75,6 +79,14 @@ def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vo
         if not alive.any():
             break
     return torch.stack(chosen, 1), torch.stack(log_probs, 1)
+
+
+def as_batch(picked) -> torch.Tensor | BagBatch:
+    """Rows of cached features as the decoder's start takes them: regions as a float32
+    tensor, or photos with their bags (caption.train.networks.concept_decoder.PhotoBags)."""
+    if isinstance(picked, BagBatch):
+        return picked
+    return torch.from_numpy(np.asarray(picked, dtype=np.float32))
 
 
 def _words(ids: list[int], vocab: Vocabulary) -> list[str]:
@@ -124,8 +136,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
             order = list(range(len(train_names)))
             rng.shuffle(order)
         batch, order = order[:config.images_per_batch], order[config.images_per_batch:]
-        features = torch.from_numpy(np.asarray(train_features[sorted(batch)], dtype=np.float32))
-        features = features.to(device)
+        features = as_batch(train_features[sorted(batch)]).to(device)
         names = [train_names[i] for i in sorted(batch)]
         tokens, log_probs = sample_captions(decoder, features, vocab, config.samples_per_image,
                                             config.max_words)

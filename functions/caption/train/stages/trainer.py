@@ -24,6 +24,7 @@ from caption.model.search import beam_search
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
+from caption.train.networks.concept_decoder import BagBatch
 from caption.train.networks.efficientnet_lite import VARIANTS
 from caption.train.networks.pretrained import pretrained_encoder
 from caption.train.networks.torch_parts import TorchDecoder
@@ -135,7 +136,9 @@ def val_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list
     decoder.eval()
     predictions = {}
     for index, name in enumerate(names):
-        regions = torch.from_numpy(np.asarray(features[index], dtype=np.float32))[None].to(device)
+        one = features[index]  # an image's regions, or (PhotoBags) a BagBatch of one
+        regions = (one if isinstance(one, BagBatch)
+                   else torch.from_numpy(np.asarray(one, dtype=np.float32))[None]).to(device)
         best = beam_search(TorchDecoder(decoder), regions, vocab, beam_size, 1)
         predictions[name] = vocab.decode(best[0].tokens) if best else ""
     decoder.train(was_training)

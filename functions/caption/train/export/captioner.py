@@ -1,0 +1,90 @@
+"""The one captioner into a bundle: one decoder that reads the photo's regions and its bag of
+detected classes (caption.train.stages.one_captioner), in place of the image decoder, the
+sentence writer and the routing between them.
+
+    python -m caption.train.export.captioner --checkpoint RUN/best.pt --source layers/model \
+        --model OUT
+
+OUT gets the source bundle's encoder, classifier and detector (the captioner was trained on
+what they read), the checkpoint's decoder and vocabulary in model.safetensors, and model.json's
+`bag` section (how the bag it reads is built). It has no sentence writer. Then every graph is
+exported (caption.train.export.bundle: the encoder, the decoder's start with the bag's inputs
+and its step) and grounding is learnt again for the new vocabulary
+(caption.train.stages.grounding, about a minute).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import shutil
+from pathlib import Path
+
+from caption.metrics.subjects import CLASS_WORDS
+from caption.model.bag import bag_section
+from caption.model.bundle import CONFIG_FILE, BundleConfig, ModelInfo, read_config, write_config
+from caption.model.vocabulary import Vocabulary
+from caption.train.export.bundle import export_bundle
+from caption.train.networks.weights import load_torch_model, save_bundle
+from caption.train.stages.one_captioner import load_checkpoint
+
+NAME = "lite1-one-captioner"
+
+
+def class_words(vocabulary: Vocabulary) -> dict[str, list[str]]:
+    """Per COCO class, the one-word names of it the vocabulary holds: the words the training
+    stage read a sentence's bag by (caption.metrics.subjects), so a class the detector did not
+    find is not named in serving (caption.model.decoding)."""
+    return {name: [word for word in words if " " not in word and word in vocabulary.ids]
+            for name, words in CLASS_WORDS.items()
+            if any(" " not in word and word in vocabulary.ids for word in words)}
+
+
+def export_captioner(checkpoint: Path, source: Path, out: Path, version: str) -> BundleConfig:
+    decoder, vocabulary, saved = load_checkpoint(checkpoint)
+    base = load_torch_model(source)
+    out.mkdir(parents=True, exist_ok=True)
+    config = base.config
+    for name in (config.graphs.encoder, config.graphs.detector):
+        shutil.copy2(source / name, out / name)
+    shutil.copy2(source / CONFIG_FILE, out / CONFIG_FILE)
+    info = ModelInfo(NAME, version, config.architecture, {},
+                     {**config.training, "one_captioner": {
+                         "checkpoint_epoch": saved["epoch"], "record": saved["record"],
+                         "data": saved["summary"]}})
+    save_bundle(out, config.encoder["variant"], base.encoder, decoder, vocabulary,
+                base.preprocess, info, labels=config.labels, classifier=base.classifier)
+    written = read_config(out)
+    graphs = dataclasses.replace(written.graphs, encoder_int8=None, concepts=None,
+                                 writer_start=None, writer_step=None)
+    write_config(out, written.with_changes(graphs=graphs, detector=config.detector,
+                                           bag=bag_section(class_words(vocabulary))))
+    for stale in ("encoder_int8.onnx", "concepts.onnx", "writer_start.onnx",
+                  "writer_step.onnx", "writer.safetensors"):
+        (out / stale).unlink(missing_ok=True)
+    export_bundle(out, None)
+    return read_config(out)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m caption.train.export.captioner",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--checkpoint", type=Path, required=True,
+                        help="the one-captioner stage's best.pt")
+    parser.add_argument("--source", type=Path, default=Path("layers/model"),
+                        help="the bundle whose encoder, classifier and detector it read")
+    parser.add_argument("--model", type=Path, required=True, help="the bundle to write")
+    parser.add_argument("--version", required=True, help="the new bundle's version")
+    parser.add_argument("--no-grounding", action="store_true",
+                        help="skip learning grounding for the new vocabulary")
+    args = parser.parse_args(argv)
+    export_captioner(args.checkpoint, args.source, args.model, args.version)
+    if not args.no_grounding:
+        from caption.train.stages import grounding
+
+        grounding.main(["--model", str(args.model)])
+    print(args.model)
+
+
+if __name__ == "__main__":
+    main()
