@@ -328,7 +328,8 @@ def test_self_critical_training_of_the_one_captioner_reads_each_photos_bag(tiny_
     """The one captioner's self-critical stage samples from each photo with its bag (cats and
     dogs differ in their bags here): the sampled reward rises, and the refined checkpoint is
     one the export reads."""
-    from caption.train.stages.one_captioner import load_checkpoint, run
+    from caption.train.networks.concept_decoder import load_checkpoint
+    from caption.train.stages.one_captioner import run
     from caption.train.stages.refine_captioner import refine_captioner
     from caption.train.stages.scst import ScstConfig
 

@@ -9,8 +9,8 @@ OUT gets the source bundle's encoder, classifier and detector (the captioner was
 what they read), the checkpoint's decoder and vocabulary in model.safetensors, and model.json's
 `bag` section (how the bag it reads is built). It has no sentence writer. Then every graph is
 exported (caption.train.export.bundle: the encoder, the decoder's start with the bag's inputs
-and its step) and grounding is learnt again for the new vocabulary
-(caption.train.stages.grounding, about a minute).
+and its step). Grounding is learnt again after, for the new vocabulary:
+`python -m caption.train.stages.grounding --model OUT` (about three minutes).
 """
 
 from __future__ import annotations
@@ -25,8 +25,8 @@ from caption.model.bag import bag_section
 from caption.model.bundle import CONFIG_FILE, BundleConfig, ModelInfo, read_config, write_config
 from caption.model.vocabulary import Vocabulary
 from caption.train.export.bundle import export_bundle
+from caption.train.networks.concept_decoder import load_checkpoint
 from caption.train.networks.weights import load_torch_model, save_bundle
-from caption.train.stages.one_captioner import load_checkpoint
 
 NAME = "lite1-one-captioner"
 
@@ -45,9 +45,9 @@ def export_captioner(checkpoint: Path, source: Path, out: Path, version: str) ->
     base = load_torch_model(source)
     out.mkdir(parents=True, exist_ok=True)
     config = base.config
-    for name in (config.graphs.encoder, config.graphs.detector):
-        shutil.copy2(source / name, out / name)
-    shutil.copy2(source / CONFIG_FILE, out / CONFIG_FILE)
+    if out.resolve() != Path(source).resolve():  # else it replaces the source's decoder
+        for name in (config.graphs.encoder, config.graphs.detector, CONFIG_FILE):
+            shutil.copy2(source / name, out / name)
     info = ModelInfo(NAME, version, config.architecture, {},
                      {**config.training, "one_captioner": {
                          "checkpoint_epoch": saved["epoch"], "record": saved["record"],
@@ -75,15 +75,10 @@ def main(argv: list[str] | None = None) -> None:
                         help="the bundle whose encoder, classifier and detector it read")
     parser.add_argument("--model", type=Path, required=True, help="the bundle to write")
     parser.add_argument("--version", required=True, help="the new bundle's version")
-    parser.add_argument("--no-grounding", action="store_true",
-                        help="skip learning grounding for the new vocabulary")
     args = parser.parse_args(argv)
     export_captioner(args.checkpoint, args.source, args.model, args.version)
-    if not args.no_grounding:
-        from caption.train.stages import grounding
-
-        grounding.main(["--model", str(args.model)])
-    print(args.model)
+    print(f"{args.model}: now learn its grounding, for its vocabulary: "
+          f"python -m caption.train.stages.grounding --model {args.model}")
 
 
 if __name__ == "__main__":

@@ -20,6 +20,7 @@ import torch
 from torch import nn
 
 from caption.model.bag import MAX_COUNT, MAX_SLOTS, SCORE_EDGES, Bag
+from caption.model.vocabulary import Vocabulary
 from caption.train.networks.attention_decoder import (
     AttentionDecoder,
     DecoderConfig,
@@ -173,3 +174,12 @@ def decoder_from_section(section: dict) -> AttentionDecoder:
     if concepts is None:
         return AttentionDecoder(config)
     return ConceptDecoder(ConceptConfig(config, int(concepts)))
+
+
+def load_checkpoint(path) -> tuple[ConceptDecoder, Vocabulary, dict]:
+    """A decoder the one-captioner stage kept (its best.pt, or the self-critical stage's
+    refined.pt), its vocabulary, and the rest of what was saved with it."""
+    saved = torch.load(path, weights_only=False)  # written by our own training stages
+    decoder = ConceptDecoder(ConceptConfig.from_json(saved["config"]))
+    decoder.load_state_dict(saved["decoder"])
+    return decoder.eval(), Vocabulary(saved["vocabulary"]), saved

@@ -245,15 +245,6 @@ class Stage:
         return result
 
 
-def load_checkpoint(path: Path) -> tuple[ConceptDecoder, Vocabulary, dict]:
-    """A decoder this stage kept (its best.pt, or the self-critical stage's refined.pt), its
-    vocabulary, and the rest of what was saved with it."""
-    saved = torch.load(path, weights_only=False)  # written by our own training stages
-    decoder = ConceptDecoder(ConceptConfig.from_json(saved["config"]))
-    decoder.load_state_dict(saved["decoder"])
-    return decoder.eval(), Vocabulary(saved["vocabulary"]), saved
-
-
 def build_decoder(stage: Stage, config: StageConfig) -> ConceptDecoder:
     features = stage.flickr.regions.shape[-1]
     decoder_config = DecoderConfig(len(stage.vocab), features, config.embed_dim,

@@ -69,7 +69,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--work-dir", type=Path, default=Path(".cache"))
     parser.add_argument("--version", default=None, help="default: today, as YYYY.MM.DD")
     for f in fields(ScstConfig):
-        kind = float if f.name == "max_minutes" else type(f.default)
+        kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     args = vars(parser.parse_args(argv))
     config = ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})

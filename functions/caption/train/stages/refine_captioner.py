@@ -23,8 +23,8 @@ from pathlib import Path
 import torch
 
 from caption.metrics.datasets import read_flickr_tsv
-from caption.train.networks.concept_decoder import PhotoBags
-from caption.train.stages.one_captioner import FLICKR, Evidence, load_checkpoint
+from caption.train.networks.concept_decoder import PhotoBags, load_checkpoint
+from caption.train.stages.one_captioner import FLICKR, Evidence
 from caption.train.stages.scst import ScstConfig, self_critical
 
 
@@ -54,7 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True, help="the refined checkpoint")
     parser.add_argument("--captions", type=Path, default=FLICKR / "captions.tsv")
     for f in fields(ScstConfig):
-        kind = float if f.name == "max_minutes" else type(f.default)
+        kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
     args = vars(parser.parse_args(argv))
     config = ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})
