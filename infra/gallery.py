@@ -307,17 +307,6 @@ OBJECT_COLUMNS = (("coco-dev CIDEr-D", "coco_dev", "cider_d", _CIDER),
                   ("val BLEU-4", "val", "bleu4", _CIDER), ("val CIDEr-D", "val", "cider_d", _CIDER),
                   ("val names the subject", "val", "names_subject", _PERCENT),
                   ("val CHAIR-s", "val", "chair_s", _PERCENT))
-WRITER_COLUMNS = (("coco-dev written", "coco_dev", "written_images", _COUNT),
-                  ("CIDEr-D", "coco_dev", "cider_d", _CIDER),
-                  ("names the subject", "coco_dev", "names_subject", _PERCENT),
-                  ("CHAIR-s", "coco_dev", "chair_s", _PERCENT),
-                  ("sentence faults", "coco_dev", "sentence_faults", _PERCENT),
-                  ("invented places", "coco_dev", "invented_places", _PERCENT),
-                  ("val written", "val", "written_images", _COUNT),
-                  ("BLEU-4", "val", "bleu4", _CIDER), ("CIDEr-D", "val", "cider_d", _CIDER),
-                  ("CHAIR-s", "val", "chair_s", _PERCENT),
-                  ("sentence faults", "val", "sentence_faults", _PERCENT))
-
 
 def variants_table(tuning: dict | None, command: str, columns, note: str = "") -> str:
     """A table of settings changed one at a time, as a tuning command stored it."""
@@ -338,11 +327,24 @@ def tuning_table(detector: dict) -> str:
                           "python -m caption.train.stages.tune_objects --write", OBJECT_COLUMNS)
 
 
-def writer_table(writer: dict) -> str:
-    """Who describes which photo, and the writer's bars (writer.tuning)."""
-    return variants_table(writer.get("tuning"),
-                          "python -m caption.train.stages.tune_writer --write", WRITER_COLUMNS,
-                          '; "written": photos the writer described')
+def ablations_table(metrics: dict) -> str:
+    """Each of the one captioner's rules off alone (metrics.rule_ablations, written by
+    `python -m caption.metrics.ablations --write`)."""
+    rows = metrics.get("rule_ablations")
+    if not rows:
+        return "*No figures: run `python -m caption.metrics.ablations --write`.*"
+    lines = ["By `python -m caption.metrics.ablations --write` (guidance on, beam 3):", "",
+             "| variant | coco-dev CIDEr-D | names the subject | CHAIR-s | sentence faults | "
+             "invented places | val BLEU-4 | CIDEr-D | CHAIR-s | sentence faults |",
+             "|---|---|---|---|---|---|---|---|---|---|"]
+    for name, row in rows.items():
+        dev, val = row["coco_dev"], row["val"]
+        lines.append(f"| {name} | {dev['cider_d']:.2f} | {dev['names_subject']:.1f} % | "
+                     f"{dev['chair_s']:.1f} % | {dev['sentence_faults']:.1f} % | "
+                     f"{dev['invented_places']:.1f} % | {val['bleu4']:.2f} | "
+                     f"{val['cider_d']:.2f} | {val['chair_s']:.1f} % | "
+                     f"{val['sentence_faults']:.1f} % |")
+    return "\n".join(lines)
 
 
 def decoding_table(config: dict) -> str:
@@ -358,8 +360,7 @@ def decoding_table(config: dict) -> str:
 
 
 def training_summary(config: dict) -> str:
-    """How each trained part came to be, from the histories model.json keeps (training and
-    writer.training)."""
+    """How each trained part came to be, from the histories model.json keeps (training)."""
     training = config["training"]
     history = training["history"]
     kept = max(history, key=lambda row: row["bleu4"])
@@ -379,14 +380,21 @@ def training_summary(config: dict) -> str:
         lines.append(f"- **Distillation**: {distillation['batches']} batches in "
                      f"{steps[-1]['elapsed_s'] / 60:.0f} minutes; divergence from the teacher "
                      f"on int8 features {steps[0]['kl_int8']:.5f} → {steps[-1]['kl_int8']:.5f}.")
-    writer = (config.get("writer") or {}).get("training")
-    if writer:
-        epochs = writer["history"]
-        lines.append(f"- **Sentence writer**: {writer['sentences']:,} sentences, a vocabulary "
-                     f"of {len(config['writer']['vocabulary']):,} words; {len(epochs)} epochs in "
-                     f"{epochs[-1]['elapsed_s'] / 60:.0f} minutes, held-out loss "
-                     f"{epochs[0]['held_out_loss']:.2f} → {epochs[-1]['held_out_loss']:.2f} per "
-                     "word.")
+    one = training.get("one_captioner")
+    if one:
+        data, record = one["data"], one["record"]
+        lines.append(
+            f"- **One captioner**: started from that decoder; {data['flickr_photos']:,} "
+            f"Flickr8k photos, {data['sentences']:,} coco-text sentences and "
+            f"{data['coco_photos_with_pseudo_captions']:,} uncaptioned COCO photos with "
+            f"retrieved sentences ({data['coco_photos_held_out']} more held out), a vocabulary "
+            f"of {data['vocabulary']:,} words; epoch {one['checkpoint_epoch']} kept (greedy val "
+            f"CIDEr-D {record['val_cider_d']:.2f}, coco-dev A {record['dev_a_cider_d']:.2f}).")
+        scst = one.get("self_critical") or {}
+        if scst.get("selected"):
+            lines.append(f"- **Its self-critical stage**: val (first {scst['config']['val_limit']}"
+                         f" photos) BLEU-4 {scst['selected']['bleu4']:.2f} and CIDEr-D "
+                         f"{scst['selected']['cider_d']:.2f} at the step kept.")
     return "\n".join(lines)
 
 
@@ -423,14 +431,13 @@ def main(argv: list[str] | None = None) -> int:
     text = fill(text, "metrics", metrics_table(config["metrics"]))
     text = fill(text, "presence", presence_table(config["metrics"]))
     text = fill(text, "tuning", tuning_table(config.get("detector") or {}))
-    text = fill(text, "writer", writer_table(config.get("writer") or {}))
+    text = fill(text, "rule-ablations", ablations_table(config["metrics"]))
     text = fill(text, "decoding", decoding_table(config))
     text = fill(text, "training", training_summary(config))
     text = fill(text, "model", f"The bundled model: `{config['name']}` {config['version']}, "
                                f"served below by {timings['encoder']} (encoder), "
                                f"{timings['decoder']} (decoder), {timings['grounding']} "
-                               f"(grounding), {timings.get('detector', 'off')} (objects) and "
-                               f"{timings.get('writer', 'off')} (the sentence writer), "
+                               f"(grounding) and {timings.get('detector', 'off')} (objects), "
                                "with whole sentences, grounding and objects on as by default, "
                                "as on the machine that ran `make gallery`.")
     page.write_text(text)

@@ -9,7 +9,7 @@ from caption.settings import Settings
 
 
 def test_the_runtime_floor_replays_the_step_runs_the_search_made(photos):
-    # The astronaut: a person, whom the decoder (not the sentence writer) describes.
+    # The astronaut: a person, in the detector's bag the decoder reads.
     service, _ = load_service(Settings(), warm_up=False)
     decoder = service.captioner.decoder
     session = decoder.step_session

@@ -11,6 +11,7 @@ from bench.report import render
 from infra.gallery import (
     EVERYDAY,
     NOT_YET_READ,
+    ablations_table,
     decoding_table,
     generated,
     load_readings,
@@ -20,7 +21,6 @@ from infra.gallery import (
     tally,
     training_summary,
     tuning_table,
-    writer_table,
 )
 from tests.conftest import REPO
 
@@ -39,7 +39,7 @@ def test_the_model_cards_tables_are_what_model_json_holds():
     assert between(card, "metrics") == metrics_table(config["metrics"])
     assert between(card, "presence") == presence_table(config["metrics"])
     assert between(card, "tuning") == tuning_table(config["detector"])
-    assert between(card, "writer") == writer_table(config["writer"])
+    assert between(card, "rule-ablations") == ablations_table(config["metrics"])
     assert between(card, "decoding") == decoding_table(config)
     assert between(card, "training") == training_summary(config)
     assert f"{config['name']}` {config['version']}," in between(card, "model")

@@ -116,8 +116,7 @@ def test_the_int8_encoder_serves_only_on_cpus_with_int8_dot_products(tiny_bundle
     monkeypatch.setattr(cpu.platform, "machine", lambda: "x86_64")
     model = load_model(tiny_bundle, int8_encoder=allowed)
     assert model.runtime == {"encoder": f"onnxruntime {expected}", "decoder": "onnxruntime",
-                             "grounding": "off", "detector": "off",
-                             "writer": "off"}  # the tiny bundle has none of these
+                             "grounding": "off", "detector": "off"}  # the tiny bundle has neither
     assert model.caption(Image.new("RGB", (64, 64), (30, 90, 200)), 2, 1, 4)
 
 

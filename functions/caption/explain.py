@@ -1,8 +1,9 @@
 """`python -m caption.explain PHOTO [WORD ...]`: why a caption says what it says.
 
 Prints, for one photo and the bundle as it serves: what the photo shows (the classifier's
-nouns, the detector's objects, grounding's concepts), who writes the caption (the image decoder
-or the sentence writer) and the noun it is guided to name, the captions, and for each WORD every
+nouns, the detector's objects, grounding's concepts), what the decoder starts from (the
+photo's regions, and the detector's bag where it reads one) and the noun it is guided to name,
+the captions, and for each WORD every
 rule that barred it, with the evidence that fell short ("absent: dog: grounding's evidence
 0.004 < 0.3"), at any point of a caption, and, for the rules that look at the words before, at
 each point of the captions returned ("after 'a red': whole sentence: no colour twice within 4
@@ -57,7 +58,7 @@ def explain(model, data: bytes, words: list[str], guidance: bool = True, beam_si
                         reasons.append(f"after '{before}': {reason}")
         why[word] = reasons or ["allowed: no rule bars it; the model preferred other words"]
     return {
-        "writer": "sentence writer" if plan.written else "image decoder",
+        "bag": [f"{slot.concept} ({slot.count}) {round(slot.score, 3)}" for slot in evidence.bag],
         "guided_by": plan.guided_by,
         "captions": captions,
         "labels": [f"{label.name} ({label.noun}) {label.score}" for label in evidence.labels],

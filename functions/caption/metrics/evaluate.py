@@ -58,7 +58,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     names = data.names[:limit] if limit else data.names
     predictions = {}
     listed: dict[str, set[str]] = {}
-    guided = written = 0
+    guided = 0
     started = time.perf_counter()
     progress = tqdm(total=len(names), desc="captioning", unit="image", mininterval=5)
     for start in range(0, len(names), BATCH):
@@ -71,7 +71,6 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
             predictions[name] = result.captions[0].text
             listed[name] = {found.name for found in result.objects}
             guided += result.guided_by is not None
-            written += result.written
         progress.update(len(batch))
     progress.close()
     metrics = score_captions(predictions, data.captions)
@@ -81,7 +80,6 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics["beam_size"] = beam_size
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
-    metrics["written_images"] = written
     metrics["seconds_per_image"] = round((time.perf_counter() - started) / len(names), 4)
     metrics["encoder"] = model.runtime.get("encoder", "")
     metrics["objects"] = model.runtime.get("detector", "off")

@@ -60,8 +60,10 @@ class Graphs:
     decoder_step: str | None = None  # one search step (caption.model.decoder)
     concepts: str | None = None  # regions -> word detectors' probabilities (model.grounding)
     detector: str | None = None  # pixels -> COCO objects with boxes (caption.model.objects)
-    writer_start: str | None = None  # concepts -> the sentence writer's first state
-    writer_step: str | None = None  # one word of the sentence writer (caption.model.writer)
+    # The retired sentence writer's graphs (bundles before the one captioner): named by older
+    # bundles, never opened.
+    writer_start: str | None = None
+    writer_step: str | None = None
 
 
 @dataclass(frozen=True)
@@ -80,8 +82,8 @@ class BundleConfig:
     # caption.model.objects; None: no objects. Its graph is stamped with the detector's own
     # weights (the section's weights_sha256), not the checkpoint's: it is not trained here.
     detector: dict | None = None
-    # caption.model.writer; None: the image decoder writes every caption. Its graphs are
-    # stamped with the writer's own weights (the section's weights_sha256).
+    # The retired sentence writer's section (bundles before the one captioner): only its
+    # guards_decoder setting is read (caption.model.decoding.DecodingConfig).
     writer: dict | None = None
     # caption.model.bag; None: the decoder reads the photo's regions alone. Present, its start
     # graph also takes the photo's bag of detected classes (the one captioner).

@@ -19,7 +19,6 @@ from caption.model.labels import Label, LabelModel
 from caption.model.objects import DetectedObject, Detections, Detector
 from caption.model.preprocess import Preprocessing
 from caption.model.vocabulary import Vocabulary
-from caption.model.writer import Writer
 
 
 @dataclass(frozen=True)
@@ -36,21 +35,20 @@ class Description:
     labels: list[Label] = field(default_factory=list)  # most probable first
     guided_by: str | None = None  # the noun the captions were steered to name, if any
     objects: list[DetectedObject] = field(default_factory=list)  # best first
-    written: bool = False  # by the sentence writer (caption.model.writer), not the decoder
 
 
 class Captioner:
     def __init__(self, encoder, decoder: Decoder, vocabulary: Vocabulary,
                  preprocess: Preprocessing, info: ModelInfo, labels: LabelModel | None = None,
                  runtime: dict[str, str] | None = None, grounding: Grounding | None = None,
-                 detector: Detector | None = None, writer: Writer | None = None,
+                 detector: Detector | None = None,
                  config: DecodingConfig | None = None,
                  opened_ms: dict[str, float] | None = None, bag: dict | None = None):
         """encoder: (N, 3, S, S) float32 pixels -> Encoded (caption.model.encoder).
         runtime: what runs each part, as /healthz and the init log report it.
         grounding: the word detectors that find what a photo shows (caption.model.grounding);
         detector: the COCO detector (caption.model.objects): every description lists its
-        objects; writer: the sentence writer (caption.model.writer), used with a detector.
+        objects.
         config: every setting of the decoding (caption.model.decoding.DecodingConfig): what
         the caption may say given what these find. opened_ms: how long opening each graph
         took (the loader's), which the init log reports. bag: model.json's bag section, where
@@ -71,7 +69,7 @@ class Captioner:
         self._beside = (ThreadPoolExecutor(1, thread_name_prefix="detector")
                         if detector is not None else None)
         self.decoding = Decoding(config or DecodingConfig(), decoder, vocabulary, labels,
-                                 grounding, detector is not None, writer, bag)
+                                 grounding, detector is not None, bag)
 
     def encode(self, pixels: np.ndarray) -> Encoded:
         """(N, 3, S, S) preprocessed images -> the regions the decoder's start takes and the
@@ -95,7 +93,7 @@ class Captioner:
         plan = self.decoding.plan(evidence, regions, guidance, max_length)
         captions = [Caption(plan.render(h.tokens), round(h.score, 4))
                     for h in plan.search(beam_size, num_captions, max_length)]
-        return Description(captions, evidence.labels, plan.guided_by, written=plan.written)
+        return Description(captions, evidence.labels, plan.guided_by)
 
     def describe(self, images: list[Image.Image], beam_size: int = 3, num_captions: int = 3,
                  max_length: int = 20, guidance: bool = True, max_labels: int = MAX_LABELS,

@@ -6,13 +6,14 @@
    model.json (or the settings), and says where each came from (`DecodingConfig.origins`).
 2. `Decoding.evidence` gathers what the photo shows: the classifier's nouns, the detector's
    objects and their boxes, grounding's concepts.
-3. `Decoding.plan` turns that evidence into one `Plan`: which decoder writes (the image
-   decoder, or the sentence writer where the photo's subject is one the image decoder hardly
-   knows), the noun it is guided to name, and its named rules (caption.model.rules):
+3. `Decoding.plan` turns that evidence into one `Plan`: what the decoder starts from (the
+   photo's regions, and for the one captioner the detector's bag: caption.model.bag), the noun
+   it is guided to name, and its named rules (caption.model.rules):
    - **absent things**, one mechanism for every kind: a thing whose evidence is below what it
      needs has its words banned. An animal the classifier rules out, a concept grounding
-     finds no evidence of, a number more than any class's boxes, a place no detected object
-     vouches for, a concept outside the writer's bag;
+     finds no evidence of, a COCO class the detector did not find (the one captioner), a
+     number more than any class's boxes, a place no detected object vouches for, a word for
+     the photo itself;
    - **whole sentences** (caption.model.words: no ending on "a", no verb after "black and
      white", no phrase twice, ending by max_length);
    - **guidance**: one of the guide's words required, and, for a thing, no living verb after
@@ -60,17 +61,15 @@ from caption.model.words import (
     DANGLING,
     FUNCTION_WORDS,
     LIVING_CLASSES,
+    MEDIUM_WORDS,
     MODIFIERS,
     NOT_AFTER_MODIFIERS,
-    NOT_SUBJECTS,
     NUMBER_WORDS,
     PATTERNS,
     PLACES_OF_OBJECTS,
-    WRITER_NUMBERS,
     YOUNG,
     plural,
 )
-from caption.model.writer import Writer
 
 MAX_LABELS = 5
 LABEL_THRESHOLD = 0.05  # labels below this are noise more often than not
@@ -110,24 +109,13 @@ class DecodingConfig:
     # detector.guide_objects_with_people: let a detected object guide beside a detected person
     # (measured off: the model card's tuning table).
     guide_objects_with_people: bool = False
-    # writer.min_decoder_photos: the writer describes a photo whose subject fewer Flickr8k
-    # training photos name (caption.train.stages.tune_writer measures it).
-    min_decoder_photos: int = 20
-    # writer.any_object: the writer's subject is the first detected object the decoder hardly
-    # knows, not the most confident one.
-    any_object: bool = False
-    # writer.grounded_places: the places grounding finds go into the writer's bag.
-    grounded_places: bool = True
-    # writer.trust_classifier: the classifier's guide, and the animals it rules out, overrule
-    # the detector in choosing who writes.
-    trust_classifier: bool = True
-    # writer.guards_decoder: the decoder's places need a vouching object too where nothing
-    # alive is detected or the caption is guided to a thing.
+    # writer.guards_decoder: the decoder's places need a vouching object where nothing alive is
+    # detected or the caption is guided to a thing (the one captioner; the section is named
+    # for the sentence writer it came in with).
     guards_decoder: bool = True
-    # writer.colours: the writer may write colours (it does not see the photo: off).
-    writer_colours: bool = False
-    # writer.guessed_places: the writer may write a place no detected object vouches for (off).
-    guessed_places: bool = False
+    # No word for the photo itself (caption.model.words.MEDIUM_WORDS): measured with and
+    # without on coco-dev (the model card's rule table).
+    no_medium_words: bool = True
     origins: dict = field(default_factory=dict, compare=False)
 
     # Where each setting is read from: (model.json section, key).
@@ -139,13 +127,7 @@ class DecodingConfig:
                "count_threshold": ("detector", "count_threshold"),
                "corroboration": ("detector", "corroboration"),
                "guide_objects_with_people": ("detector", "guide_objects_with_people"),
-               "min_decoder_photos": ("writer", "min_decoder_photos"),
-               "any_object": ("writer", "any_object"),
-               "grounded_places": ("writer", "grounded_places"),
-               "trust_classifier": ("writer", "trust_classifier"),
-               "guards_decoder": ("writer", "guards_decoder"),
-               "writer_colours": ("writer", "colours"),
-               "guessed_places": ("writer", "guessed_places")}
+               "guards_decoder": ("writer", "guards_decoder")}
 
     @classmethod
     def from_bundle(cls, sections: dict[str, dict | None], whole_sentences: bool = True
@@ -201,7 +183,7 @@ class Evidence:
 
 @dataclass(frozen=True)
 class Plan:
-    """One photo's decoding: who writes, from what, with which rules."""
+    """One photo's decoding: from what, with which rules."""
 
     decoder: Decoder
     features: Any  # what the decoder's start takes
@@ -209,7 +191,6 @@ class Plan:
     rules: Rules
     guide: Guide | None = None  # spells the guide noun where a proxy stood
     guided_by: str | None = None  # the noun the caption is steered to name
-    written: bool = False  # by the sentence writer
 
     def search(self, beam_size: int, num_captions: int, max_length: int) -> list[Hypothesis]:
         """The captions that keep the rules; where no whole sentence fits max_length, those
@@ -246,6 +227,7 @@ class WordIds:
         self.conjunction = vocabulary.ids.get(CONJUNCTION)
         self.copulas = ids(COPULAS)
         self.animate_verbs = ids(ANIMATE_VERBS)
+        self.medium = ids(MEDIUM_WORDS)
         self.numbers = {vocabulary.ids[w]: (w, n) for w, n in numbers.items()
                         if w in vocabulary.ids}
         self.places = {vocabulary.ids[word]: (word, frozenset(objects))
@@ -313,12 +295,9 @@ class Decoding:
 
     def __init__(self, config: DecodingConfig, decoder: Decoder, vocabulary: Vocabulary,
                  labels: LabelModel | None = None, grounding: Grounding | None = None,
-                 detecting: bool = False, writer: Writer | None = None,
-                 bag: dict | None = None):
-        """detecting: a detector runs beside the encoder; writer: the sentence writer
-        (caption.model.writer.Writer), used only with a detector; bag: model.json's bag
-        section, where the decoder's start takes the photo's bag beside its regions (the one
-        captioner)."""
+                 detecting: bool = False, bag: dict | None = None):
+        """detecting: a detector runs beside the encoder; bag: model.json's bag section, where
+        the decoder's start takes the photo's bag beside its regions (the one captioner)."""
         self.config = config
         self.reads_bag = bag is not None
         # Per COCO class, the decoder's words for it: named only where the class is found.
@@ -328,13 +307,10 @@ class Decoding:
         self.vocabulary = vocabulary
         self.labels = labels
         self.grounding = grounding
-        self.writer = writer if detecting else None
         self.ids = WordIds(vocabulary, NUMBER_WORDS)
         self.counts_numbers = grounding is not None and detecting
         self.object_words = object_words(grounding, vocabulary, labels)
         self.animal_words = self._animal_words() if labels is not None else {}
-        self.writer_ids = (WordIds(self.writer.vocabulary, WRITER_NUMBERS)
-                           if self.writer is not None else None)
 
     def _animal_words(self) -> dict[str, frozenset[int]]:
         """Per animal noun, the ids of the words that name it (singular, plural, its young)."""
@@ -385,30 +361,27 @@ class Decoding:
     # --- plan ---------------------------------------------------------------------------
     def plan(self, evidence: Evidence, regions: np.ndarray, guidance: bool, max_length: int
              ) -> Plan:
-        """Who writes the caption, guided to what, with which rules."""
+        """What the caption is guided to, with which rules."""
         config = self.config
         guide = None
         if guidance and evidence.noun_scores is not None:
             guide = choose_guide(self.labels, evidence.noun_scores, self.vocabulary,
                                  config.guide_threshold, config.novel_threshold)
-        writing = guidance and self.writer is not None and evidence.best is not None
-        if writing:
-            written = self._choose_writer(evidence, guide, max_length)
-            if written is not None:
-                return written
         if guidance and guide is None and evidence.best:
             guide = self._object_guide(evidence.best)
         absent_things = self._absent(evidence, guidance)
         inanimate = guide is not None and (self.labels is None
                                            or guide.noun not in self.labels.animal_nouns)
-        if (writing or self.reads_bag) and config.guards_decoder and (
+        if self.reads_bag and evidence.best is not None and config.guards_decoder and (
                 inanimate or not set(evidence.present) & LIVING_CLASSES):
             # Nothing alive to jump "in the air" or stand "in front of a building", or a
-            # caption about a thing ("a sink is sitting in the air in a room"): the decoder's
-            # Flickr8k places need what vouches for them, as the writer's do (coco-dev
-            # invented places 7.5 -> 6.2 % for the second, val unchanged). The one captioner
-            # (reads_bag) learnt its places from Flickr8k too: the same guard.
+            # caption about a thing ("a sink is sitting in the air in a room"): the one
+            # captioner learnt its places from Flickr8k's people outdoors, so a place needs an
+            # object that vouches for it (the model card's rule table).
             absent_things += self.ids.unvouched_places(evidence.present)
+        if config.no_medium_words and self.ids.medium:
+            absent_things.append(BanWords("the photo itself: no photo, picture or image",
+                                          self.ids.medium, "a caption says what it shows"))
         rules = Rules(tuple(absent_things))
         if config.whole_sentences:
             rules = rules.plus(*self.ids.sentence_rules(max_length))
@@ -462,93 +435,3 @@ class Decoding:
             return None
         return object_guide(self.object_words, best, self.config.guide_object_threshold,
                             self.vocabulary)
-
-    # --- the sentence writer ------------------------------------------------------------
-    def writes_for(self, subject: str | None) -> bool:
-        """Whether the writer, not the image decoder, describes a photo whose subject is
-        `subject` (None: nothing detected)."""
-        writer = self.writer
-        return (subject is not None and subject in writer.index
-                and writer.decoder_photos.get(subject, 0) < self.config.min_decoder_photos)
-
-    def subject(self, present: list[str]) -> str | None:
-        """The object a photo's caption is about, from the detected classes, most confident
-        first: the first that is not a table (under nearly every everyday scene, the thing on
-        it is the subject), or with any_object, the first the decoder hardly knows."""
-        candidates = [name for name in present if name not in NOT_SUBJECTS] or present
-        if self.config.any_object:
-            return next((name for name in candidates if self.writes_for(name)),
-                        candidates[0] if candidates else None)
-        return candidates[0] if candidates else None
-
-    def _decoder_knows(self, noun: str) -> bool:
-        """Whether the decoder's training captions used `noun` often (a classifier's guide)."""
-        return (self.config.trust_classifier
-                and self.writer.decoder_words.get(noun, 0) >= self.config.min_decoder_photos)
-
-    def _writes_for_noun(self, noun: str) -> bool:
-        """A classifier's guide noun the writer knows and the decoder's captions hardly used."""
-        return (noun in self.writer.vocabulary.ids
-                and self.writer.decoder_words.get(noun, 0) < self.config.min_decoder_photos)
-
-    def _choose_writer(self, evidence: Evidence, guide: Guide | None, max_length: int
-                     ) -> Plan | None:
-        """The writer's plan, where the photo's most confident object, or else the
-        classifier's guide, is one the decoder hardly knows; None where the decoder describes
-        it: also where the classifier's guide is a word the decoder knows well, or the
-        classifier rules out the animal the detector found (on Flickr8k val the detector takes
-        running dogs for sheep, bears and cats; the model card's writer table)."""
-        config = self.config
-        subject = self.subject(evidence.present)
-        if guide is not None and self._decoder_knows(guide.noun):
-            return None
-        scores = evidence.noun_scores
-        if (subject is not None and scores is not None and config.trust_classifier
-                and subject in self.labels.animal_nouns
-                and scores.get(subject, 0.0) < config.absent_animal):
-            return None
-        noun = None
-        if not self.writes_for(subject):
-            if subject is not None or guide is None or not self._writes_for_noun(guide.noun):
-                return None
-            noun = guide.noun
-        living = (subject in LIVING_CLASSES if subject is not None
-                  else self.labels is not None and noun in self.labels.animal_nouns)
-        return self.writer_plan(subject, noun, living, [*evidence.present, *evidence.shown],
-                             evidence.counts, max_length)
-
-    def writer_plan(self, subject: str | None, noun: str | None, living: bool,
-                    present: list[str], counts: dict[str, int], max_length: int = 20) -> Plan:
-        """The writer's captions naming `subject` (a COCO class), or else the classifier's
-        `noun` (living: whether it is alive), from the concepts in `present` (objects and
-        places); counts: boxes per class. Its words are barred outside the bag, as are colours
-        (it does not see the photo), numbers no class's boxes reach and places nothing vouches
-        for."""
-        writer, ids = self.writer, self.writer_ids
-        bag = {name for name in present if name in writer.index
-               and (self.config.grounded_places or not name.startswith(PLACE_PREFIX))}
-        if subject is not None:
-            bag.add(subject)
-        outside = frozenset().union(*(words for name, words in writer.words.items()
-                                      if name not in bag))
-        things = [BanWords("writer: only its bag's concepts", outside,
-                           f"the bag holds {', '.join(sorted(bag)) or 'nothing'}")]
-        if not self.config.writer_colours:
-            things.append(BanWords("writer: no colours", ids.describing,
-                                   "the writer does not see the photo"))
-        if not self.config.guessed_places:
-            things += ids.unvouched_places(bag)
-        things += ids.unsupported_numbers(counts)
-        rules = Rules(tuple(things))
-        wanted = (writer.words[subject] if subject is not None
-                  else writer.vocabulary.ids_of({noun, plural(noun)}))
-        required = wanted - rules.banned
-        if self.config.whole_sentences:
-            rules = rules.plus(*ids.sentence_rules(max_length))
-        if required:
-            rules = rules.plus(RequireOneOf(f"writer: name the {subject or noun}", required))
-            if not living:
-                rules = rules.plus(*ids.thing_rules(required))
-        return Plan(writer.decoder, writer.bag(bag), writer.vocabulary, rules,
-                    guided_by=subject or noun, written=True)
-

@@ -61,12 +61,15 @@ def choose_guide(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary
     if not candidates:
         return None
     score, noun = candidates[0]
+    # A proxy only for a noun outside this decoder's vocabulary (the one captioner's holds
+    # COCO's nouns: written through a proxy, "a clock with a clock on it" is two clocks).
+    proxied = noun in labels.proxies and noun not in vocab.ids
     needed = threshold
-    if novel_threshold is not None and noun in labels.proxies:
+    if novel_threshold is not None and proxied:
         needed = novel_threshold
     if score < needed:
         return None
-    written = labels.proxies.get(noun, noun)
+    written = labels.proxies[noun] if proxied else noun
     forms = {written: noun, plural(written): plural(noun)}
     tokens = {vocab.ids[w]: text for w, text in forms.items() if w in vocab.ids}
     if not tokens:
@@ -78,8 +81,8 @@ def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
                  ) -> dict[str, tuple[str, str]]:
     """Per COCO class the caption can be steered to name: (the noun to write, the word the
     decoder plans with), from the grounding's concept words ("dining table": table), else the
-    classifier's proxy for the class's own name ("pizza" written where the decoder plans
-    "food"), else the class's own name where the decoder knows it."""
+    class's own name where the decoder knows it, else the classifier's proxy for it ("pizza"
+    written where the decoder plans "food")."""
     out = {}
     concepts = grounding.words if grounding is not None else {}
     proxies = labels.proxies if labels is not None else {}
@@ -89,10 +92,10 @@ def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
         known = [w for w in concepts.get(name, []) if w in vocab.ids]
         if known:
             out[name] = (known[0], known[0])
-        elif name in proxies and proxies[name] in vocab.ids:
-            out[name] = (name, proxies[name])
         elif name in vocab.ids:
             out[name] = (name, name)
+        elif name in proxies and proxies[name] in vocab.ids:
+            out[name] = (name, proxies[name])
     return out
 
 

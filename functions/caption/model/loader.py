@@ -29,14 +29,12 @@ from caption.model.grounding import Grounding
 from caption.model.labels import LabelModel
 from caption.model.objects import Detector
 from caption.model.vocabulary import Vocabulary
-from caption.model.writer import OnnxWriterDecoder, Writer
 
 # The files of the seed app's Show-and-Tell checkpoint (caption.train.export.seed_checkpoint).
 SEED_FILES = ("encoder.pth", "decoder.pth", "id_to_word.pkl")
 SEED_COMMAND = "python -m caption.train.export seed"
 GROUNDING_COMMAND = "python -m caption.train.stages.grounding --model"
 DETECTOR_COMMAND = "python -m caption.train.export.detector --model"
-WRITER_COMMAND = "python -m caption.train.stages.writer --model"
 CAPTIONER_COMMAND = "python -m caption.train.export.captioner --model"
 # Each encoder precision's graph, as model.json's `graphs` names it.
 ENCODER_GRAPHS = {"int8": "encoder_int8", "float32": "encoder"}
@@ -98,8 +96,6 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
     grounded = (_grounding(directory, config, vocabulary, sessions["concepts"])
                 if "concepts" in sessions else None)
     detector = _detector(directory, config, sessions["detector"]) if detecting else None
-    writer = (_writer(directory, config, sessions["writer_start"], sessions["writer_step"])
-              if "writer_step" in sessions else None)
     try:
         decoding = DecodingConfig.from_bundle(
             {"labels": config.labels, "detector": config.detector, "writer": config.writer},
@@ -110,27 +106,21 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
                               "decoder": "onnxruntime",
                               "grounding": "onnxruntime" if grounded else "off",
-                              "detector": "onnxruntime" if detector else "off",
-                              "writer": "onnxruntime" if writer else "off"},
-                     grounding=grounded, detector=detector, writer=writer, config=decoding,
+                              "detector": "onnxruntime" if detector else "off"},
+                     grounding=grounded, detector=detector, config=decoding,
                      opened_ms=opened, bag=config.bag)
 
 
 def _requests(config: BundleConfig, encoder: str, encoder_threads: int, detector_threads: int,
               grounding: bool) -> list[GraphRequest]:
     """The graphs this bundle serves with, the largest first so that it opens while the
-    small ones do: the encoder; the decoder's two; grounding's; with objects (detector
-    threads), the detector and the writer, which writes only beside a detector."""
+    small ones do: the encoder; with objects (detector threads), the detector; the decoder's
+    two; grounding's."""
     requests = [GraphRequest(encoder, encoder_threads)]
     if detector_threads and config.detector is not None:
         requests.append(GraphRequest("detector", detector_threads, DETECTOR_COMMAND,
                                      str(config.detector.get("weights_sha256"))))
     requests += [GraphRequest("decoder_step"), GraphRequest("decoder_start")]
-    if detector_threads and config.writer is not None:
-        # One thread each, as the decoder's: a step is too small to share.
-        stamp = str(config.writer.get("weights_sha256"))
-        requests += [GraphRequest(part, 1, WRITER_COMMAND, stamp)
-                     for part in ("writer_step", "writer_start")]
     if grounding and config.grounding is not None:
         requests.append(GraphRequest("concepts", 1, GROUNDING_COMMAND))
     return requests
@@ -168,12 +158,3 @@ def _grounding(directory: Path, config: BundleConfig, vocabulary: Vocabulary,
     except (KeyError, TypeError, ValueError) as exc:
         raise BundleError(f"{directory}: malformed grounding section: {exc}; make it again "
                           f"with `{GROUNDING_COMMAND} {directory}`") from None
-
-
-def _writer(directory: Path, config: BundleConfig, start, step) -> Writer:
-    """The bundle's sentence writer."""
-    try:
-        return Writer(OnnxWriterDecoder(start, step), config.writer)
-    except (KeyError, TypeError, ValueError) as exc:
-        raise BundleError(f"{directory}: malformed writer section: {exc}; make it again "
-                          f"with `{WRITER_COMMAND} {directory}`") from None

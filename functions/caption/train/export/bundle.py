@@ -330,8 +330,8 @@ def export_bundle(directory: Path, photos: Iterable[Path | Image.Image] | None) 
     encoder = export_encoder(directory, photos)
     decoder = export_decoder(directory)
     config = read_config(directory)
-    # The other graphs (the concepts graph of caption.train.stages.grounding, the detector, the
-    # writer) are trained or translated, not exported from this checkpoint: they stay, and the
+    # The other graphs (the concepts graph of caption.train.stages.grounding, the detector) are
+    # trained or translated, not exported from this checkpoint: they stay, and the
     # concepts graph is refused at load if the checkpoint it was trained for is no longer this one.
     config = config.with_changes(graphs=dataclasses.replace(
         config.graphs, encoder=encoder.encoder, encoder_int8=encoder.encoder_int8,

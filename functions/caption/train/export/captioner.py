@@ -51,7 +51,9 @@ def export_captioner(checkpoint: Path, source: Path, out: Path, version: str) ->
     info = ModelInfo(NAME, version, config.architecture, {},
                      {**config.training, "one_captioner": {
                          "checkpoint_epoch": saved["epoch"], "record": saved["record"],
-                         "data": saved["summary"]}})
+                         "data": saved["summary"],
+                         "self_critical": {k: v for k, v in saved.get("self_critical", {}).items()
+                                           if k != "history"}}})
     save_bundle(out, config.encoder["variant"], base.encoder, decoder, vocabulary,
                 base.preprocess, info, labels=config.labels, classifier=base.classifier)
     written = read_config(out)

@@ -1,4 +1,4 @@
-"""Dynamic int8 weights for the decoder's and the writer's graphs, computed the same on every CPU.
+"""Dynamic int8 weights for the decoder's graphs, computed the same on every CPU.
 
 ONNX Runtime multiplies the quantized matrices (MatMulInteger: unsigned 8-bit activations,
 signed weights) with instructions chosen by the CPU. With VNNI (AVX-512 VNNI, AVX-VNNI, AMX) or

@@ -2,7 +2,7 @@
 before a caption is steered to name its label, by measurement, and store it in the bundle.
 
 Measured as the bundle serves (caption.metrics.evaluate's full inference path, with grounding, the
-detector, the sentence writer and whole sentences, as model.json and the settings have them),
+detector and whole sentences, as model.json and the settings have them),
 so it runs after every other stage of `make train`. Each candidate is scored on Flickr8k val:
 BLEU-4, CIDEr-D and "names the subject". Two thresholds are chosen, one after the other:
 
@@ -34,8 +34,7 @@ THRESHOLDS = (0.2, 0.25, 0.3, 0.4, 0.5, 0.6)
 NOVEL_THRESHOLDS = (0.1, 0.15, 0.2, 0.3, 0.4)
 TOLERANCE = 0.3
 MAX_CHAIR_S = 8.0  # % of val captions naming an absent object: the project's Flickr8k bar
-FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "invented_places", "guided_images",
-           "written_images")
+FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "invented_places", "guided_images")
 
 
 def score(model, changes: dict | None, limit: int | None) -> dict:

@@ -1,0 +1,73 @@
+"""`python -m caption.metrics.ablations [--write]`: each of the one captioner's rules turned off
+alone, scored on coco-dev and Flickr8k val as served otherwise (guidance on, beam 3), beside
+the bundle as it serves. `--write` stores the figures in model.json under
+metrics.rule_ablations, which the model card's rule table is made from (`make gallery`).
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+from pathlib import Path
+
+from caption.metrics.evaluate import FLICKR, evaluate
+from caption.metrics.hallucination import read_objects
+from caption.model.bundle import read_config, write_config
+from caption.runtime import load_captioner
+from caption.settings import Settings
+
+COCO_DEV = Path("../shared/coco-dev")
+FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "sentence_faults", "invented_places")
+
+
+def _without_bag_words(decoding) -> None:
+    decoding.class_words = {}
+
+
+def _places_unguarded(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, guards_decoder=False)
+
+
+def _photo_words_allowed(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, no_medium_words=False)
+
+
+# Each variant: what it turns off, and how (on the captioner's Decoding).
+VARIANTS = {"as served": None,
+            "a COCO class the detector did not find may be named": _without_bag_words,
+            "places need no vouching object": _places_unguarded,
+            "words for the photo itself allowed": _photo_words_allowed}
+
+
+def score(model, coco_dev: Path, flickr: Path) -> dict:
+    dev, _ = evaluate(model, coco_dev / "images", [coco_dev / "captions.tsv"], None, 3, None,
+                      True, read_objects(coco_dev / "objects.tsv"))
+    val, _ = evaluate(model, flickr / "images", [flickr / "captions.tsv"],
+                      flickr / "splits/val.txt", 3, None, True, None)
+    return {"coco_dev": {k: dev[k] for k in FIGURES}, "val": {k: val[k] for k in FIGURES}}
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m caption.metrics.ablations",
+                                     description=__doc__.split("\n\n")[0])
+    parser.add_argument("--model", type=Path, default=Settings.from_env().model_dir)
+    parser.add_argument("--coco-dev", type=Path, default=COCO_DEV)
+    parser.add_argument("--flickr", type=Path, default=FLICKR)
+    parser.add_argument("--write", action="store_true")
+    args = parser.parse_args(argv)
+    results = {}
+    for name, change in VARIANTS.items():
+        model = load_captioner(Settings.from_env(), args.model)
+        if change is not None:
+            change(model.decoding)
+        results[name] = score(model, args.coco_dev, args.flickr)
+        print(name, json.dumps(results[name]), flush=True)
+    if args.write:
+        config = read_config(args.model)
+        write_config(args.model, config.with_changes(
+            metrics={**config.metrics, "rule_ablations": results}))
+
+
+if __name__ == "__main__":
+    main()
