@@ -125,8 +125,9 @@ train: $(VENV)/.ready
 	$(PY) -m caption.train.stages.grounding --model layers/model
 
 # Figures for the model card: Flickr8k val and the out-of-domain coco-dev, guided and unguided,
-# as served (the same on every CPU), then both without the detector (the same bundle as before
-# it: "before" beside "after").
+# as served (the same on every CPU), then both without the detector (the one captioner given an
+# empty bag: what the detector's bag adds); `python -m caption.metrics.ablations --write` then
+# measures each of its rules off alone.
 evaluate: $(VENV)/.ready
 	$(PY) -m caption.metrics.evaluate --guidance both --write val
 	$(PY) -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both --write coco_dev

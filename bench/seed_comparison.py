@@ -27,6 +27,7 @@ import json
 import statistics
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from PIL import Image
 
@@ -123,6 +124,7 @@ class RuntimeFloor:
         self.start_session = self.decoder.start_session
         self.steps: list[tuple[list[str], dict]] = []
         self.start_feeds: dict = {}
+        self.beside = ThreadPoolExecutor(1, thread_name_prefix="floor-detector")
         self.decoder.step_session = self  # record the search's runs through run() below
         self.decoder.start_session = _Recorder(self.start_session, self.start_feeds)
         try:
@@ -140,9 +142,12 @@ class RuntimeFloor:
 
         captioner = self.captioner
         image = decode_image(self.data, self.service.max_pixels, captioner.decode_size).image
+        # The detector beside the encoder, each on its share of the threads, as served.
+        found = (self.beside.submit(captioner.detector.detect, image)
+                 if captioner.detector is not None else None)
         regions = captioner.encode(captioner.preprocess(image)[None]).regions
-        if captioner.detector is not None:
-            captioner.detector.detect(image)
+        if found is not None:
+            found.result()
         self.start_session.run(None, {**self.start_feeds, "features": regions})
         for outputs, feeds in self.steps:
             self.session.run(outputs, feeds)

@@ -253,12 +253,12 @@ def gallery(service, images: Path, shown: dict[str, tuple[Callable, Photo]],
 
 METRIC_ROWS = (("val", "Flickr8k val (1,094 photos)", "on (default)"),
                ("val_unguided", "Flickr8k val", "off"),
-               ("val_without_objects", "Flickr8k val, without the detector (before it)",
+               ("val_without_objects", "Flickr8k val, without the detector (an empty bag)",
                 "on (default)"),
                ("val_without_objects_unguided", "Flickr8k val, without the detector", "off"),
                ("coco_dev", "coco-dev (80 everyday COCO photos, out of domain)", "on (default)"),
                ("coco_dev_unguided", "coco-dev", "off"),
-               ("coco_dev_without_objects", "coco-dev, without the detector (before it)",
+               ("coco_dev_without_objects", "coco-dev, without the detector (an empty bag)",
                 "on (default)"),
                ("coco_dev_without_objects_unguided", "coco-dev, without the detector", "off"))
 
