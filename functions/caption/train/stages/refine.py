@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from datetime import date
 from pathlib import Path
 
@@ -19,7 +19,12 @@ from caption.train.networks.imagenet_labels import labels_section
 from caption.train.networks.pretrained import pretrained_classifier
 from caption.train.networks.weights import load_torch_model, save_bundle
 from caption.train.stages.features import cached_features
-from caption.train.stages.scst import ScstConfig, self_critical
+from caption.train.stages.scst import (
+    ScstConfig,
+    add_config_arguments,
+    pop_config,
+    self_critical,
+)
 
 FLICKR = Path("../shared/flickr8k")
 
@@ -68,11 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-split", type=Path, default=FLICKR / "splits/val.txt")
     parser.add_argument("--work-dir", type=Path, default=Path(".cache"))
     parser.add_argument("--version", default=None, help="default: today, as YYYY.MM.DD")
-    for f in fields(ScstConfig):
-        kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    add_config_arguments(parser)
     args = vars(parser.parse_args(argv))
-    config = ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})
+    config = pop_config(args)
     summary = refine(config=config, **args)
     print(json.dumps(summary["selected"]))
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -25,7 +25,12 @@ import torch
 from caption.metrics.datasets import read_flickr_tsv
 from caption.train.networks.concept_decoder import PhotoBags, load_checkpoint
 from caption.train.stages.one_captioner import FLICKR, Evidence
-from caption.train.stages.scst import ScstConfig, self_critical
+from caption.train.stages.scst import (
+    ScstConfig,
+    add_config_arguments,
+    pop_config,
+    self_critical,
+)
 
 
 def refine_captioner(checkpoint: Path, evidence: Path, out: Path, captions: Path,
@@ -53,11 +58,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="photo_evidence's folder (flickr-train, flickr-val)")
     parser.add_argument("--out", type=Path, required=True, help="the refined checkpoint")
     parser.add_argument("--captions", type=Path, default=FLICKR / "captions.tsv")
-    for f in fields(ScstConfig):
-        kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    add_config_arguments(parser)
     args = vars(parser.parse_args(argv))
-    config = ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})
+    config = pop_config(args)
     summary = refine_captioner(config=config, **args)
     print(json.dumps(summary["selected"]))
 

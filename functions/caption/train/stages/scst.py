@@ -15,7 +15,7 @@ from __future__ import annotations
 import math
 import random
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 
 import numpy as np
 import torch
@@ -46,6 +46,18 @@ class ScstConfig:
     # vocabulary takes a minute per 250 photos on 2 cores, so frequent checks need fewer.
     val_limit: int | None = None
     seed: int = 0
+
+
+def add_config_arguments(parser) -> None:
+    """One command-line option per ScstConfig field (--max-minutes, --val-limit, ...)."""
+    for f in fields(ScstConfig):
+        kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+
+
+def pop_config(args: dict) -> ScstConfig:
+    """The ScstConfig that add_config_arguments' options give, taken out of `args`."""
+    return ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})
 
 
 def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vocabulary,
