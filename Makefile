@@ -88,9 +88,9 @@ bench: $(VENV)/.ready $(TOOLS)/.ready
 # from the image decoder on Flickr8k, coco-text and the COCO photos (4 epochs of about 10
 # minutes), self-critical fine-tuning with each photo's bag (about 20 minutes), exported in
 # place of the image decoder, and its grounding learnt again for its vocabulary.
-# $(COCO5K): data/resized2014 of the public snapshot nsimsiri/Image-Captioning at commit
-# 5a11937 (git archive 5a11937 data/resized2014 | tar -x -C .cache/coco5k); never its
-# data/val_resized2014, which holds withheld photos.
+# $(COCO5K): data/resized2014 of the public repository nsimsiri/Image-Captioning at commit
+# 5a11937 (in a clone of it: git archive 5a11937 data/resized2014 | tar -x -C
+# $(CURDIR)/.cache/coco5k); never its data/val_resized2014, which holds withheld photos.
 COCO5K ?= .cache/coco5k/data/resized2014
 FLICKR := ../shared/flickr8k
 EVIDENCE := .cache/evidence
