@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 from tqdm import tqdm
@@ -38,13 +39,28 @@ from caption.metrics.presence import presence
 from caption.metrics.scoring import score_captions
 from caption.metrics.subjects import names_subject
 from caption.model.bundle import CONFIG_FILE, read_config, write_config
-from caption.model.captioner import Captioner
+from caption.model.captioner import Captioner, Description
 from caption.runtime import load_captioner
 from caption.settings import Settings
 
 FLICKR = Path("../shared/flickr8k")
 BATCH = 8
 TIMINGS = ("seconds_per_image",)
+
+
+def describe_photos(model: Captioner, images: Path, names: list[str], beam_size: int,
+                    guidance: bool) -> Iterator[tuple[str, Description]]:
+    """Each named photo of `images` through the whole served path (file -> decode -> model),
+    in batches of BATCH, as (name, its description at one caption)."""
+    progress = tqdm(total=len(names), desc="captioning", unit="image", mininterval=5)
+    for start in range(0, len(names), BATCH):
+        batch = names[start:start + BATCH]
+        decoded = [decode_image((images / name).read_bytes(), Settings.max_pixels,
+                                model.decode_size).image for name in batch]
+        yield from zip(batch, model.describe(decoded, beam_size, 1, guidance=guidance,
+                                             max_labels=0), strict=True)
+        progress.update(len(batch))
+    progress.close()
 
 
 def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path | None,
@@ -60,19 +76,10 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     listed: dict[str, set[str]] = {}
     guided = 0
     started = time.perf_counter()
-    progress = tqdm(total=len(names), desc="captioning", unit="image", mininterval=5)
-    for start in range(0, len(names), BATCH):
-        batch = names[start:start + BATCH]
-        decoded = [decode_image((images / name).read_bytes(), Settings.max_pixels,
-                                model.decode_size).image
-                   for name in batch]
-        for name, result in zip(batch, model.describe(decoded, beam_size, 1, guidance=guidance,
-                                                      max_labels=0), strict=True):
-            predictions[name] = result.captions[0].text
-            listed[name] = {found.name for found in result.objects}
-            guided += result.guided_by is not None
-        progress.update(len(batch))
-    progress.close()
+    for name, result in describe_photos(model, images, names, beam_size, guidance):
+        predictions[name] = result.captions[0].text
+        listed[name] = {found.name for found in result.objects}
+        guided += result.guided_by is not None
     metrics = score_captions(predictions, data.captions)
     metrics.update(names_subject(predictions, data.captions))
     metrics.update(hallucination(predictions, data.captions, objects))
@@ -93,17 +100,11 @@ def evaluate_unreferenced(model: Captioner, images: Path, names: list[str],
                           beam_size: int = 3, guidance: bool = False
                           ) -> tuple[dict, dict[str, str]]:
     """Photos without captions: the share of best captions with a sentence fault
-    (caption.metrics.faults) and the broken ones (caption.metrics.hallucination), with a few
-    of each to read."""
-    predictions: dict[str, str] = {}
-    for start in tqdm(range(0, len(names), BATCH), desc="captioning", unit="batch",
-                      mininterval=5):
-        batch = names[start:start + BATCH]
-        decoded = [decode_image((images / name).read_bytes(), Settings.max_pixels,
-                                model.decode_size).image for name in batch]
-        for name, result in zip(batch, model.describe(decoded, beam_size, 1, guidance=guidance,
-                                                      max_labels=0), strict=True):
-            predictions[name] = result.captions[0].text
+    (caption.metrics.faults), with a few of them to read, and the broken ones
+    (caption.metrics.hallucination)."""
+    predictions = {name: result.captions[0].text
+                   for name, result in describe_photos(model, images, names, beam_size,
+                                                       guidance)}
     faulty = {name: text for name, text in predictions.items() if fault(text) is not None}
     broken_ones = {name: text for name, text in predictions.items() if broken(text)}
     return {"photos": len(predictions),

@@ -83,8 +83,9 @@ class GraphRequest:
 def open_graphs(directory: Path, config: BundleConfig, requests: list[GraphRequest],
                 workers: int, opened: dict[str, float] | None = None) -> dict:
     """The sessions of `requests`, by part, opened `workers` at a time: ONNX Runtime builds a
-    session without the GIL, so on 2 cores the bundle's seven graphs open in about 60 ms
-    instead of 90 (measured, 5 runs each). The first request's error is the one raised."""
+    session without the GIL, so on 2 cores the seven graphs of bundle 2026.12.07.1 opened in
+    about 60 ms instead of 90 (measured, 5 runs each). The first request's error is the one
+    raised."""
     def one(request: GraphRequest):
         return open_graph(directory, config, request.part, request.threads, request.fix,
                           request.stamp, opened)

@@ -35,9 +35,9 @@ def class_words(vocabulary: Vocabulary) -> dict[str, list[str]]:
     """Per COCO class, the one-word names of it the vocabulary holds: the words the training
     stage read a sentence's bag by (caption.metrics.subjects), so a class the detector did not
     find is not named in serving (caption.model.decoding)."""
-    return {name: [word for word in words if " " not in word and word in vocabulary.ids]
-            for name, words in CLASS_WORDS.items()
-            if any(" " not in word and word in vocabulary.ids for word in words)}
+    held = {name: [word for word in words if " " not in word and word in vocabulary.ids]
+            for name, words in CLASS_WORDS.items()}
+    return {name: words for name, words in held.items() if words}
 
 
 def export_captioner(checkpoint: Path, source: Path, out: Path, version: str) -> BundleConfig:

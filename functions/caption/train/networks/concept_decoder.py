@@ -53,6 +53,14 @@ class BagBatch:
                                                   self.confidence)))
 
 
+def start_input(picked) -> torch.Tensor | BagBatch:
+    """Rows of cached features as a decoder's start takes them: regions as a float32 tensor,
+    or photos with their bags (PhotoBags' rows) as they are."""
+    if isinstance(picked, BagBatch):
+        return picked
+    return torch.from_numpy(np.asarray(picked, dtype=np.float32))
+
+
 class PhotoBags:
     """Cached photos' regions and bags, indexed like a feature array: `[i]` one photo,
     `[[i, j, ...]]` a batch (as BagBatch)."""

@@ -19,12 +19,7 @@ from caption.train.networks.imagenet_labels import labels_section
 from caption.train.networks.pretrained import pretrained_classifier
 from caption.train.networks.weights import load_torch_model, save_bundle
 from caption.train.stages.features import cached_features
-from caption.train.stages.scst import (
-    ScstConfig,
-    add_config_arguments,
-    pop_config,
-    self_critical,
-)
+from caption.train.stages.scst import ScstConfig, parse_with_config, self_critical
 
 FLICKR = Path("../shared/flickr8k")
 
@@ -73,9 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--val-split", type=Path, default=FLICKR / "splits/val.txt")
     parser.add_argument("--work-dir", type=Path, default=Path(".cache"))
     parser.add_argument("--version", default=None, help="default: today, as YYYY.MM.DD")
-    add_config_arguments(parser)
-    args = vars(parser.parse_args(argv))
-    config = pop_config(args)
+    config, args = parse_with_config(parser, argv)
     summary = refine(config=config, **args)
     print(json.dumps(summary["selected"]))
 

@@ -25,12 +25,7 @@ import torch
 from caption.metrics.datasets import read_flickr_tsv
 from caption.train.networks.concept_decoder import PhotoBags, load_checkpoint
 from caption.train.stages.one_captioner import FLICKR, Evidence
-from caption.train.stages.scst import (
-    ScstConfig,
-    add_config_arguments,
-    pop_config,
-    self_critical,
-)
+from caption.train.stages.scst import ScstConfig, parse_with_config, self_critical
 
 
 def refine_captioner(checkpoint: Path, evidence: Path, out: Path, captions: Path,
@@ -58,9 +53,7 @@ def main(argv: list[str] | None = None) -> None:
                         help="photo_evidence's folder (flickr-train, flickr-val)")
     parser.add_argument("--out", type=Path, required=True, help="the refined checkpoint")
     parser.add_argument("--captions", type=Path, default=FLICKR / "captions.tsv")
-    add_config_arguments(parser)
-    args = vars(parser.parse_args(argv))
-    config = pop_config(args)
+    config, args = parse_with_config(parser, argv)
     summary = refine_captioner(config=config, **args)
     print(json.dumps(summary["selected"]))
 

@@ -25,8 +25,8 @@ from caption.metrics.scoring import score_captions
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import AttentionDecoder
-from caption.train.networks.concept_decoder import BagBatch
-from caption.train.stages.trainer import val_predictions
+from caption.train.networks.concept_decoder import BagBatch, start_input
+from caption.train.stages.trainer import optimise, val_predictions
 
 
 @dataclass
@@ -48,16 +48,14 @@ class ScstConfig:
     seed: int = 0
 
 
-def add_config_arguments(parser) -> None:
-    """One command-line option per ScstConfig field (--max-minutes, --val-limit, ...)."""
+def parse_with_config(parser, argv: list[str] | None) -> tuple[ScstConfig, dict]:
+    """`parser`'s arguments plus one option per ScstConfig field (--max-minutes, --val-limit,
+    ...): the ScstConfig they give, and the rest of the arguments by name."""
     for f in fields(ScstConfig):
         kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
         parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
-
-
-def pop_config(args: dict) -> ScstConfig:
-    """The ScstConfig that add_config_arguments' options give, taken out of `args`."""
-    return ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)})
+    args = vars(parser.parse_args(argv))
+    return ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)}), args
 
 
 def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vocabulary,
@@ -94,14 +92,6 @@ def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vo
         if not alive.any():
             break
     return torch.stack(chosen, 1), torch.stack(log_probs, 1)
-
-
-def as_batch(picked) -> torch.Tensor | BagBatch:
-    """Rows of cached features as the decoder's start takes them: regions as a float32
-    tensor, or photos with their bags (caption.train.networks.concept_decoder.PhotoBags)."""
-    if isinstance(picked, BagBatch):
-        return picked
-    return torch.from_numpy(np.asarray(picked, dtype=np.float32))
 
 
 def _words(ids: list[int], vocab: Vocabulary) -> list[str]:
@@ -153,7 +143,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
             order = list(range(len(train_names)))
             rng.shuffle(order)
         batch, order = order[:config.images_per_batch], order[config.images_per_batch:]
-        features = as_batch(train_features[sorted(batch)]).to(device)
+        features = start_input(train_features[sorted(batch)]).to(device)
         names = [train_names[i] for i in sorted(batch)]
         tokens, log_probs = sample_captions(decoder, features, vocab, config.samples_per_image,
                                             config.max_words)
@@ -166,10 +156,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
         advantage = (grouped - baseline).flatten()
         mask = (log_probs != 0).float()
         loss = -(advantage[:, None] * log_probs * mask).sum() / mask.sum()
-        optimizer.zero_grad(set_to_none=True)
-        loss.backward()
-        torch.nn.utils.clip_grad_norm_(decoder.parameters(), 5.0)
-        optimizer.step()
+        optimise(optimizer, decoder, loss)
         rewards_seen.append(rewards.mean().item())
         out_of_time = (config.max_minutes is not None
                        and time.time() - started > 60 * config.max_minutes)

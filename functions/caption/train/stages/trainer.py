@@ -24,7 +24,7 @@ from caption.model.search import beam_search
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import AttentionDecoder, DecoderConfig
-from caption.train.networks.concept_decoder import BagBatch
+from caption.train.networks.concept_decoder import start_input
 from caption.train.networks.efficientnet_lite import VARIANTS
 from caption.train.networks.pretrained import pretrained_encoder
 from caption.train.networks.torch_parts import TorchDecoder
@@ -136,10 +136,8 @@ def val_predictions(decoder: AttentionDecoder, features: np.ndarray, names: list
     decoder.eval()
     predictions = {}
     for index, name in enumerate(names):
-        one = features[index]  # an image's regions, or (PhotoBags) a BagBatch of one
-        regions = (one if isinstance(one, BagBatch)
-                   else torch.from_numpy(np.asarray(one, dtype=np.float32))[None]).to(device)
-        best = beam_search(TorchDecoder(decoder), regions, vocab, beam_size, 1)
+        one = start_input(features[[index]]).to(device)  # (1, R, C), or a BagBatch of one
+        best = beam_search(TorchDecoder(decoder), one, vocab, beam_size, 1)
         predictions[name] = vocab.decode(best[0].tokens) if best else ""
     decoder.train(was_training)
     return predictions
