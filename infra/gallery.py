@@ -281,7 +281,27 @@ def metrics_table(metrics: dict) -> str:
         rows.append(f"| {label} | {guidance} | {encoder} | {m['bleu1']:.2f} | "
                     f"{m['bleu4']:.2f} | {m['cider_d']:.2f} | {m['names_subject']:.1f} % | "
                     f"{invents} | {judged} |")
-    return "\n".join(rows)
+    return "\n".join(rows + notes_below(metrics))
+
+
+def notes_below(metrics: dict) -> list[str]:
+    """coco-dev's halves, and the held-out COCO photos' faults, under the table."""
+    notes = []
+    halves = (metrics.get("coco_dev") or {}).get("halves")
+    if halves:
+        said = [f"{half.upper()} ({m['images']} photos) CIDEr-D {m['cider_d']:.2f}, names the "
+                f"subject {m['names_subject']:.1f} %, CHAIR-s {m['chair_s']:.1f} %"
+                for half, m in halves.items()]
+        notes.append("\ncoco-dev by halves (guidance on; A, the even ids, is where choices are "
+                     "tuned, B only reports): " + "; ".join(said) + ".")
+    held, unguided = metrics.get("coco_held_out"), metrics.get("coco_held_out_unguided")
+    if held:
+        notes.append(f"\n{held['photos']} uncaptioned COCO photos held out of training (no "
+                     f"references: faults only): sentence faults {held['sentence_faults']:.1f} "
+                     f"% and {held['broken_sentences']} broken sentences guided"
+                     + (f", {unguided['sentence_faults']:.1f} % and "
+                        f"{unguided['broken_sentences']} unguided" if unguided else "") + ".")
+    return notes
 
 
 def presence_table(metrics: dict) -> str:
@@ -335,15 +355,16 @@ def ablations_table(metrics: dict) -> str:
         return "*No figures: run `python -m caption.metrics.ablations --write`.*"
     lines = ["By `python -m caption.metrics.ablations --write` (guidance on, beam 3):", "",
              "| variant | coco-dev CIDEr-D | names the subject | CHAIR-s | sentence faults | "
-             "invented places | val BLEU-4 | CIDEr-D | CHAIR-s | sentence faults |",
-             "|---|---|---|---|---|---|---|---|---|---|"]
+             "invented places | captions changed | val BLEU-4 | CIDEr-D | CHAIR-s | "
+             "sentence faults | captions changed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         dev, val = row["coco_dev"], row["val"]
         lines.append(f"| {name} | {dev['cider_d']:.2f} | {dev['names_subject']:.1f} % | "
                      f"{dev['chair_s']:.1f} % | {dev['sentence_faults']:.1f} % | "
-                     f"{dev['invented_places']:.1f} % | {val['bleu4']:.2f} | "
-                     f"{val['cider_d']:.2f} | {val['chair_s']:.1f} % | "
-                     f"{val['sentence_faults']:.1f} % |")
+                     f"{dev['invented_places']:.1f} % | {dev.get('changed_captions', '')} | "
+                     f"{val['bleu4']:.2f} | {val['cider_d']:.2f} | {val['chair_s']:.1f} % | "
+                     f"{val['sentence_faults']:.1f} % | {val.get('changed_captions', '')} |")
     return "\n".join(lines)
 
 
@@ -392,10 +413,28 @@ def training_summary(config: dict) -> str:
             f"CIDEr-D {record['val_cider_d']:.2f}, coco-dev A {record['dev_a_cider_d']:.2f}).")
         scst = one.get("self_critical") or {}
         if scst.get("selected"):
+            chosen = scst["selected"]
             lines.append(f"- **Its self-critical stage**: val (first {scst['config']['val_limit']}"
-                         f" photos) BLEU-4 {scst['selected']['bleu4']:.2f} and CIDEr-D "
-                         f"{scst['selected']['cider_d']:.2f} at the step kept.")
+                         f" photos) BLEU-4 {chosen['bleu4']:.2f} and CIDEr-D "
+                         f"{chosen['cider_d']:.2f} at the step kept.")
+            if "everyday" in chosen:
+                checked = chosen["everyday"]
+                lines[-1] = lines[-1][:-1] + (
+                    f"; every {scst['config']['everyday_every']}rd batch uncaptioned COCO "
+                    f"photos rewarded by their bags ({concept_weights(scst['concept_reward'])}"
+                    f"); of the "
+                    f"{checked['photos']} COCO photos kept out to check on, "
+                    f"{checked['names_absent_class']:.0f} % of captions name a COCO class "
+                    f"their bag lacks, {checked['names_found_class']:.0f} % one it holds.")
     return "\n".join(lines)
+
+
+def concept_weights(weights: dict) -> str:
+    """caption.train.stages.concept_reward's weights, in words."""
+    return (f"+{weights['named_bonus']} for each class found that a caption names, "
+            f"{weights['most_named']} at most; -{weights['absent_penalty']} for each COCO class "
+            f"named that the bag lacks; {weights['pseudo_weight']} of its CIDEr-D against the "
+            f"photo's retrieved sentences")
 
 
 def generated(text: str, marker: str) -> str | None:

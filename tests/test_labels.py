@@ -208,3 +208,26 @@ def test_a_proxy_only_stands_for_a_noun_the_vocabulary_lacks():
         lacking.ids[proxy]: "zebra"}
     assert choose_guide(labels, {"zebra": 0.9}, holding, 0.5).spelled == {
         holding.ids["zebra"]: "zebra"}
+
+
+def test_a_noun_of_two_words_the_decoder_spells_is_guided_as_both_words():
+    """"teddy bear": the caption must write "teddy", and "teddy" must be followed by "bear"
+    or "bears"; no proxy stands for it, which beside the decoder's own "teddy bear" wrote the
+    noun twice ("a small teddy bear is in a field with a teddy bear")."""
+    from caption.model.guidance import choose_guide, object_guide, object_words
+    from caption.model.labels import LabelModel
+    from caption.model.vocabulary import SPECIALS, Vocabulary
+
+    section = json.loads((SHIPPED / "model.json").read_text())["labels"]
+    labels = LabelModel.from_bundle(section)
+    vocab = Vocabulary([*SPECIALS, "a", "teddy", "bear", "bears", "toy"])
+    guide = choose_guide(labels, {"teddy bear": 0.9}, vocab, 0.5)
+    assert guide.tokens == {vocab.ids["teddy"]}
+    assert guide.then == {vocab.ids["bear"], vocab.ids["bears"]}
+    assert guide.then_singular == {vocab.ids["bear"]}
+    assert guide.render((vocab.ids["a"], vocab.ids["teddy"], vocab.ids["bear"]),
+                        vocab) == "a teddy bear"
+    words = object_words(None, vocab, labels)
+    assert words["teddy bear"] == ("teddy bear", "teddy bear")
+    detected = object_guide(words, {"teddy bear": 0.8}, 0.5, vocab)
+    assert detected.tokens == guide.tokens and detected.then == guide.then

@@ -109,3 +109,21 @@ def test_a_class_the_detector_did_not_find_is_not_named(captioner_bundle, photos
     assert any(reason.startswith("absent: cat") for reason in blank.rules.why_not(cat))
     chelsea = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
     assert not chelsea.rules.why_not(cat)
+
+
+def test_a_thing_is_named_once_and_an_animal_may_come_twice(captioner_bundle, photos):
+    """"a table with a table" is barred; "a cat ... a cat" (two cats) is not: things and places
+    are named once, people and animals may come again."""
+    model = load_model(captioner_bundle, threads=1)
+    ids = model.vocabulary.ids
+    plan = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
+    after_table = (ids["a"], ids["table"], ids["on"], ids["a"])
+    assert any("no thing or place named twice" in reason
+               for reason in plan.rules.why_not(ids["table"], after_table))
+    after_cat = (ids["a"], ids["cat"], ids["on"], ids["a"])
+    assert not any("named twice" in reason for reason in plan.rules.why_not(ids["cat"], after_cat))
+    relaxed = replace(model.decoding.config, things_once=False)
+    model.decoding.config = relaxed
+    plan = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
+    assert not any("named twice" in reason
+                   for reason in plan.rules.why_not(ids["table"], after_table))

@@ -7,6 +7,7 @@ from __future__ import annotations
 from caption.model.rules import (
     BanWords,
     EndByMaxLength,
+    NextOneOf,
     NoEndAfter,
     NoRepeatedPhrase,
     NoRepeatWithin,
@@ -61,6 +62,14 @@ def test_no_repeat_within_a_window():
     rule = NoRepeatWithin("n", ids("black", "white"), 4)
     assert barred(rule, "a white and") == [{"white"}]
     assert barred(rule, "a white dog is running in") == [set()]  # five words back
+
+
+def test_next_one_of_forces_the_word_that_follows():
+    rule = NextOneOf("n", ids("black"), ids("dog", "park"), len(VOCAB), ids("dog"), ids("a"))
+    after_black, after_a_black, elsewhere = barred(rule, "in black", "a black", "a dog")
+    assert after_black == set(VOCAB.words) - {"dog", "park"}
+    assert after_a_black == set(VOCAB.words) - {"dog"}  # "a": singular only
+    assert elsewhere == set()
 
 
 def test_no_end_after():

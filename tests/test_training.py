@@ -347,6 +347,63 @@ def test_self_critical_training_of_the_one_captioner_reads_each_photos_bag(tiny_
     assert vocabulary.words == load_checkpoint(out / "best.pt")[1].words
 
 
+def test_the_concept_reward_pays_for_found_classes_and_charges_for_absent_ones():
+    """A sample of an uncaptioned photo earns for naming what the detector found (at most
+    `most_named` classes), loses for naming a class with no slot in the bag, and adds CIDEr-D
+    against its pseudo-captions."""
+    from caption.model.bag import Slot
+    from caption.train.stages.concept_reward import ConceptReward, ConceptWeights, concept_score
+
+    bag = (Slot("cat", 0.8, 1), Slot("couch", 0.6, 1), Slot("tv", 0.7, 1), Slot("cup", 0.25, 1))
+    weights = ConceptWeights(named_bonus=0.2, absent_penalty=0.5, most_named=2)
+    assert concept_score("a cat on a couch".split(), bag, weights) == pytest.approx(0.4)
+    assert concept_score("a cat on a couch by a tv".split(), bag, weights) == pytest.approx(0.4)
+    assert concept_score("a cat with a cup".split(), bag, weights) == pytest.approx(0.2)
+    assert concept_score("a dog on a couch".split(), bag, weights) == pytest.approx(-0.3)
+    reward = ConceptReward({"p.jpg": bag, "q.jpg": bag},
+                           {"p.jpg": ["a cat sleeping on a couch"], "q.jpg": [],
+                            "r.jpg": ["a dog runs in a park"], "s.jpg": ["a red bus"]}, weights)
+    with_text, without = reward.scores([("p.jpg", "a cat sleeping on a couch".split()),
+                                        ("q.jpg", "a cat sleeping on a couch".split())])
+    assert without == pytest.approx(0.4)
+    assert with_text > without
+
+
+def test_self_critical_training_mixes_in_everyday_photos_rewarded_by_their_bags(tiny_evidence,
+                                                                               tmp_path):
+    """With --everyday-every, every Nth batch is uncaptioned photos rewarded by their bags; the
+    history records that reward and how captions of the kept-out check photos agree with their
+    bags, and the checkpoint says which weights rewarded it."""
+    import shutil
+
+    from caption.train.stages.one_captioner import run
+    from caption.train.stages.refine_captioner import refine_captioner
+    from caption.train.stages.scst import ScstConfig
+
+    root = tmp_path / "evidence"
+    shutil.copytree(tiny_evidence["root"], root)
+    shutil.rmtree(root / "coco5k")
+    coco = [f"COCO_train2014_{i:012d}.jpg" for i in range(10, 18)]
+    write_evidence(root / "coco5k", coco, [[15], [16]] * 4, 480, 4)
+    out = tmp_path / "run"
+    run(stage_config({"root": root}, out, 1))
+    summary = refine_captioner(out / "best.pt", root, out / "refined.pt", root / "flickr.tsv",
+                               ScstConfig(epochs=6, images_per_batch=4, max_words=7,
+                                          learning_rate=3e-3, evaluate_every=6,
+                                          average_best=0, samples_per_image=4,
+                                          everyday_every=2),
+                               held_out=0, coco_text=root / "coco-text.tsv", check_photos=2)
+    history = summary["history"]
+    assert [r["everyday"]["photos"] for r in history] == [2] * len(history)
+    assert all(0 <= r["everyday"]["names_absent_class"] <= 100 for r in history)
+    assert [r["epoch"] for r in history] == [0.0, 1.5, 3.0, 4.5, 6.0]
+    assert all("mean_everyday_reward" in r for r in history[1:])
+    import torch
+
+    saved = torch.load(out / "refined.pt", weights_only=False)
+    assert saved["self_critical"]["concept_reward"]["absent_penalty"] == 0.3
+
+
 def test_the_one_captioner_can_start_from_a_trained_image_decoder():
     """Warm start: the shared weights and the rows of the words both vocabularies hold are the
     trained decoder's, so with an empty bag a shared word's logit starts where it was."""

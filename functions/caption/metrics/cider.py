@@ -47,6 +47,10 @@ class CiderD:
             norms.append(math.sqrt(sum(w * w for w in weights.values())))
         return vector, norms, len(words)
 
+    def __contains__(self, image: str) -> bool:
+        """Whether `image` has references to be scored against."""
+        return image in self._refs
+
     def score(self, image: str, words: Sequence[str]) -> float:
         hyp, hyp_norms, hyp_len = self._vector(words)
         refs = self._refs[image]

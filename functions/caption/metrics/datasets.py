@@ -64,3 +64,10 @@ def load_dataset(image_dir: Path, caption_files: list[Path]) -> CaptionDataset:
         for name, texts in read_captions(path).items():
             captions.setdefault(name, []).extend(texts)
     return CaptionDataset(Path(image_dir), captions)
+
+
+def half_of(name: str) -> str | None:
+    """coco-dev's halves, by photo id: "a" (even ids), on which choices are tuned, and "b" (odd
+    ids), which only reports; None for a name that is not a number."""
+    stem = Path(name).stem
+    return ("a" if int(stem) % 2 == 0 else "b") if stem.isdigit() else None

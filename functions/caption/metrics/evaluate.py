@@ -32,7 +32,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from caption.images import decode_image
-from caption.metrics.datasets import load_dataset, read_split
+from caption.metrics.datasets import half_of, load_dataset, read_split
 from caption.metrics.faults import fault, faults
 from caption.metrics.hallucination import broken, hallucination, read_objects
 from caption.metrics.presence import presence
@@ -93,7 +93,26 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     if objects is not None and model.detector is not None:
         metrics["detector_presence"] = {"threshold": model.detector.score_threshold,
                                         **presence(listed, objects)}
+    if objects is not None:
+        metrics["halves"] = halves(predictions, data.captions, objects)
     return metrics, predictions
+
+
+def halves(predictions: dict[str, str], references: dict[str, list[str]],
+           objects: dict[str, set[str]]) -> dict[str, dict]:
+    """The headline figures on each half of a set whose photos are numbered (coco-dev): "a",
+    the half choices are tuned on, and "b", the half that only reports."""
+    out = {}
+    for half in ("a", "b"):
+        picked = {n: c for n, c in predictions.items() if half_of(n) == half}
+        if not picked:
+            continue
+        refs = {n: references[n] for n in picked}
+        figures = {**score_captions(picked, refs), **names_subject(picked, refs),
+                   **hallucination(picked, refs, objects)}
+        out[half] = {key: figures[key] for key in ("images", "cider_d", "names_subject",
+                                                   "chair_s")}
+    return out
 
 
 def evaluate_unreferenced(model: Captioner, images: Path, names: list[str],

@@ -14,6 +14,8 @@ words the decoder rarely saw. Instead the word is required, and the decoder deci
   proxy used in the same places (horse, food, sign): the sentence is planned around the proxy and
   the proxy replaced by the noun afterwards, as the placeholder of the Decoupled Novel Object
   Captioner (Wu et al., ECCV 2018) is filled from a detector.
+- A noun of two words the decoder can spell ("teddy bear", "hot dog") is required as its first
+  word, which its last must then follow: "teddy" is followed by "bear".
 
 This module chooses the noun and spells it; when a caption is guided, and with which rules, is
 caption.model.decoding's.
@@ -37,6 +39,11 @@ class Guide:
     score: float  # the classifier's summed probability for the noun
     tokens: frozenset[int]  # any of these satisfies the constraint (singular, plural)
     spelled: dict[int, str]  # token -> text to write for it (the noun where a proxy stood)
+    # A noun of two words the decoder spells itself ("teddy bear"): `tokens` are its first
+    # word's, which only these (its last word's, singular or plural) may follow; after "a",
+    # only `then_singular`.
+    then: frozenset[int] = frozenset()
+    then_singular: frozenset[int] = frozenset()
 
     def render(self, tokens: tuple[int, ...], vocab: Vocabulary) -> str:
         words = vocab.decode(tokens).split()
@@ -62,19 +69,30 @@ def choose_guide(labels: LabelModel, scores: dict[str, float], vocab: Vocabulary
         return None
     score, noun = candidates[0]
     # A proxy only for a noun outside this decoder's vocabulary (the one captioner's holds
-    # COCO's nouns: written through a proxy, "a clock with a clock on it" is two clocks).
-    proxied = noun in labels.proxies and noun not in vocab.ids
+    # COCO's nouns: written through a proxy, "a clock with a clock on it" is two clocks; and
+    # beside its own words, "a traffic light with a traffic light").
+    proxied = noun in labels.proxies and not spells(noun, vocab)
     needed = threshold
     if novel_threshold is not None and proxied:
         needed = novel_threshold
     if score < needed:
         return None
-    written = labels.proxies[noun] if proxied else noun
+    return spelled_guide(noun, labels.proxies[noun] if proxied else noun, score, vocab)
+
+
+def spelled_guide(noun: str, written: str, score: float, vocab: Vocabulary) -> Guide | None:
+    """The guide that writes `noun` as the decoder plans `written` (itself, or a proxy); a
+    noun of two words the decoder spells as its first word, then its last."""
+    words = written.split()
+    if len(words) == 2:
+        tokens, then = vocab.ids_of(words[:1]), vocab.ids_of((words[1], plural(words[1])))
+        if not tokens or not then:
+            return None
+        return Guide(noun, score, tokens, {t: vocab.words[t] for t in tokens}, then,
+                     vocab.ids_of(words[1:]))
     forms = {written: noun, plural(written): plural(noun)}
     tokens = {vocab.ids[w]: text for w, text in forms.items() if w in vocab.ids}
-    if not tokens:
-        return None
-    return Guide(noun, score, frozenset(tokens), tokens)
+    return Guide(noun, score, frozenset(tokens), tokens) if tokens else None
 
 
 def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
@@ -92,11 +110,17 @@ def object_words(grounding, vocab: Vocabulary, labels: LabelModel | None
         known = [w for w in concepts.get(name, []) if w in vocab.ids]
         if known:
             out[name] = (known[0], known[0])
-        elif name in vocab.ids:
+        elif spells(name, vocab):
             out[name] = (name, name)
         elif name in proxies and proxies[name] in vocab.ids:
             out[name] = (name, proxies[name])
     return out
+
+
+def spells(noun: str, vocab: Vocabulary) -> bool:
+    """Whether the decoder can write `noun` itself: one word, or two ("traffic light")."""
+    words = noun.split()
+    return len(words) <= 2 and all(word in vocab.ids for word in words)
 
 
 def object_guide(words: dict[str, tuple[str, str]], best: dict[str, float], threshold: float,
@@ -110,6 +134,4 @@ def object_guide(words: dict[str, tuple[str, str]], best: dict[str, float], thre
         return None
     score, name = candidates[0]
     noun, written = words[name]
-    forms = {written: noun, plural(written): plural(noun)}
-    tokens = {vocab.ids[w]: text for w, text in forms.items() if w in vocab.ids}
-    return Guide(noun, score, frozenset(tokens), tokens) if tokens else None
+    return spelled_guide(noun, written, score, vocab)

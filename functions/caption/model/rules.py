@@ -68,6 +68,32 @@ class NoWordAfter:
 
 
 @dataclass(frozen=True)
+class NextOneOf:
+    """After one of `after`, only one of `words` ("teddy" is followed by "bear"); after an
+    article and one of `after`, only one of `singular` ("a teddy bear", not "a teddy bears")."""
+
+    name: str
+    after: frozenset[int]
+    words: frozenset[int]
+    size: int  # the vocabulary's
+    singular: frozenset[int] = frozenset()
+    articles: frozenset[int] = frozenset()
+    why: str = ""
+
+    def bars(self, histories: list[History], step: int) -> list[frozenset[int]]:
+        everything = frozenset(range(self.size))
+        out = []
+        for h in histories:
+            if not h or h[-1] not in self.after:
+                out.append(frozenset())
+            elif self.singular and len(h) > 1 and h[-2] in self.articles:
+                out.append(everything - self.singular)
+            else:
+                out.append(everything - self.words)
+        return out
+
+
+@dataclass(frozen=True)
 class NoWordTwice:
     """No word straight after itself."""
 

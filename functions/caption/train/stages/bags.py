@@ -103,3 +103,14 @@ def retrieve(bag: Bag, sentences: dict[frozenset[str], list[str]], rng: random.R
             scored += [(len(named) / len(present), rng.random(), text) for text in texts]
     scored.sort(reverse=True)
     return [text for _, _, text in scored[:most]]
+
+
+def pseudo_captions(bags: list[Bag], sentences: list[str], rng: random.Random
+                    ) -> dict[int, list[str]]:
+    """Each uncaptioned photo's pseudo-captions (`retrieve`), by its row; photos with none are
+    left out."""
+    grouped: dict[frozenset[str], list[str]] = {}
+    for sentence in sentences:
+        grouped.setdefault(frozenset(classes_named(sentence)), []).append(sentence)
+    found = ((row, retrieve(bag, grouped, rng)) for row, bag in enumerate(bags))
+    return {row: texts for row, texts in found if texts}

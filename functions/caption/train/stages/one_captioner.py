@@ -36,9 +36,8 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from caption.metrics.datasets import read_flickr_tsv
+from caption.metrics.datasets import half_of, read_flickr_tsv
 from caption.metrics.scoring import score_captions
-from caption.metrics.subjects import classes_named
 from caption.model.bag import CONCEPT_IDS, Bag, photo_bag
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
@@ -50,7 +49,12 @@ from caption.train.networks.concept_decoder import (
     warm_start,
 )
 from caption.train.networks.weights import load_torch_model
-from caption.train.stages.bags import detections, detector_errors, retrieve, sentence_bag
+from caption.train.stages.bags import (
+    detections,
+    detector_errors,
+    pseudo_captions,
+    sentence_bag,
+)
 from caption.train.stages.trainer import optimise
 
 FLICKR = Path("../shared/flickr8k")
@@ -156,18 +160,12 @@ class Stage:
         self.units = [Unit(i, "flickr", bag, [encode(c) for c in caps])
                       for i, (bag, caps) in enumerate(zip(self.flickr.bags, train_captions,
                                                           strict=True))]
-        grouped: dict[frozenset[str], list[str]] = {}
-        for s in sentences:
-            grouped.setdefault(frozenset(classes_named(s)), []).append(s)
-        pseudo = 0
-        for i, bag in enumerate(self.coco.bags):
-            found = retrieve(bag, grouped, rng)
-            if found:
-                self.units.append(Unit(i, "coco", bag, [encode(c) for c in found]))
-                pseudo += 1
+        pseudo = pseudo_captions(self.coco.bags, sentences, rng)
+        self.units += [Unit(i, "coco", self.coco.bags[i], [encode(c) for c in found])
+                       for i, found in pseudo.items()]
         self.text = [(s, [o for o in caps if o is not s]) for caps in text.values() for s in caps]
         self.summary = {"flickr_photos": len(self.flickr.names),
-                        "coco_photos_with_pseudo_captions": pseudo,
+                        "coco_photos_with_pseudo_captions": len(pseudo),
                         "coco_photos": len(self.coco.names),
                         "coco_photos_held_out": len(self.held_out), "sentences": len(self.text),
                         "vocabulary": len(self.vocab), "detector_errors": self.errors.to_json()}
@@ -233,8 +231,8 @@ class Stage:
     def measure(self, decoder: ConceptDecoder) -> dict:
         val = score_captions(self.greedy(decoder, self.val, "val"), self.val_refs)
         dev = self.greedy(decoder, self.dev, "dev")
-        halves = {"a": {n: c for n, c in dev.items() if int(n.split(".")[0]) % 2 == 0},
-                  "b": {n: c for n, c in dev.items() if int(n.split(".")[0]) % 2 == 1}}
+        halves = {half: {n: c for n, c in dev.items() if half_of(n) == half}
+                  for half in ("a", "b")}
         result = {"val_bleu4": val["bleu4"], "val_cider_d": val["cider_d"]}
         for half, predictions in halves.items():
             if predictions:

@@ -9,36 +9,85 @@ cached regions and the detector's bag (caption.train.stages.photo_evidence). The
 best val BLEU-4 + CIDEr-D under beam search is kept, and written in the checkpoint format the
 export reads (caption.train.export.captioner).
 
+With `--everyday-every N`, every Nth batch is the uncaptioned COCO photos the cross-entropy
+stage trained on (their regions and bags, photo_evidence's coco5k, less the photos it held
+out), rewarded for naming what the detector found and not what it did not
+(caption.train.stages.concept_reward). The last CHECK_PHOTOS of them are kept out and
+captioned at each val check, so the history shows how the captions agree with the bags.
+
     python -m caption.train.stages.refine_captioner --checkpoint RUN/best.pt \
-        --evidence EVIDENCE --out RUN/refined.pt
+        --evidence EVIDENCE --out RUN/refined.pt [--everyday-every 3]
 """
 
 from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import asdict
+import random
+from dataclasses import asdict, fields
 from pathlib import Path
 
 import torch
 
 from caption.metrics.datasets import read_flickr_tsv
 from caption.train.networks.concept_decoder import PhotoBags, load_checkpoint
-from caption.train.stages.one_captioner import FLICKR, Evidence
-from caption.train.stages.scst import ScstConfig, parse_with_config, self_critical
+from caption.train.stages.bags import pseudo_captions
+from caption.train.stages.concept_reward import ConceptReward, ConceptWeights, bag_figures
+from caption.train.stages.one_captioner import (
+    COCO_TEXT,
+    FLICKR,
+    Evidence,
+    StageConfig,
+    coco_sentences,
+)
+from caption.train.stages.scst import (
+    EverydayPhotos,
+    ScstConfig,
+    parse_with_config,
+    self_critical,
+)
+
+CHECK_PHOTOS = 100  # everyday photos captioned at each val check, never trained on here
+
+
+def everyday_photos(evidence: Path, held_out: int, coco_text: Path, weights: ConceptWeights,
+                    seed: int, check_photos: int = CHECK_PHOTOS) -> EverydayPhotos:
+    """The uncaptioned COCO photos the cross-entropy stage trained on, rewarded by their bags
+    and pseudo-captions; the last `check_photos` of them only checked."""
+    coco = Evidence.load(evidence / "coco5k")
+    kept = max(0, len(coco.names) - held_out)
+    train_rows = range(max(0, kept - check_photos))
+    check_rows = range(len(train_rows), kept)
+    sentences = [s for caps in coco_sentences(coco_text).values() for s in caps]
+    pseudo = pseudo_captions([coco.bags[i] for i in train_rows], sentences,
+                             random.Random(seed))
+    bags = {name: bag for name, bag in zip(coco.names, coco.bags, strict=True)}
+    check_bags = {coco.names[i]: coco.bags[i] for i in check_rows}
+    return EverydayPhotos(
+        PhotoBags(coco.regions[list(train_rows)], [coco.bags[i] for i in train_rows]),
+        [coco.names[i] for i in train_rows],
+        ConceptReward(bags, {coco.names[i]: texts for i, texts in pseudo.items()}, weights),
+        PhotoBags(coco.regions[list(check_rows)], list(check_bags.values())),
+        list(check_bags), lambda predictions: bag_figures(predictions, check_bags))
 
 
 def refine_captioner(checkpoint: Path, evidence: Path, out: Path, captions: Path,
-                     config: ScstConfig) -> dict:
+                     config: ScstConfig, held_out: int = StageConfig.hold_out,
+                     coco_text: Path = COCO_TEXT, weights: ConceptWeights | None = None,
+                     check_photos: int = CHECK_PHOTOS) -> dict:
     decoder, vocabulary, saved = load_checkpoint(checkpoint)
     train = Evidence.load(evidence / "flickr-train")
     val = Evidence.load(evidence / "flickr-val")
     references = read_flickr_tsv(captions)
+    weights = weights or ConceptWeights()
+    everyday = (everyday_photos(evidence, held_out, coco_text, weights, config.seed,
+                                check_photos) if config.everyday_every else None)
     summary = self_critical(decoder.train(), vocabulary, PhotoBags(train.regions, train.bags),
                             train.names, references, PhotoBags(val.regions, val.bags),
-                            val.names, references, config)
+                            val.names, references, config, everyday)
     torch.save({**saved, "decoder": decoder.state_dict(),
                 "self_critical": {"from": str(checkpoint), "config": asdict(config),
+                                  "concept_reward": asdict(weights) if everyday else None,
                                   "selected": summary["selected"],
                                   "history": summary["history"]}}, out)
     return summary
@@ -53,8 +102,19 @@ def main(argv: list[str] | None = None) -> None:
                         help="photo_evidence's folder (flickr-train, flickr-val)")
     parser.add_argument("--out", type=Path, required=True, help="the refined checkpoint")
     parser.add_argument("--captions", type=Path, default=FLICKR / "captions.tsv")
+    parser.add_argument("--held-out", type=int, default=StageConfig.hold_out,
+                        help="the last N of coco5k's photos, which the cross-entropy stage "
+                             "held out (its --hold-out), are not trained on here either")
+    parser.add_argument("--coco-text", type=Path, default=COCO_TEXT,
+                        help="the sentences the everyday photos' pseudo-captions come from")
+    parser.add_argument("--check-photos", type=int, default=CHECK_PHOTOS,
+                        help="everyday photos captioned at each val check, not trained on")
+    for f in fields(ConceptWeights):
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default),
+                            default=f.default, help="caption.train.stages.concept_reward")
     config, args = parse_with_config(parser, argv)
-    summary = refine_captioner(config=config, **args)
+    weights = ConceptWeights(**{f.name: args.pop(f.name) for f in fields(ConceptWeights)})
+    summary = refine_captioner(config=config, weights=weights, **args)
     print(json.dumps(summary["selected"]))
 
 

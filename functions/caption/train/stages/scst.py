@@ -15,7 +15,9 @@ from __future__ import annotations
 import math
 import random
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, fields
+from typing import Any
 
 import numpy as np
 import torch
@@ -45,6 +47,8 @@ class ScstConfig:
     # Checks on the first N val photos (None: all): beam search in PyTorch over a large
     # vocabulary takes a minute per 250 photos on 2 cores, so frequent checks need fewer.
     val_limit: int | None = None
+    # With uncaptioned everyday photos (EverydayPhotos): every Nth batch is theirs (0: none).
+    everyday_every: int = 0
     seed: int = 0
 
 
@@ -94,6 +98,35 @@ def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vo
     return torch.stack(chosen, 1), torch.stack(log_probs, 1)
 
 
+@dataclass
+class EverydayPhotos:
+    """Photos without human captions (caption.train.stages.concept_reward): sampled for every
+    `everyday_every`th batch and rewarded by `reward.scores((photo, words) pairs)`; at each val
+    check, `check(predictions)` scores beam-search captions of `check_names` (photos kept out
+    of training) into figures the history records."""
+
+    features: Any  # PhotoBags
+    names: list[str]
+    reward: Any
+    check_features: Any
+    check_names: list[str]
+    check: Callable[[dict[str, str]], dict]
+
+
+class _Shuffled:
+    """Batches of row indices, reshuffled after each pass."""
+
+    def __init__(self, size: int, batch: int, rng: random.Random):
+        self.size, self.batch, self.rng, self.order = size, batch, rng, []
+
+    def next(self) -> list[int]:
+        if not self.order:
+            self.order = list(range(self.size))
+            self.rng.shuffle(self.order)
+        picked, self.order = self.order[:self.batch], self.order[self.batch:]
+        return sorted(picked)
+
+
 def _words(ids: list[int], vocab: Vocabulary) -> list[str]:
     return vocab.decode(ids).split()
 
@@ -107,9 +140,11 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
                   train_features: np.ndarray, train_names: list[str],
                   train_captions: dict[str, list[str]],
                   val_features: np.ndarray, val_names: list[str],
-                  val_captions: dict[str, list[str]], config: ScstConfig) -> dict:
+                  val_captions: dict[str, list[str]], config: ScstConfig,
+                  everyday: EverydayPhotos | None = None) -> dict:
     """Fine-tune `decoder` in place (on a GPU when there is one); it ends on the CPU holding the
-    best val weights. Returns the history."""
+    best val weights. Returns the history. The step is chosen on val alone: `everyday`'s
+    check figures are recorded beside it."""
     rng = random.Random(config.seed)
     torch.manual_seed(config.seed)
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
@@ -121,11 +156,14 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
 
     checked = val_names[:config.val_limit]
 
-    def evaluate(step: int, epoch: float, reward: float | None) -> dict:
+    def evaluate(step: int, epoch: float, reward: float | None, **rewards: float) -> dict:
         metrics = score_captions(val_predictions(decoder, val_features, checked, vocab, 3),
                                  {n: val_captions[n] for n in checked})
-        record = {"step": step, "epoch": round(epoch, 2), "mean_reward": reward, **metrics,
-                  "elapsed_s": round(time.time() - started)}
+        if everyday is not None and config.everyday_every:
+            metrics["everyday"] = everyday.check(val_predictions(
+                decoder, everyday.check_features, everyday.check_names, vocab, 3))
+        record = {"step": step, "epoch": round(epoch, 2), "mean_reward": reward, **rewards,
+                  **metrics, "elapsed_s": round(time.time() - started)}
         print(record, flush=True)
         return record
 
@@ -136,18 +174,27 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     checkpoints: list[tuple[float, dict]] = []  # (selection score, weights) of every check
     batches_per_epoch = math.ceil(len(train_names) / config.images_per_batch)
     total_batches = int(config.epochs * batches_per_epoch)
-    order: list[int] = []
-    rewards_seen: list[float] = []
+    sources = [(train_features, train_names, cider,
+                _Shuffled(len(train_names), config.images_per_batch, rng))]
+    if everyday is not None and config.everyday_every:
+        if config.everyday_every < 2:
+            raise ValueError("everyday_every must be 2 or more: captioned batches come between")
+        # The epoch still counts captioned batches: everyday ones come on top of them.
+        total_batches += total_batches // (config.everyday_every - 1)
+        sources.append((everyday.features, everyday.names, everyday.reward,
+                        _Shuffled(len(everyday.names), config.images_per_batch, rng)))
+    rewards_seen: tuple[list[float], list[float]] = ([], [])  # captioned, everyday
+    captioned = 0
     for step in range(1, total_batches + 1):
-        if not order:
-            order = list(range(len(train_names)))
-            rng.shuffle(order)
-        batch, order = order[:config.images_per_batch], order[config.images_per_batch:]
-        features = start_input(train_features[sorted(batch)]).to(device)
-        names = [train_names[i] for i in sorted(batch)]
+        from_everyday = len(sources) > 1 and step % config.everyday_every == 0
+        captioned += not from_everyday
+        features_of, names_of, reward, batches = sources[int(from_everyday)]
+        batch = batches.next()
+        features = start_input(features_of[batch]).to(device)
+        names = [names_of[i] for i in batch]
         tokens, log_probs = sample_captions(decoder, features, vocab, config.samples_per_image,
                                             config.max_words)
-        rewards = torch.tensor(cider.scores(
+        rewards = torch.tensor(reward.scores(
             (names[row // config.samples_per_image], _words(ids, vocab))
             for row, ids in enumerate(tokens.tolist())), device=device)
         grouped = rewards.view(-1, config.samples_per_image)
@@ -157,13 +204,16 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
         mask = (log_probs != 0).float()
         loss = -(advantage[:, None] * log_probs * mask).sum() / mask.sum()
         optimise(optimizer, decoder, loss)
-        rewards_seen.append(rewards.mean().item())
+        rewards_seen[int(from_everyday)].append(rewards.mean().item())
         out_of_time = (config.max_minutes is not None
                        and time.time() - started > 60 * config.max_minutes)
         if step % config.evaluate_every == 0 or step == total_batches or out_of_time:
-            record = evaluate(step, step / batches_per_epoch,
-                              round(float(np.mean(rewards_seen)), 4))
-            rewards_seen.clear()
+            everyday_reward = ({"mean_everyday_reward": round(float(np.mean(rewards_seen[1])), 4)}
+                               if rewards_seen[1] else {})
+            record = evaluate(step, captioned / batches_per_epoch,
+                              round(float(np.mean(rewards_seen[0])), 4), **everyday_reward)
+            for seen in rewards_seen:
+                seen.clear()
             history.append(record)
             weights = {k: v.detach().cpu().clone() for k, v in decoder.state_dict().items()}
             checkpoints.append((_selection_score(record), weights))
