@@ -41,7 +41,7 @@ sys.path[:0] = [str(REPO / "functions"), str(REPO)]
 from caption.metrics.faults import fault, places_named  # noqa: E402
 from caption.metrics.hallucination import broken  # noqa: E402
 from caption.metrics.subjects import classes_named  # noqa: E402
-from caption.model.decoding import DecodingConfig  # noqa: E402
+from caption.model.decoding import DECODING_SECTIONS, DecodingConfig  # noqa: E402
 from caption.runtime import load_service  # noqa: E402
 from caption.service import CaptionOptions  # noqa: E402
 from caption.settings import Settings  # noqa: E402
@@ -372,7 +372,7 @@ def decoding_table(config: dict) -> str:
     """Every decoding setting the bundle serves with, and where it came from
     (caption.model.decoding.DecodingConfig), with the default settings."""
     decoding = DecodingConfig.from_bundle({name: config.get(name)
-                                           for name in ("labels", "detector", "writer")})
+                                           for name in DECODING_SECTIONS})
     lines = ["| setting | value | from |", "|---|---|---|"]
     for name, entry in decoding.describe().items():
         value = json.dumps(entry["value"]).replace("|", "\\|")

@@ -47,6 +47,12 @@ def test_a_barred_word_is_explained_by_its_rule_and_evidence(capsys):
     assert config["guide_threshold"]["from"] == "model.json labels.guide_threshold"
     assert config["whole_sentences"] == {"value": True,
                                          "from": "settings: CAPTION_WHOLE_SENTENCES"}
+    # Every threshold is in the one config: grounding's, the detector's floor, the colour window.
+    model_json = json.loads((REPO / "layers" / "model" / "model.json").read_text())
+    assert config["grounding_threshold"] == {"value": model_json["grounding"]["threshold"],
+                                             "from": "model.json grounding.threshold"}
+    assert config["detector_floor"]["from"] == "code: caption.model.objects.SCORE_FLOOR"
+    assert config["colour_window"]["value"] == 4
 
 
 def test_the_guided_caption_says_who_wrote_it(capsys):

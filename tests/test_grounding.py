@@ -20,7 +20,7 @@ from caption.model.decoding import WordIds
 from caption.model.loader import load_model
 from caption.model.rules import Rules
 from caption.model.vocabulary import SPECIALS, Vocabulary
-from caption.model.words import DANGLING, NUMBER_WORDS
+from caption.model.words import COLOUR_WINDOW, DANGLING, NUMBER_WORDS
 from caption.train.stages import grounding
 from tests.conftest import SHIPPED, copy_bundle
 
@@ -86,7 +86,7 @@ def test_a_noun_phrase_gets_its_noun_and_colours_do_not_run_on():
              "with"]
     vocab = Vocabulary(words)
     ids = vocab.ids
-    rules = Rules(WordIds(vocab, NUMBER_WORDS).sentence_rules(20))
+    rules = Rules(WordIds(vocab, NUMBER_WORDS).sentence_rules(20, COLOUR_WINDOW))
 
     def barred(*history):
         return {word for word in words

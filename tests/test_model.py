@@ -195,14 +195,14 @@ def test_whole_sentences_never_end_on_a_dangling_word_nor_repeat_a_phrase(tiny_b
     from caption.model.decoding import WordIds
     from caption.model.rules import RequireOneOf, Rules
     from caption.model.search import search
-    from caption.model.words import DANGLING, NUMBER_WORDS
+    from caption.model.words import COLOUR_WINDOW, DANGLING, NUMBER_WORDS
 
     model = load_model(tiny_bundle)
     vocab = model.vocabulary
     for color in ((200, 30, 30), (20, 160, 40), (90, 90, 200), (10, 10, 10)):
         regions = _regions(model, color)
         for max_length in (3, 6, 10):
-            whole = Rules(WordIds(vocab, NUMBER_WORDS).sentence_rules(max_length))
+            whole = Rules(WordIds(vocab, NUMBER_WORDS).sentence_rules(max_length, COLOUR_WINDOW))
             found = search(model.decoder, regions, vocab, whole, 5, 5, max_length)
             found += search(model.decoder, regions, vocab,
                             whole.plus(RequireOneOf("cat", frozenset({vocab.ids["cat"]}))),

@@ -127,3 +127,20 @@ def test_a_thing_is_named_once_and_an_animal_may_come_twice(captioner_bundle, ph
     plan = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
     assert not any("named twice" in reason
                    for reason in plan.rules.why_not(ids["table"], after_table))
+
+
+def test_the_detectors_floor_and_box_merging_are_the_decoding_configs(captioner_bundle, photos):
+    """The loader builds the detector from the DecodingConfig: a higher floor keeps fewer of
+    the astronaut's peaks, and each kept one is at or above it."""
+    from caption.model.decoding import DecodingConfig
+    from caption.model.objects import Detector
+
+    model = load_model(captioner_bundle, threads=1)
+    assert (model.detector.floor, model.detector.overlap) == (
+        model.decoding.config.detector_floor, model.decoding.config.nms_overlap)
+    image = Image.open(io.BytesIO(photos["astronaut"])).convert("RGB")
+    served = model.detector.detect(image)
+    stricter = Detector(model.detector.session, read_config(captioner_bundle).detector,
+                        floor=0.3, overlap=DecodingConfig().nms_overlap).detect(image)
+    assert 0 < len(stricter.scores) < len(served.scores)
+    assert stricter.scores.min() >= 0.3

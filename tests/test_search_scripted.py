@@ -18,7 +18,7 @@ from caption.model.preprocess import Preprocessing
 from caption.model.rules import BanWords, RequireOneOf, Rules
 from caption.model.search import beam_search, search
 from caption.model.vocabulary import SPECIALS, Vocabulary
-from caption.model.words import NUMBER_WORDS
+from caption.model.words import COLOUR_WINDOW, NUMBER_WORDS
 
 VOCAB = Vocabulary([*SPECIALS, "a", "cat", "dog", "sits", "on", "the", "mat", "red"])
 IDS = VOCAB.ids
@@ -126,7 +126,7 @@ def test_the_captioner_retries_without_whole_sentences_when_none_fits():
     captioner = Captioner(None, ScriptedDecoder(starts_with_a), VOCAB, Preprocessing(),
                           ModelInfo("scripted", "0", "none"),
                           config=DecodingConfig(whole_sentences=True))
-    whole = Rules(WordIds(VOCAB, NUMBER_WORDS).sentence_rules(1))
+    whole = Rules(WordIds(VOCAB, NUMBER_WORDS).sentence_rules(1, COLOUR_WINDOW))
     assert search(ScriptedDecoder(starts_with_a), None, VOCAB, whole, 1, 1, 1) == []
     (caption,) = captioner.describe_features(None, None, 1, 1, 1, guidance=False).captions
     assert caption.text == "a"

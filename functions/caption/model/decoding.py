@@ -38,7 +38,7 @@ from caption.model.decoder import Decoder
 from caption.model.grounding import PLACE_PREFIX, Corroboration, Grounding
 from caption.model.guidance import Guide, choose_guide, object_guide, object_words
 from caption.model.labels import Label, LabelModel
-from caption.model.objects import Detections
+from caption.model.objects import NMS_OVERLAP, SCORE_FLOOR, Detections
 from caption.model.rules import (
     BanWords,
     EndByMaxLength,
@@ -76,6 +76,10 @@ from caption.model.words import (
 MAX_LABELS = 5
 LABEL_THRESHOLD = 0.05  # labels below this are noise more often than not
 WHOLE_SENTENCE = "whole sentence"  # the prefix of the whole-sentence rules' names
+
+
+# The model.json sections the decoding settings are read from (DecodingConfig.SOURCES).
+DECODING_SECTIONS = ("labels", "detector", "writer", "grounding")
 
 
 @dataclass(frozen=True)
@@ -121,6 +125,18 @@ class DecodingConfig:
     # A thing or place named once in a caption ("a bed is sitting on a white bed"): measured
     # with and without (the model card's rule table).
     things_once: bool = True
+    # grounding.threshold and grounding.thresholds, chosen by caption.train.stages.grounding:
+    # the evidence a concept needs (its own where it has one), where the detector does not
+    # decide (places; and every concept without a detector).
+    grounding_threshold: float = 0.5
+    grounding_thresholds: dict = field(default_factory=dict)
+    # The detector's peaks below this are never evidence of anything: 2 % keeps the tail that
+    # grounding weighs without the hundred peaks every heat map has.
+    detector_floor: float = SCORE_FLOOR
+    # Intersection over union above which two boxes of one class are one object.
+    nms_overlap: float = NMS_OVERLAP
+    # A colour may not come back within this many words ("white and white").
+    colour_window: int = COLOUR_WINDOW
     origins: dict = field(default_factory=dict, compare=False)
 
     # Where each setting is read from: (model.json section, key).
@@ -132,15 +148,24 @@ class DecodingConfig:
                "count_threshold": ("detector", "count_threshold"),
                "corroboration": ("detector", "corroboration"),
                "guide_objects_with_people": ("detector", "guide_objects_with_people"),
-               "guards_decoder": ("writer", "guards_decoder")}
+               "guards_decoder": ("writer", "guards_decoder"),
+               "grounding_threshold": ("grounding", "threshold"),
+               "grounding_thresholds": ("grounding", "thresholds")}
+    # Settings no bundle carries: where in the code each is set.
+    IN_CODE = {"no_medium_words": "caption.model.decoding.DecodingConfig",
+               "things_once": "caption.model.decoding.DecodingConfig",
+               "detector_floor": "caption.model.objects.SCORE_FLOOR",
+               "nms_overlap": "caption.model.objects.NMS_OVERLAP",
+               "colour_window": "caption.model.words.COLOUR_WINDOW"}
 
     @classmethod
     def from_bundle(cls, sections: dict[str, dict | None], whole_sentences: bool = True
                     ) -> DecodingConfig:
-        """sections: model.json's sections by name (labels, detector, writer; None where the
-        bundle has none)."""
+        """sections: model.json's sections by name (labels, detector, writer, grounding; None
+        where the bundle has none)."""
         values: dict[str, Any] = {"whole_sentences": whole_sentences}
-        origins = {"whole_sentences": "settings: CAPTION_WHOLE_SENTENCES"}
+        origins = {"whole_sentences": "settings: CAPTION_WHOLE_SENTENCES",
+                   **{name: f"code: {where}" for name, where in cls.IN_CODE.items()}}
         defaults = cls()
         for name, (section, key) in cls.SOURCES.items():
             found = (sections.get(section) or {}).get(key)
@@ -153,6 +178,8 @@ class DecodingConfig:
             elif name == "evidence_thresholds":
                 values[name] = {"default": defaults.evidence_thresholds["default"],
                                 **{k: float(v) for k, v in found.items()}}
+            elif name == "grounding_thresholds":
+                values[name] = {k: float(v) for k, v in found.items()}
             else:
                 values[name] = type(getattr(defaults, name))(found)
         return cls(**values, origins=origins)
@@ -238,11 +265,11 @@ class WordIds:
                         if w in vocabulary.ids}
         self.places = {vocabulary.ids[word]: (word, frozenset(objects))
                        for word, objects in PLACES_OF_OBJECTS.items() if word in vocabulary.ids}
-        self._sentences: dict[int, tuple] = {}
+        self._sentences: dict[tuple[int, int], tuple] = {}
 
-    def sentence_rules(self, max_length: int) -> tuple:
-        """The whole-sentence rules, by max_length (built once for each)."""
-        rules = self._sentences.get(max_length)
+    def sentence_rules(self, max_length: int, colour_window: int) -> tuple:
+        """The whole-sentence rules, by max_length and colour window (built once for each)."""
+        rules = self._sentences.get((max_length, colour_window))
         if rules is None:
             name = WHOLE_SENTENCE
             rules = (
@@ -254,14 +281,14 @@ class WordIds:
                                (frozenset({self.conjunction}), self.modifiers),
                                frozenset({self.conjunction})),)
                   if self.conjunction is not None else ()),
-                NoRepeatWithin(f"{name}: no colour twice within {COLOUR_WINDOW} words",
-                               self.colours, COLOUR_WINDOW),
+                NoRepeatWithin(f"{name}: no colour twice within {colour_window} words",
+                               self.colours, colour_window),
                 NoWordTwice(f"{name}: no word twice in a row"),
                 NoRepeatedPhrase(f"{name}: no phrase with a content word twice",
                                  self.function),
                 EndByMaxLength(f"{name}: the ending by max_length", max_length, self.dangling,
                                self.end, self.size))
-            self._sentences[max_length] = rules
+            self._sentences[max_length, colour_window] = rules
         return rules
 
     def thing_rules(self, required: frozenset[int]) -> tuple:
@@ -353,7 +380,9 @@ class Decoding:
         needed: dict[str, float] = {}
         if self.grounding is not None:
             concepts = self.grounding.evidence(regions, scores, best, config.corroboration)
-            needed = self.grounding.needed(best is not None, config.evidence_thresholds)
+            needed = self.grounding.needed(best is not None, config.evidence_thresholds,
+                                           config.grounding_threshold,
+                                           config.grounding_thresholds)
         present: list[str] = []
         if best is not None:
             present = [name for name, score in best.items()
@@ -394,7 +423,7 @@ class Decoding:
                                           self.ids.medium, "a caption says what it shows"))
         rules = Rules(tuple(absent_things))
         if config.whole_sentences:
-            rules = rules.plus(*self.ids.sentence_rules(max_length))
+            rules = rules.plus(*self.ids.sentence_rules(max_length, config.colour_window))
             # A guided thing too: its word, or a proxy for it, or a two-word noun's words.
             things = self.things | (guide.tokens | guide.then if inanimate else frozenset())
             if config.things_once and things:

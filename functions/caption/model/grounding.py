@@ -60,9 +60,6 @@ class Grounding:
     def __init__(self, session, section: dict, vocabulary: Vocabulary):
         """session: the concepts graph, (N, R, C) regions -> (N, concepts) probabilities."""
         self.session = session
-        self.threshold = float(section["threshold"])
-        self.thresholds = {name: float(value)
-                           for name, value in section.get("thresholds", {}).items()}
         self.classifier_support = float(section.get("classifier_support", 0.0))
         self.prior_nouns = int(section.get("prior_nouns", 0))
         self.words = {c["name"]: list(c["words"]) for c in section["concepts"]}
@@ -137,11 +134,13 @@ class Grounding:
         """A COCO object class (which a detector can see), not a kind of place."""
         return not concept.name.startswith(PLACE_PREFIX)
 
-    def needed(self, detecting: bool, object_thresholds: dict[str, float]) -> dict[str, float]:
-        """The evidence each concept needs: its own threshold where the bundle has one, else
-        the section's; where the detector counts (detecting), a COCO class needs its
-        object_thresholds score (by class name, else "default")."""
-        needed = {c.name: self.thresholds.get(c.name, self.threshold) for c in self.concepts}
+    def needed(self, detecting: bool, object_thresholds: dict[str, float], threshold: float,
+               thresholds: dict[str, float]) -> dict[str, float]:
+        """The evidence each concept needs: its own in `thresholds` where it has one, else
+        `threshold` (the DecodingConfig's, read from the section); where the detector counts
+        (detecting), a COCO class needs its object_thresholds score (by class name, else
+        "default")."""
+        needed = {c.name: thresholds.get(c.name, threshold) for c in self.concepts}
         if detecting:
             needed.update({c.name: object_thresholds.get(c.name, object_thresholds["default"])
                            for c in self.concepts if self.is_object(c)})

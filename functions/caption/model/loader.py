@@ -22,7 +22,7 @@ from caption.model.bundle import (
 )
 from caption.model.captioner import Captioner
 from caption.model.decoder import OnnxDecoder
-from caption.model.decoding import DecodingConfig
+from caption.model.decoding import DECODING_SECTIONS, DecodingConfig
 from caption.model.encoder import OnnxEncoder
 from caption.model.graphs import GraphRequest, open_graph, open_graphs
 from caption.model.grounding import Grounding
@@ -93,15 +93,15 @@ def load_model(directory: Path, int8_encoder: bool = True, threads: int = 1,
         vocabulary = Vocabulary(config.vocabulary)
     except ValueError as exc:
         raise BundleError(f"{directory}: {exc}") from None
-    grounded = (_grounding(directory, config, vocabulary, sessions["concepts"])
-                if "concepts" in sessions else None)
-    detector = _detector(directory, config, sessions["detector"]) if detecting else None
     try:
         decoding = DecodingConfig.from_bundle(
-            {"labels": config.labels, "detector": config.detector, "writer": config.writer},
-            whole_sentences)
+            {name: getattr(config, name) for name in DECODING_SECTIONS}, whole_sentences)
     except (TypeError, ValueError) as exc:
         raise BundleError(f"{directory}: malformed decoding settings: {exc}") from None
+    grounded = (_grounding(directory, config, vocabulary, sessions["concepts"])
+                if "concepts" in sessions else None)
+    detector = (_detector(directory, config, sessions["detector"], decoding) if detecting
+                else None)
     return Captioner(encoder, decoder, vocabulary, config.preprocessing, config.info, labels,
                      runtime={"encoder": f"onnxruntime {encoder.precision}",
                               "decoder": "onnxruntime",
@@ -140,11 +140,12 @@ def _check_bag(directory: Path, config: BundleConfig, start) -> None:
                           f"this code builds it ({config.bag}); train and export it again")
 
 
-def _detector(directory: Path, config: BundleConfig, session) -> Detector:
-    """The bundle's COCO detector. What its section sets for the captions is the
-    DecodingConfig's."""
+def _detector(directory: Path, config: BundleConfig, session,
+              decoding: DecodingConfig) -> Detector:
+    """The bundle's COCO detector. What its section sets for the captions, and its floor and
+    box merging, are the DecodingConfig's."""
     try:
-        return Detector(session, config.detector)
+        return Detector(session, config.detector, decoding.detector_floor, decoding.nms_overlap)
     except (KeyError, TypeError, ValueError, AttributeError) as exc:
         raise BundleError(f"{directory}: malformed detector section: {exc}; make it again "
                           f"with `{DETECTOR_COMMAND} {directory}`") from None

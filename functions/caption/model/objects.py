@@ -125,8 +125,11 @@ SCORE_FLOOR = 0.02
 class Detector:
     """The bundle's detector graph and section."""
 
-    def __init__(self, session, section: dict):
+    def __init__(self, session, section: dict, floor: float = SCORE_FLOOR,
+                 overlap: float = NMS_OVERLAP):
+        """floor, overlap: the DecodingConfig's detector_floor and nms_overlap."""
         self.session = session
+        self.floor, self.overlap = floor, overlap
         self.classes = tuple(section["classes"])
         self.input_size = int(section["input_size"])
         self.score_threshold = float(section["score_threshold"])
@@ -150,15 +153,17 @@ class Detector:
     def detect(self, image: Image.Image) -> Detections:
         boxes, scores, labels = self.session.run(["boxes", "scores", "classes"],
                                                  {"images": self.pixels(image)[None]})
-        return from_peaks(self.classes, boxes[0], scores[0], labels[0])
+        return from_peaks(self.classes, boxes[0], scores[0], labels[0], self.floor,
+                          self.overlap)
 
 
 def from_peaks(classes: tuple[str, ...], boxes: np.ndarray, scores: np.ndarray,
-               labels: np.ndarray) -> Detections:
+               labels: np.ndarray, floor: float = SCORE_FLOOR,
+               overlap: float = NMS_OVERLAP) -> Detections:
     """One image's peaks as the graph gives them (its 100 best) -> Detections: those at
-    SCORE_FLOOR or more, boxes clipped to the image, overlapping boxes of one class merged."""
-    keep = scores >= SCORE_FLOOR
+    `floor` or more, boxes clipped to the image, overlapping boxes of one class merged."""
+    keep = scores >= floor
     boxes = np.clip(boxes[keep].astype(np.float64), 0.0, 1.0)
     scores, labels = scores[keep].astype(np.float64), labels[keep].astype(np.int64)
-    kept = suppress(boxes, scores, labels)
+    kept = suppress(boxes, scores, labels, overlap)
     return Detections(classes, boxes[kept], scores[kept], labels[kept])
