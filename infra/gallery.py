@@ -414,18 +414,18 @@ def training_summary(config: dict) -> str:
         scst = one.get("self_critical") or {}
         if scst.get("selected"):
             chosen = scst["selected"]
-            lines.append(f"- **Its self-critical stage**: val (first {scst['config']['val_limit']}"
-                         f" photos) BLEU-4 {chosen['bleu4']:.2f} and CIDEr-D "
-                         f"{chosen['cider_d']:.2f} at the step kept.")
+            everyday = ""
             if "everyday" in chosen:
                 checked = chosen["everyday"]
-                lines[-1] = lines[-1][:-1] + (
+                everyday = (
                     f"; every {scst['config']['everyday_every']}rd batch uncaptioned COCO "
                     f"photos rewarded by their bags ({concept_weights(scst['concept_reward'])}"
-                    f"); of the "
-                    f"{checked['photos']} COCO photos kept out to check on, "
+                    f"); of the {checked['photos']} COCO photos kept out to check on, "
                     f"{checked['names_absent_class']:.0f} % of captions name a COCO class "
-                    f"their bag lacks, {checked['names_found_class']:.0f} % one it holds.")
+                    f"their bag lacks, {checked['names_found_class']:.0f} % one it holds")
+            lines.append(f"- **Its self-critical stage**: val (first {scst['config']['val_limit']}"
+                         f" photos) BLEU-4 {chosen['bleu4']:.2f} and CIDEr-D "
+                         f"{chosen['cider_d']:.2f} at the step kept{everyday}.")
     return "\n".join(lines)
 
 

@@ -18,6 +18,7 @@ Every rule has a `name` and a `why`, so a caption's rules can say why a word was
 from __future__ import annotations
 
 from dataclasses import dataclass, field, replace
+from functools import cached_property
 from typing import Protocol
 
 History = tuple[int, ...]  # one row's word ids so far, without <start>
@@ -80,16 +81,24 @@ class NextOneOf:
     articles: frozenset[int] = frozenset()
     why: str = ""
 
+    @cached_property
+    def _not_words(self) -> frozenset[int]:
+        return frozenset(range(self.size)) - self.words
+
+    @cached_property
+    def _not_singular(self) -> frozenset[int]:
+        return frozenset(range(self.size)) - self.singular
+
     def bars(self, histories: list[History], step: int) -> list[frozenset[int]]:
-        everything = frozenset(range(self.size))
+        # The complements are worked out once, the first time a row needs one, not per step.
         out = []
         for h in histories:
             if not h or h[-1] not in self.after:
                 out.append(frozenset())
             elif self.singular and len(h) > 1 and h[-2] in self.articles:
-                out.append(everything - self.singular)
+                out.append(self._not_singular)
             else:
-                out.append(everything - self.words)
+                out.append(self._not_words)
         return out
 
 

@@ -43,13 +43,19 @@ class ConceptWeights:
     pseudo_weight: float = 0.5
 
 
+def named_against_bag(text: str, bag: Bag) -> tuple[set[str], set[str]]:
+    """The COCO classes `text` names that the bag holds at COUNT_SCORE (found), and those it
+    names that have no slot in the bag (absent)."""
+    named = classes_named(text)
+    found = {slot.concept for slot in bag if slot.score >= COUNT_SCORE}
+    return named & found, named - {slot.concept for slot in bag}
+
+
 def concept_score(words: Sequence[str], bag: Bag, weights: ConceptWeights) -> float:
     """The bag's part of a sample's reward (see the module's docstring)."""
-    named = classes_named(" ".join(words))
-    found = {slot.concept for slot in bag if slot.score >= COUNT_SCORE}
-    in_bag = {slot.concept for slot in bag}
-    return (weights.named_bonus * min(len(named & found), weights.most_named)
-            - weights.absent_penalty * len(named - in_bag))
+    found, absent = named_against_bag(" ".join(words), bag)
+    return (weights.named_bonus * min(len(found), weights.most_named)
+            - weights.absent_penalty * len(absent))
 
 
 class ConceptReward:
@@ -78,9 +84,9 @@ def bag_figures(predictions: dict[str, str], bags: dict[str, Bag]) -> dict:
     class with no slot in the bag, and the share naming one found at COUNT_SCORE."""
     absent = found = 0
     for name, caption in predictions.items():
-        named = classes_named(caption)
-        absent += bool(named - {slot.concept for slot in bags[name]})
-        found += bool(named & {s.concept for s in bags[name] if s.score >= COUNT_SCORE})
+        named_found, named_absent = named_against_bag(caption, bags[name])
+        absent += bool(named_absent)
+        found += bool(named_found)
     photos = max(len(predictions), 1)
     return {"photos": len(predictions), "names_absent_class": round(100 * absent / photos, 1),
             "names_found_class": round(100 * found / photos, 1)}

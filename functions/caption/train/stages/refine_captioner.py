@@ -59,14 +59,14 @@ def everyday_photos(evidence: Path, held_out: int, coco_text: Path, weights: Con
     train_rows = range(max(0, kept - check_photos))
     check_rows = range(len(train_rows), kept)
     sentences = [s for caps in coco_sentences(coco_text).values() for s in caps]
-    pseudo = pseudo_captions([coco.bags[i] for i in train_rows], sentences,
-                             random.Random(seed))
-    bags = {name: bag for name, bag in zip(coco.names, coco.bags, strict=True)}
+    train_bags = [coco.bags[i] for i in train_rows]
+    pseudo = pseudo_captions(train_bags, sentences, random.Random(seed))
     check_bags = {coco.names[i]: coco.bags[i] for i in check_rows}
     return EverydayPhotos(
-        PhotoBags(coco.regions[list(train_rows)], [coco.bags[i] for i in train_rows]),
+        PhotoBags(coco.regions[list(train_rows)], train_bags),
         [coco.names[i] for i in train_rows],
-        ConceptReward(bags, {coco.names[i]: texts for i, texts in pseudo.items()}, weights),
+        ConceptReward(dict(zip(coco.names, coco.bags, strict=True)),
+                      {coco.names[i]: texts for i, texts in pseudo.items()}, weights),
         PhotoBags(coco.regions[list(check_rows)], list(check_bags.values())),
         list(check_bags), lambda predictions: bag_figures(predictions, check_bags))
 

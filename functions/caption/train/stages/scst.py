@@ -155,11 +155,12 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     decoder.eval()
 
     checked = val_names[:config.val_limit]
+    mixing = everyday is not None and config.everyday_every > 0
 
     def evaluate(step: int, epoch: float, reward: float | None, **rewards: float) -> dict:
         metrics = score_captions(val_predictions(decoder, val_features, checked, vocab, 3),
                                  {n: val_captions[n] for n in checked})
-        if everyday is not None and config.everyday_every:
+        if mixing:
             metrics["everyday"] = everyday.check(val_predictions(
                 decoder, everyday.check_features, everyday.check_names, vocab, 3))
         record = {"step": step, "epoch": round(epoch, 2), "mean_reward": reward, **rewards,
@@ -176,7 +177,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     total_batches = int(config.epochs * batches_per_epoch)
     sources = [(train_features, train_names, cider,
                 _Shuffled(len(train_names), config.images_per_batch, rng))]
-    if everyday is not None and config.everyday_every:
+    if mixing:
         if config.everyday_every < 2:
             raise ValueError("everyday_every must be 2 or more: captioned batches come between")
         # The epoch still counts captioned batches: everyday ones come on top of them.
