@@ -42,7 +42,9 @@ def test_the_encoder_graphs_compute_the_pytorch_encoders_regions(tiny_bundle):
     pixels = np.random.default_rng(0).random((2, 3, 64, 64), dtype=np.float32)  # a batch
     reference = TorchEncoder(model.encoder)(pixels).regions
     graphs = encoders(tiny_bundle)
-    assert relative_error(graphs["float32"](pixels).regions, reference) < 1e-4
+    # The graph stores its weights as float16 (caption.train.export.half_weights, where the
+    # arithmetic is checked to the bit): PyTorch's regions within that rounding.
+    assert relative_error(graphs["float32"](pixels).regions, reference) < 1e-2
     # int8: close, not equal (the shipped bundle's figures: below)
     assert 1e-4 < relative_error(graphs["int8"](pixels).regions, reference) < 0.5
 
@@ -72,8 +74,10 @@ def test_the_shipped_encoder_classifies_as_the_pytorch_classifier_does(photos):
         image = decode_image(photos[name], 10**8, 224).image
         pixels = model.preprocess(image)[None]
         expected, served = reference(pixels), float32(pixels)
-        assert relative_error(served.regions, expected.regions) < 1e-4
-        assert np.abs(served.probabilities - expected.probabilities).max() < 1e-4
+        # Within the rounding of the weights to float16 (caption.train.export.half_weights):
+        # measured 0.2 to 0.5 % on these photos, probabilities within 0.005.
+        assert relative_error(served.regions, expected.regions) < 1e-2
+        assert np.abs(served.probabilities - expected.probabilities).max() < 1e-2
 
 
 def next_word_log_probs(decoder, features, rows: int = 4) -> np.ndarray:

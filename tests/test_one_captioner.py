@@ -39,7 +39,10 @@ def captioner_bundle(tiny_bundle, tmp_path_factory):
     write_config(source, config.with_changes(
         detector=shipped.detector, graphs=replace(config.graphs, detector="detector.onnx")))
     torch.manual_seed(0)
-    words = [*config.vocabulary, "pizza", "table"]  # everyday words the tiny one lacks
+    # Everyday words the tiny vocabulary may lack.
+    words = [*config.vocabulary, *(word for word in ("pizza", "table", "plate", "white", "black",
+                                                     "dog", "and")
+                                   if word not in config.vocabulary)]
     features = json.loads((source / "model.json").read_text())["decoder"]["feature_dim"]
     decoder = ConceptDecoder(ConceptConfig(DecoderConfig(len(words), features, 16, 32, 16), 81))
     checkpoint = root / "best.pt"
@@ -127,6 +130,38 @@ def test_a_thing_is_named_once_and_an_animal_may_come_twice(captioner_bundle, ph
     plan = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
     assert not any("named twice" in reason
                    for reason in plan.rules.why_not(ids["table"], after_table))
+
+
+def test_a_plate_needs_something_to_eat_beside_it(captioner_bundle, photos):
+    """"a man is sitting on a plate": a plate is named only where the detector found food or
+    cutlery (caption.model.words.THINGS_OF_OBJECTS), whatever else the photo holds."""
+    model = load_model(captioner_bundle, threads=1)
+    plate = model.vocabulary.ids["plate"]
+    cat = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
+    assert any(reason.startswith("absent: plate") for reason in cat.rules.why_not(plate))
+    ids = model.decoding.ids
+    assert not ids.unvouched(ids.vouched_things, {"pizza", "person"})
+    assert [rule.name for rule in ids.unvouched(ids.vouched_things, {"person"})
+            if plate in rule.words] == ["absent: plate"]
+    model.decoding.config = replace(model.decoding.config, things_vouched=False)
+    cat = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
+    assert not cat.rules.why_not(plate)
+
+
+def test_a_describing_word_does_not_run_on_with_and(captioner_bundle, photos):
+    """"a large white and a glass of flowers" and "black and white and": after a describing
+    word and "and" no article, after "and" and a describing word no second "and" and no
+    third colour; after a noun and "and", an article is how sentences go ("a dog and a
+    cat")."""
+    model = load_model(captioner_bundle, threads=1)
+    ids = model.vocabulary.ids
+    plan = _plan(model, Image.open(io.BytesIO(photos["chelsea"])).convert("RGB"))
+    rule = "whole sentence: no 'and' run on after a describing word"
+    assert rule in plan.rules.why_not(ids["a"], (ids["a"], ids["white"], ids["and"]))
+    assert rule in plan.rules.why_not(ids["and"], (ids["a"], ids["and"], ids["white"]))
+    black = ids["black"]  # a third colour: "black and white brown"
+    assert rule in plan.rules.why_not(black, (ids["a"], ids["and"], ids["white"]))
+    assert rule not in plan.rules.why_not(ids["a"], (ids["a"], ids["dog"], ids["and"]))
 
 
 def test_the_detectors_floor_and_box_merging_are_the_decoding_configs(captioner_bundle, photos):

@@ -37,12 +37,17 @@ def _things_twice_allowed(decoding) -> None:
     decoding.config = dataclasses.replace(decoding.config, things_once=False)
 
 
+def _things_unvouched(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, things_vouched=False)
+
+
 # Each variant: what it turns off, and how (on the captioner's Decoding).
 VARIANTS = {"as served": None,
             "a COCO class the detector did not find may be named": _without_bag_words,
             "places need no vouching object": _places_unguarded,
             "words for the photo itself allowed": _photo_words_allowed,
-            "a thing or place may be named twice": _things_twice_allowed}
+            "a thing or place may be named twice": _things_twice_allowed,
+            "a plate needs nothing to eat beside it": _things_unvouched}
 
 
 def score(model, coco_dev: Path, flickr: Path) -> tuple[dict, dict[str, dict[str, str]]]:

@@ -145,7 +145,8 @@ class Detector:
     def pixels(self, image: Image.Image) -> np.ndarray:
         """(S, S, 3) float32 RGB 0..255, stretched to the square input as the package feeds it."""
         size = (self.input_size, self.input_size)
-        image = image.convert("RGB")
+        if image.mode != "RGB":  # convert copies even an RGB image
+            image = image.convert("RGB")
         if image.size != size:
             image = image.resize(size, Image.Resampling.BILINEAR)
         return np.asarray(image, dtype=np.float32)

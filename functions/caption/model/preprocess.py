@@ -23,7 +23,8 @@ class Preprocessing:
         """(3, size, size) float32; the aspect ratio is not kept, as in the training data.
         Channels first before the arithmetic: broadcasting a (3,) offset over the last,
         three-wide axis runs NumPy's slow path (0.45 against 0.1 ms at 224x224)."""
-        image = image.convert("RGB")
+        if image.mode != "RGB":  # convert copies even an RGB image: 0.2 ms at 512x512
+            image = image.convert("RGB")
         if image.size != (self.size, self.size):
             image = image.resize((self.size, self.size), Image.Resampling.BILINEAR)
         planes = np.asarray(image).transpose(2, 0, 1).astype(np.float32, order="C")  # (3, S, S)

@@ -7,7 +7,8 @@ English and no rule by name.
 Two kinds of rule:
 - **Word rules**, the same at every step: `BanWords` (never written) and `RequireOneOf` (the
   caption must contain one of these). The decoder's step graph applies them as masks.
-- **Row rules**, which look at each row's caption so far: `NoWordAfter`, `NoWordTwice`,
+- **Row rules**, which look at each row's caption so far: `NoWordAfter` (`NoWordAfterAny`
+  for several contexts under one name), `NoWordTwice`,
   `NoRepeatedPhrase`, `NoRepeatWithin`, `NoEndAfter`, `EndByMaxLength`. The search adds their
   bars as a per-row mask.
 
@@ -66,6 +67,20 @@ class NoWordAfter:
         return [self.words if len(h) >= n and all(
                     word in allowed for word, allowed in zip(h[-n:], self.context, strict=True))
                 else frozenset() for h in histories]
+
+
+@dataclass(frozen=True)
+class NoWordAfterAny:
+    """One named rule of several contexts, each with the words it bars (NoWordAfter's): "no
+    'and' run on" bars "and" after "and white" and an article after "white and"."""
+
+    name: str
+    parts: tuple[NoWordAfter, ...]
+    why: str = ""
+
+    def bars(self, histories: list[History], step: int) -> list[frozenset[int]]:
+        barred = [part.bars(histories, step) for part in self.parts]
+        return [frozenset().union(*row) for row in zip(*barred, strict=True)]
 
 
 @dataclass(frozen=True)
