@@ -306,11 +306,10 @@ class WordIds:
 
     def thing_rules(self, required: frozenset[int]) -> tuple:
         """After a guided thing (and its "is"/"are"), nothing only living things do."""
-        why = "a thing does not do what only living things do"
-        return (NoWordAfter("guidance: no living verb after the thing", (required,),
-                            self.animate_verbs, why),
-                NoWordAfter("guidance: no living verb after the thing and is/are",
-                            (required, self.copulas), self.animate_verbs, why))
+        return (NoWordAfterAny("guidance: no living verb after the thing", (
+                    NoWordAfter("", (required,), self.animate_verbs),
+                    NoWordAfter("", (required, self.copulas), self.animate_verbs)),
+                    "a thing does not do what only living things do"),)
 
     @staticmethod
     def _vouched(vocabulary: Vocabulary, table: dict[str, tuple[str, ...]]) -> dict:
