@@ -24,7 +24,7 @@ from __future__ import annotations
 import argparse
 import json
 import random
-from dataclasses import asdict, fields
+from dataclasses import asdict
 from pathlib import Path
 
 import torch
@@ -43,8 +43,10 @@ from caption.train.stages.one_captioner import (
 from caption.train.stages.scst import (
     EverydayPhotos,
     ScstConfig,
+    add_config_options,
     parse_with_config,
     self_critical,
+    take_config,
 )
 
 CHECK_PHOTOS = 100  # everyday photos captioned at each val check, never trained on here
@@ -109,11 +111,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="the sentences the everyday photos' pseudo-captions come from")
     parser.add_argument("--check-photos", type=int, default=CHECK_PHOTOS,
                         help="everyday photos captioned at each val check, not trained on")
-    for f in fields(ConceptWeights):
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=type(f.default),
-                            default=f.default, help="caption.train.stages.concept_reward")
+    add_config_options(parser, ConceptWeights, help="caption.train.stages.concept_reward")
     config, args = parse_with_config(parser, argv)
-    weights = ConceptWeights(**{f.name: args.pop(f.name) for f in fields(ConceptWeights)})
+    weights = take_config(ConceptWeights, args)
     summary = refine_captioner(config=config, weights=weights, **args)
     print(json.dumps(summary["selected"]))
 

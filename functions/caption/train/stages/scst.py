@@ -52,14 +52,27 @@ class ScstConfig:
     seed: int = 0
 
 
+def add_config_options(parser, config_class, kinds: dict[str, type] | None = None,
+                       help: str | None = None) -> None:
+    """One option per field of the dataclass `config_class` (--max-minutes for max_minutes),
+    typed as its default is, or as `kinds` says where the default is None."""
+    for f in fields(config_class):
+        kind = (kinds or {}).get(f.name, type(f.default))
+        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default,
+                            help=help)
+
+
+def take_config(config_class, args: dict):
+    """The `config_class` that add_config_options' options give, taken out of `args`."""
+    return config_class(**{f.name: args.pop(f.name) for f in fields(config_class)})
+
+
 def parse_with_config(parser, argv: list[str] | None) -> tuple[ScstConfig, dict]:
     """`parser`'s arguments plus one option per ScstConfig field (--max-minutes, --val-limit,
     ...): the ScstConfig they give, and the rest of the arguments by name."""
-    for f in fields(ScstConfig):
-        kind = {"max_minutes": float, "val_limit": int}.get(f.name, type(f.default))
-        parser.add_argument(f"--{f.name.replace('_', '-')}", type=kind, default=f.default)
+    add_config_options(parser, ScstConfig, {"max_minutes": float, "val_limit": int})
     args = vars(parser.parse_args(argv))
-    return ScstConfig(**{f.name: args.pop(f.name) for f in fields(ScstConfig)}), args
+    return take_config(ScstConfig, args), args
 
 
 def sample_captions(decoder: AttentionDecoder, features: torch.Tensor, vocab: Vocabulary,
