@@ -16,7 +16,7 @@ DEPS := layers/deps
 export SAM_CLI_TELEMETRY := 0
 
 .PHONY: run test lint bench train evaluate invoke screenshot image-test lock clean docs \
-  docs-serve gallery arm64-check
+  docs-serve gallery arm64-check avx2-check
 
 # The serving venv: the runtime lock alone (what the image installs, hash-checked; no PyTorch),
 # enough for `make run`. --no-deps: the lock is complete but for what serving never imports
@@ -170,6 +170,12 @@ image-test: $(VENV)/.ready $(TOOLS)/.ready
 # see infra/arm64_check.py for what emulation can and cannot tell.
 arm64-check: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/arm64_check.py
+
+# coco-dev captioned on this CPU and on an emulated AVX2 CPU without AVX-512 or VNNI (QEMU
+# -cpu Haswell; needs qemu-user-static, about 8 minutes): do the hosts agree? Writes
+# bench/results/avx2.json.
+avx2-check: $(VENV)/.ready
+	$(PY) infra/avx2_check.py
 
 invoke: $(VENV)/.ready $(TOOLS)/.ready
 	$(PY) infra/invoke.py $(EVENT)

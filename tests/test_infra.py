@@ -1,8 +1,10 @@
-"""Operations beyond the function: the backfill job request and the docker-less invoke."""
+"""Operations beyond the function: the backfill job request, the docker-less invoke and the
+AVX2 agreement check."""
 
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
@@ -143,3 +145,26 @@ def test_backfill_for_a_stack_that_is_not_there_says_so_without_a_traceback(caps
     err = capsys.readouterr().err
     assert err.startswith("error: cannot read stack 'no-such-stack'") and "does not exist" in err
     assert "Traceback" not in err
+
+
+@pytest.mark.skipif(shutil.which("qemu-x86_64-static") is None,
+                    reason="needs qemu-user-static to emulate an AVX2 CPU")
+def test_an_emulated_avx2_cpu_writes_the_captions_this_one_does(photos, tmp_path):
+    """`make avx2-check` on two photos: the same best captions on this CPU and on QEMU's
+    Haswell (AVX2, no AVX-512, no VNNI), whose flags the report records as each run saw them."""
+    data = tmp_path / "data"
+    (data / "images").mkdir(parents=True)
+    lines = []
+    for name in ("chelsea", "astronaut"):
+        (data / "images" / f"{name}.jpg").write_bytes(photos[name])
+        lines.append(f"{name}.jpg#0\ta photo of {name}")
+    (data / "captions.tsv").write_text("\n".join(lines) + "\n")
+    out = tmp_path / "avx2.json"
+    done = subprocess.run([sys.executable, "infra/avx2_check.py", "--data", str(data),
+                           "--out", str(out)], cwd=REPO, capture_output=True, text=True,
+                          timeout=600)
+    assert done.returncode == 0, done.stderr[-2000:]
+    report = json.loads(out.read_text())
+    emulated = report["runs"]["QEMU Haswell"]["cpu_features"]
+    assert emulated["AVX2"] and not emulated["AVX512F"] and not emulated["AVX512VNNI"]
+    assert report["photos"] == 2 and report["captions_differ"] == 0, report["differing"]
