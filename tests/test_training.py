@@ -452,6 +452,39 @@ def test_a_sentence_bag_holds_what_it_names_and_a_photos_false_alarms():
     assert found == ["a cat on a couch", "a cat"]  # the most of the bag first, never a dog
 
 
+def test_an_aligned_bag_holds_what_its_captions_name_where_serving_would_name_it():
+    """A dog the captions name but the detector missed, and a ball it saw only faintly, are
+    found at a score serving names them at; a faint chair nobody names stays faint; "orange"
+    (a colour as often as not) names no class. A sentence's bag likewise, when aligned."""
+    import random
+
+    from caption.model.bag import COUNT_SCORE, Slot
+    from caption.train.stages.bags import (
+        aligned_bag,
+        barred_classes_named,
+        detector_errors,
+        sentence_bag,
+    )
+
+    errors = detector_errors([(Slot("dog", 0.25, 1), Slot("person", 0.9, 1))],
+                             [["a dog runs", "a man and his dog"]])
+    assert min(errors.named_scores) < COUNT_SCORE  # the faint dog: what aligning lifts
+    captions = ["a man in an orange shirt throws a ball to his dog", "a dog plays"]
+    named = set().union(*map(barred_classes_named, captions))
+    assert named == {"person", "sports ball", "dog"}
+    rng = random.Random(0)
+    for _ in range(20):
+        bag = aligned_bag((Slot("sports ball", 0.22, 1), Slot("chair", 0.21, 1)), named,
+                          errors, rng)
+        scores = {slot.concept: slot.score for slot in bag}
+        assert scores.keys() == {"person", "sports ball", "dog", "chair"}
+        assert all(scores[name] >= COUNT_SCORE for name in named)
+        assert scores["chair"] == 0.21
+        lifted = sentence_bag("a dog on a chair", [], errors, rng, aligned=True)
+        assert all(slot.score >= COUNT_SCORE for slot in lifted
+                   if slot.concept in {"dog", "chair"})
+
+
 def test_the_photos_are_read_once_as_serving_reads_them(tmp_path, photos):
     """photo_evidence caches what the shipped detector graph gives for each photo: the
     regions the decoder reads and the peaks its bag comes from."""

@@ -50,6 +50,8 @@ from caption.train.networks.concept_decoder import (
 )
 from caption.train.networks.weights import load_torch_model
 from caption.train.stages.bags import (
+    aligned_bag,
+    barred_classes_named,
     detections,
     detector_errors,
     pseudo_captions,
@@ -79,6 +81,11 @@ class StageConfig:
     seed: int = 0
     resume: bool = False
     init_from: Path | None = None  # a bundle whose image decoder the decoder starts from
+    # A checkpoint of this stage (best.pt) to go on from, on the same data and vocabulary.
+    init_checkpoint: Path | None = None
+    # Each caption's bag as serving would have to see it for the caption to be written: the
+    # classes it names found at a score serving names them at (caption.train.stages.bags).
+    aligned_bags: bool = False
     # The last N of the uncaptioned COCO photos are never trained on: the photos whose
     # sentence faults `caption.metrics.evaluate --photos` counts (faults need no references).
     hold_out: int = 300
@@ -157,9 +164,14 @@ class Stage:
                                                           for c in cs)]),
             config.min_word_count)
         encode = self._encoder()
+        bags = self.flickr.bags
+        if config.aligned_bags:
+            lifting = random.Random(config.seed + 1)  # apart: the pseudo-captions stay as drawn
+            bags = [aligned_bag(bag, set().union(*map(barred_classes_named, caps)),
+                                self.errors, lifting)
+                    for bag, caps in zip(bags, train_captions, strict=True)]
         self.units = [Unit(i, "flickr", bag, [encode(c) for c in caps])
-                      for i, (bag, caps) in enumerate(zip(self.flickr.bags, train_captions,
-                                                          strict=True))]
+                      for i, (bag, caps) in enumerate(zip(bags, train_captions, strict=True))]
         pseudo = pseudo_captions(self.coco.bags, sentences, rng)
         self.units += [Unit(i, "coco", self.coco.bags[i], [encode(c) for c in found])
                        for i, found in pseudo.items()]
@@ -179,7 +191,9 @@ class Stage:
         """Photo units, and this epoch's sentences with freshly corrupted bags."""
         encode = self._encoder()
         text = [t for t in self.text if rng.random() < self.config.text_share]
-        units = [*self.units, *(Unit(-1, "text", sentence_bag(s, others, self.errors, rng),
+        aligned = self.config.aligned_bags
+        units = [*self.units, *(Unit(-1, "text", sentence_bag(s, others, self.errors, rng,
+                                                              aligned),
                                      [encode(s)]) for s, others in text)]
         rng.shuffle(units)
         return units
@@ -261,6 +275,14 @@ def run(config: StageConfig) -> dict:
                              stage.vocab.words)
         print(json.dumps({"warm_start": str(config.init_from), "words_carried": carried,
                           "vocabulary": len(stage.vocab)}))
+    if config.init_checkpoint is not None and not (config.resume and
+                                                   (Path(config.out) / "checkpoint.pt").exists()):
+        saved = torch.load(config.init_checkpoint, weights_only=False)
+        if saved["vocabulary"] != stage.vocab.words:
+            raise SystemExit(f"{config.init_checkpoint} was trained on other data")
+        decoder.load_state_dict(saved["decoder"])
+        print(json.dumps({"goes_on_from": str(config.init_checkpoint),
+                          "its_epoch": saved.get("epoch")}))
     optimizer = torch.optim.AdamW(decoder.parameters(), lr=config.learning_rate,
                                   weight_decay=1e-4)
     out = Path(config.out)
@@ -346,6 +368,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--init-from", type=Path, default=None,
                         help="a bundle whose trained image decoder to start from (its weights, "
                              "and the rows of the words both vocabularies hold)")
+    parser.add_argument("--init-checkpoint", type=Path, default=None,
+                        help="this stage's best.pt to go on from (same data, same vocabulary)")
+    parser.add_argument("--aligned-bags", action="store_true",
+                        help="each caption's bag holds the classes it names at a score serving "
+                             "names them at (caption.train.stages.bags.aligned_bag)")
     parser.add_argument("--learning-rate", type=float, default=StageConfig.learning_rate)
     parser.add_argument("--hold-out", type=int, default=StageConfig.hold_out,
                         help="the last N uncaptioned COCO photos are never trained on "
@@ -360,6 +387,7 @@ def main(argv: list[str] | None = None) -> None:
                     limit=args.limit, drop_regions=args.drop_regions,
                     text_share=args.text_share, resume=args.resume,
                     init_from=args.init_from, learning_rate=args.learning_rate,
+                    init_checkpoint=args.init_checkpoint, aligned_bags=args.aligned_bags,
                     hold_out=args.hold_out,
                     flickr_captions=args.flickr_captions, coco_text=args.coco_text,
                     coco_dev_captions=args.coco_dev_captions))

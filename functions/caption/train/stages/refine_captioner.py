@@ -31,7 +31,12 @@ import torch
 
 from caption.metrics.datasets import read_flickr_tsv
 from caption.train.networks.concept_decoder import PhotoBags, load_checkpoint
-from caption.train.stages.bags import pseudo_captions
+from caption.train.stages.bags import (
+    aligned_bag,
+    barred_classes_named,
+    detector_errors,
+    pseudo_captions,
+)
 from caption.train.stages.concept_reward import ConceptReward, ConceptWeights, bag_figures
 from caption.train.stages.one_captioner import (
     COCO_TEXT,
@@ -76,11 +81,19 @@ def everyday_photos(evidence: Path, held_out: int, coco_text: Path, weights: Con
 def refine_captioner(checkpoint: Path, evidence: Path, out: Path, captions: Path,
                      config: ScstConfig, held_out: int = StageConfig.hold_out,
                      coco_text: Path = COCO_TEXT, weights: ConceptWeights | None = None,
-                     check_photos: int = CHECK_PHOTOS) -> dict:
+                     check_photos: int = CHECK_PHOTOS, aligned_bags: bool = False) -> dict:
+    """aligned_bags: each Flickr8k training photo's bag holds the classes its captions name,
+    at a score serving names them at (caption.train.stages.bags.aligned_bag), as the
+    cross-entropy stage's --aligned-bags; val is measured on the bags serving would see."""
     decoder, vocabulary, saved = load_checkpoint(checkpoint)
     train = Evidence.load(evidence / "flickr-train")
     val = Evidence.load(evidence / "flickr-val")
     references = read_flickr_tsv(captions)
+    if aligned_bags:
+        texts = [references[name] for name in train.names]
+        errors, lifting = detector_errors(train.bags, texts), random.Random(config.seed + 1)
+        train.bags = [aligned_bag(bag, set().union(*map(barred_classes_named, caps)), errors,
+                                  lifting) for bag, caps in zip(train.bags, texts, strict=True)]
     weights = weights or ConceptWeights()
     everyday = (everyday_photos(evidence, held_out, coco_text, weights, config.seed,
                                 check_photos) if config.everyday_every else None)
@@ -90,6 +103,7 @@ def refine_captioner(checkpoint: Path, evidence: Path, out: Path, captions: Path
     torch.save({**saved, "decoder": decoder.state_dict(),
                 "self_critical": {"from": str(checkpoint), "config": asdict(config),
                                   "concept_reward": asdict(weights) if everyday else None,
+                                  "aligned_bags": aligned_bags,
                                   "selected": summary["selected"],
                                   "history": summary["history"]}}, out)
     return summary
@@ -111,6 +125,9 @@ def main(argv: list[str] | None = None) -> None:
                         help="the sentences the everyday photos' pseudo-captions come from")
     parser.add_argument("--check-photos", type=int, default=CHECK_PHOTOS,
                         help="everyday photos captioned at each val check, not trained on")
+    parser.add_argument("--aligned-bags", action="store_true",
+                        help="each training photo's bag holds the classes its captions name, "
+                             "at a score serving names them at (as one_captioner's option)")
     add_config_options(parser, ConceptWeights, help="caption.train.stages.concept_reward")
     config, args = parse_with_config(parser, argv)
     weights = take_config(ConceptWeights, args)
