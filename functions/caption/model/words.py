@@ -32,6 +32,10 @@ MODIFIERS = COLOURS | PATTERNS | MATERIALS | frozenset(
 NOT_AFTER_MODIFIERS = frozenset("is are a an the in on with of at by near from into under "
                                 "behind sitting sits laying lays lying lies standing "
                                 "stands".split())
+# A class's word that is a colour far more often than the class ("orange"): never barred where
+# the class is not found (caption.train.stages.grounding), nor counted as naming it in training
+# (caption.train.stages.bags).
+NEVER_BARRED = frozenset({"orange"})
 CONJUNCTION = "and"  # "black and white and ..." runs on
 # Words whose repetition is how sentences go ("in a field in a park"); a repeated phrase made of
 # these alone is not a broken sentence.

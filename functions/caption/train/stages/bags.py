@@ -20,11 +20,9 @@ import numpy as np
 from caption.metrics.subjects import classes_named
 from caption.model.bag import COUNT_SCORE, Bag, Slot
 from caption.model.objects import COCO_CLASSES, Detections, from_peaks
+from caption.model.words import NEVER_BARRED
 from caption.text import normalize
 
-# Words serving never bars though a class's list holds them ("orange" is a colour far more
-# often than a fruit: caption.train.stages.grounding.NEVER_BARRED): naming no class here either.
-NEVER_BARRED = frozenset({"orange"})
 PLURAL_HINTS = frozenset("two three four five six several many some group crowd pair couple "
                          "herd flock bunch lots".split())
 
@@ -96,6 +94,13 @@ def aligned_bag(bag: Bag, named: set[str], errors: DetectorErrors, rng: random.R
         elif slot.score < COUNT_SCORE:
             slots[name] = Slot(name, present_score(errors, rng), slot.count)
     return tuple(sorted(slots.values(), key=lambda slot: -slot.score))
+
+
+def align_bags(bags: list[Bag], captions: list[list[str]], errors: DetectorErrors,
+                 rng: random.Random) -> list[Bag]:
+    """Each photo's bag aligned (aligned_bag) with the classes any of its captions name."""
+    return [aligned_bag(bag, set().union(*map(barred_classes_named, texts)), errors, rng)
+            for bag, texts in zip(bags, captions, strict=True)]
 
 
 def sentence_count(tokens: list[str]) -> int:

@@ -38,7 +38,7 @@ from caption.model import cpu
 from caption.model.bundle import read_config, write_config
 from caption.model.loader import open_encoder
 from caption.model.vocabulary import Vocabulary
-from caption.model.words import plural
+from caption.model.words import NEVER_BARRED, plural
 from caption.settings import Settings, inference_threads
 from caption.text import normalize
 from caption.train.export.bundle import export_module, save_graph
@@ -68,8 +68,6 @@ PRIOR_CONCEPTS = ("person",)
 PRIOR_NOUNS = 3
 PRIOR_MIN_PHOTOS = 5
 PRIOR_SMOOTHING = 2.0
-# "orange" is a colour far more often than a fruit in captions: never barred.
-NEVER_BARRED = frozenset({"orange"})
 # Words for people the decoder writes that COCO's list of person words lacks.
 MORE_PERSON_WORDS = ("biker bikers bicyclist bicyclists climber climbers swimmer swimmers runner "
                      "runners dancer dancers hiker hikers performer performers musician "

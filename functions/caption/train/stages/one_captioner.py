@@ -50,8 +50,7 @@ from caption.train.networks.concept_decoder import (
 )
 from caption.train.networks.weights import load_torch_model
 from caption.train.stages.bags import (
-    aligned_bag,
-    barred_classes_named,
+    align_bags,
     detections,
     detector_errors,
     pseudo_captions,
@@ -167,9 +166,7 @@ class Stage:
         bags = self.flickr.bags
         if config.aligned_bags:
             lifting = random.Random(config.seed + 1)  # apart: the pseudo-captions stay as drawn
-            bags = [aligned_bag(bag, set().union(*map(barred_classes_named, caps)),
-                                self.errors, lifting)
-                    for bag, caps in zip(bags, train_captions, strict=True)]
+            bags = align_bags(bags, train_captions, self.errors, lifting)
         self.units = [Unit(i, "flickr", bag, [encode(c) for c in caps])
                       for i, (bag, caps) in enumerate(zip(bags, train_captions, strict=True))]
         pseudo = pseudo_captions(self.coco.bags, sentences, rng)

@@ -32,8 +32,7 @@ import torch
 from caption.metrics.datasets import read_flickr_tsv
 from caption.train.networks.concept_decoder import PhotoBags, load_checkpoint
 from caption.train.stages.bags import (
-    aligned_bag,
-    barred_classes_named,
+    align_bags,
     detector_errors,
     pseudo_captions,
 )
@@ -91,9 +90,8 @@ def refine_captioner(checkpoint: Path, evidence: Path, out: Path, captions: Path
     references = read_flickr_tsv(captions)
     if aligned_bags:
         texts = [references[name] for name in train.names]
-        errors, lifting = detector_errors(train.bags, texts), random.Random(config.seed + 1)
-        train.bags = [aligned_bag(bag, set().union(*map(barred_classes_named, caps)), errors,
-                                  lifting) for bag, caps in zip(train.bags, texts, strict=True)]
+        train.bags = align_bags(train.bags, texts, detector_errors(train.bags, texts),
+                                random.Random(config.seed + 1))
     weights = weights or ConceptWeights()
     everyday = (everyday_photos(evidence, held_out, coco_text, weights, config.seed,
                                 check_photos) if config.everyday_every else None)
