@@ -13,6 +13,16 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+EVENTS = REPO / "events"
+
+
+class Context:
+    """The Lambda context the handler's Powertools decorators read."""
+
+    function_name = "caption"
+    memory_limit_in_mb = 3008
+    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:caption"
+    aws_request_id = "bench"
 THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
 

@@ -7,7 +7,15 @@ import json
 import os
 import sys
 
-from bench.common import REPO, caption_latency, peak_rss_mb, percentiles, photos, timed
+from bench.common import (
+    EVENTS,
+    Context,
+    caption_latency,
+    peak_rss_mb,
+    percentiles,
+    photos,
+    timed,
+)
 
 os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench",
                    "AWS_DEFAULT_REGION": "us-east-1", "POWERTOOLS_LOG_LEVEL": "ERROR"})
@@ -15,14 +23,6 @@ os.environ.update({"AWS_ACCESS_KEY_ID": "bench", "AWS_SECRET_ACCESS_KEY": "bench
 import caption.app as app  # noqa: E402
 
 REPEAT = int(sys.argv[1]) if len(sys.argv) > 1 else 30
-EVENTS = REPO / "events"
-
-
-class Context:
-    function_name = "caption"
-    memory_limit_in_mb = 3008
-    invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:caption"
-    aws_request_id = "bench"
 
 
 def main() -> None:

@@ -66,7 +66,7 @@ def test_the_model_loads_once_at_import_never_per_request(monkeypatch, context):
     def refuse(*_, **__):
         raise AssertionError("the handler loaded a model during a request")
 
-    for module, name in ((loader, "load_model"), (runtime, "load_model"),
+    for module, name in ((loader, "load_model"), (runtime, "load_captioner"),
                          (loader, "open_graph"), (graphs, "open_session"),
                          (runtime, "load_service"), (runtime, "start_loading"),
                          (app, "start_loading")):
@@ -75,6 +75,34 @@ def test_the_model_loads_once_at_import_never_per_request(monkeypatch, context):
     for _ in range(2):
         assert app.handler(load_event("api-http-upload"), context)["statusCode"] == 200
     assert app.service is service
+
+
+def test_init_leaves_the_web_framework_to_the_first_api_event():
+    """INIT imports no FastAPI (S3, queue and Batch Operations events never need it); the
+    first API Gateway event makes the app, once, and answers it."""
+    import os
+    import subprocess
+    import sys
+
+    script = (
+        "import json, sys\n"
+        "import caption.app as app\n"
+        "from tests.conftest import load_event\n"
+        "at_init = 'fastapi' in sys.modules\n"
+        "class Context:\n"
+        "    function_name = 'caption'; memory_limit_in_mb = 3008; aws_request_id = 'test'\n"
+        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:caption'\n"
+        "status = app.handler(load_event('api-http-upload'), Context())['statusCode']\n"
+        "first = app.http_app()\n"
+        "app.handler(load_event('api-http-upload'), Context())\n"
+        "print(json.dumps([at_init, 'fastapi' in sys.modules, status,\n"
+        "                  app.http_app() is first]))\n")
+    result = subprocess.run([sys.executable, "-c", script], cwd=REPO, capture_output=True,
+                            text=True, timeout=120,
+                            env={**os.environ, "PYTHONPATH": f"{REPO / 'functions'}:{REPO}",
+                                 "POWERTOOLS_METRICS_DISABLED": "true"})
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert result.stdout.strip().splitlines()[-1] == "[false, true, 200, true]"
 
 
 def test_a_model_that_cannot_load_fails_the_init_with_the_reason(tmp_path):

@@ -2,32 +2,30 @@
 
 The model loads when this module is imported, in Lambda's init phase, and every invocation of
 the execution environment reuses it. Events are dispatched by shape: API Gateway (HTTP API 2.0,
-REST API 1.0) to the FastAPI app through Mangum; news of created S3 objects (S3's notification,
-its EventBridge event or an SNS message around either: direct, or through the upload queue) and
-S3 Batch Operations tasks to in-place captioning. Every invocation flushes its
-metrics and, when tracing is active, is one X-Ray segment.
+REST API 1.0) to the FastAPI app through Mangum, made on the first such event; news of created
+S3 objects (S3's notification, its EventBridge event or an SNS message around either: direct,
+or through the upload queue) and S3 Batch Operations tasks to in-place captioning. Every
+invocation flushes its metrics and, when tracing is active, is one X-Ray segment.
 """
 
 from __future__ import annotations
 
 import json
+import time
 from typing import Any
 
 from aws_lambda_powertools import Logger
 
-from caption.runtime import s3_client, start_loading
+from caption.runtime import announce_ready, s3_client, start_loading
 from caption.settings import Settings
 
 logger = Logger(service="caption")  # JSON logs; our modules' loggers are its children
 settings = Settings.from_env()
 # Opening the graphs and the warm-up run in ONNX Runtime without the GIL, so the model loads in
-# a thread while the web framework and the handlers' modules import below. Measured in the
-# image, 8 alternating runs of imports and load: median 389 ms against 436 ms loading first.
+# a thread while the handlers' modules import below. Measured in the image, 8 alternating runs
+# of imports and load: median 389 ms against 436 ms loading first.
 _loading = start_loading(settings)
 
-from mangum import Mangum  # noqa: E402
-
-from caption.api import create_app  # noqa: E402
 from caption.object_events import UnsupportedEvent, is_object_event  # noqa: E402
 from caption.s3_events import (  # noqa: E402
     handle_batch_operation,
@@ -45,6 +43,7 @@ from caption.telemetry import (  # noqa: E402
 )
 
 service, init_timings = _loading.result()  # the loading's own exception, if it failed
+announce_ready(service.model_id, init_timings)
 _s3 = None
 
 
@@ -63,8 +62,33 @@ def use_s3(client) -> None:
     _s3 = client
 
 
-api = create_app(lambda: service, settings, s3)
-_http = Mangum(api, lifespan="off")
+_http = None
+
+
+def http_app():
+    """The HTTPS API (FastAPI) behind its API Gateway adapter (Mangum), made on the first API
+    event, not at init: importing the web framework is the largest part of the imports (about
+    250 ms on 2 cores, FastAPI building its OpenAPI models), and the S3, queue and Batch
+    Operations events never need it. The first API request of an execution environment pays
+    it once (make bench: cold.first_api_request_ms)."""
+    global _http
+    if _http is None:
+        started = time.perf_counter()
+        from mangum import Mangum
+
+        from caption.api import create_app
+
+        _http = Mangum(create_app(lambda: service, settings, s3), lifespan="off")
+        logger.info("api ready", extra={"load_ms": round(1000 * (time.perf_counter() - started),
+                                                         1)})
+    return _http
+
+
+def __getattr__(name: str):
+    # `caption.app:api`, the ASGI app itself, for uvicorn (make run) and tests; made on first use.
+    if name == "api":
+        return http_app().app
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def is_api_gateway(event: dict) -> bool:
@@ -72,7 +96,7 @@ def is_api_gateway(event: dict) -> bool:
 
 
 def _api(event: dict, context: Any) -> dict:
-    response = _http(event, context)
+    response = http_app()(event, context)
     status = response.get("statusCode", 200)
     if status >= 400:
         record_api_error(status, _error_code(response))

@@ -212,6 +212,26 @@ def _dry_run(inputs: Iterator[str], args, settings: Settings, s3: _S3, out) -> i
     return 0
 
 
+class _NoProgress:
+    """The progress bar's calls, doing nothing: output that is not a terminal gets no bar, and
+    the one-image process does not import tqdm for it (about 20 ms)."""
+
+    def update(self, _count: int) -> None:
+        pass
+
+    def set_postfix(self, **_fields) -> None:
+        pass
+
+    def close(self) -> None:
+        pass
+
+
+def _progress_bar(total: int | None):
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="image", file=sys.stderr, smoothing=0.1)
+
+
 def run(argv: list[str] | None = None, out=sys.stdout) -> int:
     args = _parser().parse_args(argv)
     settings = Settings.from_env()
@@ -250,10 +270,7 @@ def run(argv: list[str] | None = None, out=sys.stdout) -> int:
         return 2
     writer = RecordWriter(args.output, append=args.resume) if args.output else None
     step = _write_metadata_batch if args.write_metadata else _caption_batch
-    from tqdm import tqdm
-
-    progress = tqdm(total=total, unit="image", disable=not show_progress, file=sys.stderr,
-                    smoothing=0.1)
+    progress = _progress_bar(total) if show_progress else _NoProgress()
     failures = 0
     try:
         for batch in _batches(inputs, BATCH):

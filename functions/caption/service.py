@@ -6,37 +6,16 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from caption.errors import CaptionError, bad_option
+from caption.errors import CaptionError
 from caption.images import DecodedImage, decode_image
 from caption.model.captioner import Caption, Captioner
 from caption.model.labels import Label
 from caption.model.objects import DetectedObject
-
-MAX_BEAM_SIZE = 10
-MAX_LENGTH_CAP = 50
-
-
-@dataclass(frozen=True)
-class CaptionOptions:
-    beam_size: int = 3
-    num_captions: int = 3
-    max_length: int = 20
-    guidance: bool = True  # steer captions to name what the classifier is confident of
-    object_threshold: float | None = None  # score an object needs to be listed; None: the model's
-
-    def validated(self) -> CaptionOptions:
-        threshold = self.object_threshold
-        if threshold is not None and (isinstance(threshold, bool)
-                                      or not isinstance(threshold, int | float)
-                                      or not 0.0 <= threshold <= 1.0):
-            raise bad_option("object_threshold must be a number between 0 and 1")  # NaN fails too
-        if not 1 <= self.beam_size <= MAX_BEAM_SIZE:
-            raise bad_option(f"beam_size must be between 1 and {MAX_BEAM_SIZE}")
-        if not 1 <= self.num_captions <= self.beam_size:
-            raise bad_option("num_captions must be between 1 and beam_size")
-        if not 1 <= self.max_length <= MAX_LENGTH_CAP:
-            raise bad_option(f"max_length must be between 1 and {MAX_LENGTH_CAP}")
-        return self
+from caption.options import (  # noqa: F401  (re-exported: the service's request vocabulary)
+    MAX_BEAM_SIZE,
+    MAX_LENGTH_CAP,
+    CaptionOptions,
+)
 
 
 @dataclass(frozen=True)

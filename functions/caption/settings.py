@@ -108,7 +108,7 @@ class Settings:
         """Refuse a configuration that could only fail later, one request at a time: the
         function's init fails with the reason instead (and the deployment shows it)."""
         from caption.errors import CaptionError
-        from caption.service import CaptionOptions  # the same bounds as a request's options
+        from caption.options import CaptionOptions  # the same bounds as a request's options
 
         problems = []
         try:
