@@ -4,7 +4,8 @@ CIDEr-D, "names the subject" (caption.metrics.subjects), and what the captions i
 CHAIR-s and CHAIR-i, invented scenes, broken sentences (caption.metrics.hallucination; a folder's
 objects.tsv, where there is one, adds its annotated objects to the ground truth, and scores the
 detector's objects against them: caption.metrics.presence), and, judged with word lists the
-search's rules do not use, sentence faults and invented places (caption.metrics.faults).
+search's rules do not use, sentence faults and invented places (caption.metrics.faults); and
+how often it calls a person the gender the references did not (caption.metrics.gender).
 CAPTION_OBJECTS=0 scores the same bundle without its detector.
 
     python -m caption.metrics.evaluate                      # Flickr8k val (../shared/flickr8k)
@@ -34,6 +35,7 @@ from tqdm import tqdm
 from caption.images import decode_image
 from caption.metrics.datasets import half_of, load_dataset, read_split
 from caption.metrics.faults import fault, faults
+from caption.metrics.gender import wrong_gender
 from caption.metrics.hallucination import broken, hallucination, read_objects
 from caption.metrics.presence import presence
 from caption.metrics.scoring import score_captions
@@ -84,6 +86,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics.update(names_subject(predictions, data.captions))
     metrics.update(hallucination(predictions, data.captions, objects))
     metrics.update(faults(predictions, data.captions))
+    metrics.update(wrong_gender(predictions, data.captions))
     metrics["beam_size"] = beam_size
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
