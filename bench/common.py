@@ -14,6 +14,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 EVENTS = REPO / "events"
+THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
 
 class Context:
@@ -23,7 +24,6 @@ class Context:
     memory_limit_in_mb = 3008
     invoked_function_arn = "arn:aws:lambda:us-east-1:123456789012:function:caption"
     aws_request_id = "bench"
-THREADS = int(os.environ.get("BENCH_THREADS", "2"))
 
 
 def percentiles(samples_s: list[float]) -> dict:

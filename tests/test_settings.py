@@ -87,11 +87,9 @@ def test_init_leaves_the_web_framework_to_the_first_api_event():
     script = (
         "import json, sys\n"
         "import caption.app as app\n"
+        "from bench.common import Context\n"
         "from tests.conftest import load_event\n"
         "at_init = 'fastapi' in sys.modules\n"
-        "class Context:\n"
-        "    function_name = 'caption'; memory_limit_in_mb = 3008; aws_request_id = 'test'\n"
-        "    invoked_function_arn = 'arn:aws:lambda:us-east-1:123456789012:function:caption'\n"
         "status = app.handler(load_event('api-http-upload'), Context())['statusCode']\n"
         "first = app.http_app()\n"
         "app.handler(load_event('api-http-upload'), Context())\n"

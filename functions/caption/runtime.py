@@ -76,6 +76,6 @@ def start_loading(settings: Settings) -> Future[tuple[CaptionService, dict]]:
     it raised. The caller announces it (announce_ready) once its logging is set up."""
     executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="model-loading")
     try:
-        return executor.submit(load_service, settings, True, False)
+        return executor.submit(load_service, settings, announce=False)
     finally:
         executor.shutdown(wait=False)  # the thread ends with the loading

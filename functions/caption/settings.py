@@ -7,6 +7,9 @@ import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from caption.errors import CaptionError
+from caption.options import CaptionOptions  # the same bounds as a request's options
+
 # Run from a checkout, the bundled model sits at <repo>/layers/model.
 _CHECKOUT_MODEL = Path(__file__).resolve().parents[2] / "layers" / "model"
 LAMBDA_MB_PER_VCPU = 1769  # Lambda gives one full vCPU per 1,769 MB of memory
@@ -107,9 +110,6 @@ class Settings:
     def validated(self) -> Settings:
         """Refuse a configuration that could only fail later, one request at a time: the
         function's init fails with the reason instead (and the deployment shows it)."""
-        from caption.errors import CaptionError
-        from caption.options import CaptionOptions  # the same bounds as a request's options
-
         problems = []
         try:
             CaptionOptions(self.beam_size, self.num_captions).validated()
