@@ -4,8 +4,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from botocore.exceptions import BotoCoreError, ClientError
-
 from caption.errors import CaptionError, malformed, too_large
 
 
@@ -26,6 +24,10 @@ class S3Location:
 
 def read_object(s3, location: S3Location, max_bytes: int) -> bytes:
     """The object's bytes, or a CaptionError with the status a caller of ours should see."""
+    # Imported here, where an S3 client already exists: the CLI captioning local files never
+    # loads botocore (about 20 ms of its start).
+    from botocore.exceptions import BotoCoreError, ClientError
+
     try:
         response = s3.get_object(Bucket=location.bucket, Key=location.key)
     except ClientError as exc:
