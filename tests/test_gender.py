@@ -25,4 +25,5 @@ def test_wrong_is_the_other_gender_only_and_neutral_is_never_wrong():
                    "c": "a woman is sitting on a bench", "w2": "a man and a woman run"}
     figures = wrong_gender(predictions, references)
     assert figures == {"wrong_gender": 33.3, "gender_judged": 3, "gender_neutral": 33.3,
-                       "female_called_male": 1, "male_called_female": 0}
+                       "both_genders": 1, "female_called_male": 1, "male_called_female": 0}
+

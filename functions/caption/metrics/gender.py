@@ -5,7 +5,9 @@ A photo has a gender where at least 3 of its references name one ("a woman", "tw
 none names only the other; photos of mixed groups ("a man and a woman") and of people the
 references leave ungendered are left out. A caption is wrong where it names only the other
 gender, and neutral where it names none ("a person", "a child", "two people"): a neutral word
-is never wrong, only less specific.
+is never wrong, only less specific. A caption naming both ("a man and a woman" for one woman) is
+not counted wrong but counted apart, as `both_genders`: a decoder taught to avoid the wrong
+word can learn to hedge.
 """
 
 from __future__ import annotations
@@ -37,8 +39,9 @@ def photo_gender(references: list[str]) -> str | None:
 
 def wrong_gender(predictions: dict[str, str], references: dict[str, list[str]]) -> dict:
     """Over the photos whose references agree on a gender: the share (%) of best captions that
-    name only the other one, each direction's count, and the share that names none."""
-    judged = neutral = 0
+    name only the other one, each direction's count, the share that names none, and the count
+    that names both."""
+    judged = neutral = both = 0
     wrong = {"female_called_male": 0, "male_called_female": 0}
     for image, caption in predictions.items():
         truth = photo_gender(references[image])
@@ -47,12 +50,13 @@ def wrong_gender(predictions: dict[str, str], references: dict[str, list[str]]) 
         judged += 1
         said = genders_named(caption)
         neutral += not said
+        both += len(said) == 2
         if truth == "female" and said == {"male"}:
             wrong["female_called_male"] += 1
         elif truth == "male" and said == {"female"}:
             wrong["male_called_female"] += 1
     return {"wrong_gender": _share(sum(wrong.values()), judged), "gender_judged": judged,
-            "gender_neutral": _share(neutral, judged), **wrong}
+            "gender_neutral": _share(neutral, judged), "both_genders": both, **wrong}
 
 
 def _share(count: int, judged: int) -> float | None:

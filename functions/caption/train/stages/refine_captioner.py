@@ -15,6 +15,10 @@ out), rewarded for naming what the detector found and not what it did not
 (caption.train.stages.concept_reward). The last CHECK_PHOTOS of them are kept out and
 captioned at each val check, so the history shows how the captions agree with the bags.
 
+`--wrong-gender-penalty`, `--invented-class-penalty` and `--invented-place-penalty` take off a
+Flickr8k sample's CIDEr-D for what its references do not say (caption.train.stages.truth_reward;
+0 by default: docs/development.md has the runs that measured them).
+
     python -m caption.train.stages.refine_captioner --checkpoint RUN/best.pt \
         --evidence EVIDENCE --out RUN/refined.pt [--everyday-every 3]
 """

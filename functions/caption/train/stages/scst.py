@@ -23,12 +23,14 @@ import numpy as np
 import torch
 
 from caption.metrics.cider import CiderD
+from caption.metrics.gender import wrong_gender
 from caption.metrics.scoring import score_captions
 from caption.model.vocabulary import Vocabulary
 from caption.text import tokenize
 from caption.train.networks.attention_decoder import AttentionDecoder
 from caption.train.networks.concept_decoder import BagBatch, start_input
 from caption.train.stages.trainer import optimise, val_predictions
+from caption.train.stages.truth_reward import TruthfulCider, TruthPenalties
 
 
 @dataclass
@@ -49,6 +51,11 @@ class ScstConfig:
     val_limit: int | None = None
     # With uncaptioned everyday photos (EverydayPhotos): every Nth batch is theirs (0: none).
     everyday_every: int = 0
+    # Taken off a Flickr8k sample's CIDEr-D where it names what its references do not: the
+    # other gender, a COCO class, a place (caption.train.stages.truth_reward; 0: not charged).
+    wrong_gender_penalty: float = 0.0
+    invented_class_penalty: float = 0.0
+    invented_place_penalty: float = 0.0
     seed: int = 0
 
 
@@ -163,6 +170,10 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
     decoder.to(device)
     cider = CiderD({n: [tokenize(c) for c in train_captions[n]] for n in train_names})
+    penalties = TruthPenalties(config.wrong_gender_penalty, config.invented_class_penalty,
+                               config.invented_place_penalty)
+    captioned_reward = (TruthfulCider(cider, {n: train_captions[n] for n in train_names},
+                                      penalties) if penalties else cider)
     optimizer = torch.optim.Adam(decoder.parameters(), lr=config.learning_rate)
     # Dropout stays off: the policy improved here is exactly the one beam search runs.
     decoder.eval()
@@ -171,8 +182,10 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     mixing = everyday is not None and config.everyday_every > 0
 
     def evaluate(step: int, epoch: float, reward: float | None, **rewards: float) -> dict:
-        metrics = score_captions(val_predictions(decoder, val_features, checked, vocab, 3),
-                                 {n: val_captions[n] for n in checked})
+        predictions = val_predictions(decoder, val_features, checked, vocab, 3)
+        references = {n: val_captions[n] for n in checked}
+        metrics = {**score_captions(predictions, references),
+                   "wrong_gender": wrong_gender(predictions, references)["wrong_gender"]}
         if mixing:
             metrics["everyday"] = everyday.check(val_predictions(
                 decoder, everyday.check_features, everyday.check_names, vocab, 3))
@@ -188,7 +201,7 @@ def self_critical(decoder: AttentionDecoder, vocab: Vocabulary,
     checkpoints: list[tuple[float, dict]] = []  # (selection score, weights) of every check
     batches_per_epoch = math.ceil(len(train_names) / config.images_per_batch)
     total_batches = int(config.epochs * batches_per_epoch)
-    sources = [(train_features, train_names, cider,
+    sources = [(train_features, train_names, captioned_reward,
                 _Shuffled(len(train_names), config.images_per_batch, rng))]
     if mixing:
         if config.everyday_every < 2:
