@@ -26,4 +26,3 @@ def test_wrong_is_the_other_gender_only_and_neutral_is_never_wrong():
     figures = wrong_gender(predictions, references)
     assert figures == {"wrong_gender": 33.3, "gender_judged": 3, "gender_neutral": 33.3,
                        "both_genders": 1, "female_called_male": 1, "male_called_female": 0}
-

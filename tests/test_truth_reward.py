@@ -6,11 +6,8 @@ from __future__ import annotations
 from caption.metrics.cider import CiderD
 from caption.text import tokenize
 from caption.train.stages.truth_reward import TruthfulCider, TruthPenalties
+from tests.test_gender import COUPLE, WOMAN
 
-WOMAN = ["A woman runs on the beach .", "A lady jogging by the sea", "a woman in a red top runs",
-         "Someone running on sand .", "She runs along the water ."]
-COUPLE = ["a man and a woman sit", "A couple on a bench", "a woman sits", "a man sits",
-          "two people on a bench"]
 REFERENCES = {"w": WOMAN, "c": COUPLE}
 
 

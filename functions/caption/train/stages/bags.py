@@ -97,7 +97,7 @@ def aligned_bag(bag: Bag, named: set[str], errors: DetectorErrors, rng: random.R
 
 
 def align_bags(bags: list[Bag], captions: list[list[str]], errors: DetectorErrors,
-                 rng: random.Random) -> list[Bag]:
+               rng: random.Random) -> list[Bag]:
     """Each photo's bag aligned (aligned_bag) with the classes any of its captions name."""
     return [aligned_bag(bag, set().union(*map(barred_classes_named, texts)), errors, rng)
             for bag, texts in zip(bags, captions, strict=True)]

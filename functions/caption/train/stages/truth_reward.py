@@ -83,9 +83,6 @@ class TruthfulCider:
         self.cider, self.penalties = cider, penalties
         self.described = {image: _Described.of(texts) for image, texts in references.items()}
 
-    def __contains__(self, image: str) -> bool:
-        return image in self.cider
-
     def scores(self, pairs: Iterable[tuple[str, Sequence[str]]]) -> list[float]:
         out = []
         for image, words in pairs:
