@@ -347,6 +347,11 @@ def tuning_table(detector: dict) -> str:
                           "python -m caption.train.stages.tune_objects --write", OBJECT_COLUMNS)
 
 
+def _share(value: float | None) -> str:
+    """A share in percent, or a dash where the figures predate it."""
+    return "–" if value is None else f"{value:.1f} %"
+
+
 def ablations_table(metrics: dict) -> str:
     """Each of the one captioner's rules off alone (metrics.rule_ablations, written by
     `python -m caption.metrics.ablations --write`)."""
@@ -356,15 +361,16 @@ def ablations_table(metrics: dict) -> str:
     lines = ["By `python -m caption.metrics.ablations --write` (guidance on, beam 3):", "",
              "| variant | coco-dev CIDEr-D | names the subject | CHAIR-s | sentence faults | "
              "invented places | captions changed | val BLEU-4 | CIDEr-D | CHAIR-s | "
-             "sentence faults | captions changed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "sentence faults | wrong gender | captions changed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         dev, val = row["coco_dev"], row["val"]
         lines.append(f"| {name} | {dev['cider_d']:.2f} | {dev['names_subject']:.1f} % | "
                      f"{dev['chair_s']:.1f} % | {dev['sentence_faults']:.1f} % | "
                      f"{dev['invented_places']:.1f} % | {dev.get('changed_captions', '')} | "
                      f"{val['bleu4']:.2f} | {val['cider_d']:.2f} | {val['chair_s']:.1f} % | "
-                     f"{val['sentence_faults']:.1f} % | {val.get('changed_captions', '')} |")
+                     f"{val['sentence_faults']:.1f} % | {_share(val.get('wrong_gender'))} | "
+                     f"{val.get('changed_captions', '')} |")
     return "\n".join(lines)
 
 

@@ -47,7 +47,7 @@ class ScriptedDecoder:
     def start(self, features) -> Histories:
         return Histories(((),))
 
-    def log_probs(self, history: tuple[int, ...]) -> np.ndarray:
+    def scripted_log_probs(self, history: tuple[int, ...]) -> np.ndarray:
         wanted = self.script(history)
         rest = (1.0 - sum(wanted.values())) / (len(VOCAB) - len(wanted))
         probabilities = np.full(len(VOCAB), rest)
@@ -61,7 +61,7 @@ class ScriptedDecoder:
         histories = [h if token == VOCAB.start else (*h, token)
                      for h, token in zip(state.rows, tokens, strict=True)]
         words = constraints.first_words if first else constraints.words
-        scores = np.stack([self.log_probs(h) for h in histories]) + words
+        scores = np.stack([self.scripted_log_probs(h) for h in histories]) + words
         scores += np.asarray(sums)[:, None]
         if row_bias is not None:
             scores = scores + row_bias

@@ -3,7 +3,8 @@
 Prints, for one photo and the bundle as it serves: what the photo shows (the classifier's
 nouns, the detector's objects, grounding's concepts), what the decoder starts from (the
 photo's regions, and the detector's bag where it reads one) and the noun it is guided to name,
-the captions, and for each WORD every
+the captions (and, where a caption names a gender or a colour, whether the decoder was sure
+enough of it to keep it: caption.model.sure_words), and for each WORD every
 rule that barred it, with the evidence that fell short ("absent: dog: grounding's evidence
 0.004 < 0.3"), at any point of a caption, and, for the rules that look at the words before, at
 each point of the captions returned ("after 'a red': whole sentence: no colour twice within 4
@@ -36,8 +37,9 @@ def explain(model, data: bytes, words: list[str], guidance: bool = True, beam_si
     decoding = model.decoding
     evidence = decoding.evidence(encoded.regions, probabilities, detections, guidance, 5)
     plan = decoding.plan(evidence, encoded.regions, guidance, max_length)
-    found = plan.search(beam_size, 3, max_length)
-    captions = [plan.render(h.tokens) for h in found]
+    searched = plan.captions(beam_size, 3, max_length)
+    found = searched.found[:len(searched.checked) or 3]  # the captions read, as written
+    captions = [plan.render(h.tokens) for h in searched.said]
     vocabulary = plan.vocabulary
     why = {}
     for word in words:
@@ -61,6 +63,10 @@ def explain(model, data: bytes, words: list[str], guidance: bool = True, beam_si
         "bag": [f"{slot.concept} ({slot.count}) {round(slot.score, 3)}" for slot in evidence.bag],
         "guided_by": plan.guided_by,
         "captions": captions,
+        # Per caption the search wrote, what the decoder was sure of: its gender, its colours.
+        "sure_words": {plan.render(h.tokens): checked.reasons()
+                       for h, checked in zip(found, searched.checked, strict=True)
+                       if checked.reasons()},
         "labels": [f"{label.name} ({label.noun}) {label.score}" for label in evidence.labels],
         "objects": {name: round(score, 3) for name, score in (evidence.best or {}).items()
                     if name in evidence.present},

@@ -18,7 +18,8 @@ from caption.runtime import load_captioner
 from caption.settings import Settings
 
 COCO_DEV = Path("../shared/coco-dev")
-FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "sentence_faults", "invented_places")
+FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "sentence_faults", "invented_places",
+           "wrong_gender")
 
 
 def _without_bag_words(decoding) -> None:
@@ -41,13 +42,23 @@ def _things_unvouched(decoding) -> None:
     decoding.config = dataclasses.replace(decoding.config, things_vouched=False)
 
 
+def _genders_as_written(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, gender_odds=None)
+
+
+def _colours_as_written(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, colour_min_share=None)
+
+
 # Each variant: what it turns off, and how (on the captioner's Decoding).
 VARIANTS = {"as served": None,
             "a COCO class the detector did not find may be named": _without_bag_words,
             "places need no vouching object": _places_unguarded,
             "words for the photo itself allowed": _photo_words_allowed,
             "a thing or place may be named twice": _things_twice_allowed,
-            "a plate needs nothing to eat beside it": _things_unvouched}
+            "a plate needs nothing to eat beside it": _things_unvouched,
+            "a gender however unsure the decoder, or both": _genders_as_written,
+            "a colour however unsure the decoder": _colours_as_written}
 
 
 def score(model, coco_dev: Path, flickr: Path) -> tuple[dict, dict[str, dict[str, str]]]:

@@ -12,19 +12,22 @@ CAPTION_OBJECTS=0 scores the same bundle without its detector.
     python -m caption.metrics.evaluate --data ../shared/coco-dev    # images/ + captions.tsv
     python -m caption.metrics.evaluate --data ../shared/coco-dev --guidance both
     python -m caption.metrics.evaluate --photos DIR --names FILE    # photos without captions
+    python -m caption.metrics.evaluate --set colour_min_share=null  # one decoding setting changed
 
 Photos without captions (`--photos`: the uncaptioned COCO photos the one captioner held out of
 training, say) are judged on what needs no reference: the share of captions with a sentence
 fault, and broken sentences.
 
 Runs the full inference path (file -> decode -> preprocess -> encoder -> search), images encoded
-in batches, not the training feature cache. `--write NAME` stores the figures in the bundle's
-model.json under metrics.NAME.
+in batches, not the training feature cache. Each set's figures come with its two halves (coco-dev
+by id, others alternately): choices are tuned on "a" and checked on "b". `--write NAME` stores
+the figures in the bundle's model.json under metrics.NAME.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 import time
 from collections.abc import Iterator
@@ -42,6 +45,7 @@ from caption.metrics.scoring import score_captions
 from caption.metrics.subjects import names_subject
 from caption.model.bundle import CONFIG_FILE, read_config, write_config
 from caption.model.captioner import Captioner, Description
+from caption.model.decoding import DecodingConfig
 from caption.runtime import load_captioner
 from caption.settings import Settings
 
@@ -96,25 +100,28 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     if objects is not None and model.detector is not None:
         metrics["detector_presence"] = {"threshold": model.detector.score_threshold,
                                         **presence(listed, objects)}
-    if objects is not None:
-        metrics["halves"] = halves(predictions, data.captions, objects)
+    metrics["halves"] = halves(predictions, data.captions, objects)
     return metrics, predictions
 
 
 def halves(predictions: dict[str, str], references: dict[str, list[str]],
-           objects: dict[str, set[str]]) -> dict[str, dict]:
-    """The headline figures on each half of a set whose photos are numbered (coco-dev): "a",
-    the half choices are tuned on, and "b", the half that only reports."""
+           objects: dict[str, set[str]] | None) -> dict[str, dict]:
+    """The headline figures on each half of a set: "a", the half choices are tuned on, and
+    "b", the half that only reports. A set whose photos are numbered (coco-dev) is halved by
+    id (caption.metrics.datasets.half_of); any other (Flickr8k val) alternately, in its
+    split's order."""
+    names = list(predictions)
+    by_order = {name: "ab"[i % 2] for i, name in enumerate(names)}
     out = {}
     for half in ("a", "b"):
-        picked = {n: c for n, c in predictions.items() if half_of(n) == half}
+        picked = {n: predictions[n] for n in names if (half_of(n) or by_order[n]) == half}
         if not picked:
             continue
         refs = {n: references[n] for n in picked}
         figures = {**score_captions(picked, refs), **names_subject(picked, refs),
-                   **hallucination(picked, refs, objects)}
-        out[half] = {key: figures[key] for key in ("images", "cider_d", "names_subject",
-                                                   "chair_s")}
+                   **hallucination(picked, refs, objects), **wrong_gender(picked, refs)}
+        out[half] = {key: figures[key] for key in ("images", "bleu4", "cider_d",
+                                                   "names_subject", "chair_s", "wrong_gender")}
     return out
 
 
@@ -134,6 +141,18 @@ def evaluate_unreferenced(model: Captioner, images: Path, names: list[str],
             "broken_sentences": len(broken_ones),
             "faulty_examples": dict(list(faulty.items())[:8]),
             "beam_size": beam_size, "guidance": guidance}, predictions
+
+
+def decoding_setting(text: str) -> tuple[str, object]:
+    """`name=value` -> (name, the value as JSON), for a DecodingConfig field."""
+    name, _, value = text.partition("=")
+    known = {f.name for f in dataclasses.fields(DecodingConfig)} - {"origins"}
+    if name not in known:
+        raise argparse.ArgumentTypeError(f"not a decoding setting: {name!r}")
+    try:
+        return name, json.loads(value)
+    except json.JSONDecodeError as exc:
+        raise argparse.ArgumentTypeError(f"{name}: not a JSON value: {value!r}") from exc
 
 
 def main(argv: list[str] | None = None) -> None:
@@ -158,6 +177,11 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--limit", type=int, default=None)
     parser.add_argument("--predictions", type=Path, default=None,
                         help="also write image -> caption JSON here")
+    parser.add_argument("--set", metavar="SETTING=VALUE", action="append", default=[],
+                        type=decoding_setting,
+                        help="score with one decoding setting changed (caption.model.decoding."
+                             "DecodingConfig, the value as JSON; null turns a check off), "
+                             "e.g. --set colour_min_share=0.5; with --write, refused")
     parser.add_argument("--write", metavar="NAME", default=None,
                         help="store the metrics in the bundle's model.json under metrics.NAME "
                              "(with --guidance both: NAME and NAME_unguided)")
@@ -172,6 +196,10 @@ def main(argv: list[str] | None = None) -> None:
     # measures the float32 encoder's captions).
     settings = Settings.from_env()
     model = load_captioner(settings, args.model)
+    if args.set and args.write:
+        parser.error("--set measures a variant; --write stores what the bundle serves")
+    if args.set:
+        model.decoding.config = dataclasses.replace(model.decoding.config, **dict(args.set))
     modes = {"on": [True], "off": [False], "both": [True, False]}[args.guidance]
     results = {}
     names = None

@@ -12,12 +12,13 @@ word can learn to hedge.
 
 from __future__ import annotations
 
+from caption.model.words import FEMALE_WORDS, MALE_WORDS
 from caption.text import normalize
 
-MALE = frozenset("man men boy boys guy guys gentleman gentlemen he his him male father son "
-                 "brother husband".split())
-FEMALE = frozenset("woman women girl girls lady ladies she her female mother daughter sister "
-                   "wife".split())
+# The same words as the decoding's gender check (caption.model.sure_gender): which words name a
+# gender is not a judgement the rule could bias; whether the gender is right comes from the
+# references.
+MALE, FEMALE = MALE_WORDS, FEMALE_WORDS
 AGREEING_REFERENCES = 3
 
 

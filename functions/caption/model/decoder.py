@@ -66,6 +66,8 @@ class OnnxDecoder:
         if missing:
             raise ValueError(f"the step graph lacks the inputs {', '.join(missing)}")
         self._no_row_bias: dict[tuple[int, int], np.ndarray] = {}  # by (rows, vocabulary)
+        # log_probs' constraints: every word allowed, nothing ended.
+        self._free = Constraints.build(step_session.get_outputs()[0].shape[1], (), end=None)
 
     def start(self, features: np.ndarray | dict[str, np.ndarray]) -> DecoderState:
         """features: the encoder's regions (1, R, C), or for a decoder that reads a bag
@@ -86,9 +88,9 @@ class OnnxDecoder:
     def log_probs(self, tokens: list[int], state: DecoderState
                   ) -> tuple[np.ndarray, DecoderState]:
         """The next word's log-probabilities per row, unconstrained: what the searches rank
-        (they call rank; this is for comparing the graph with the network it came from)."""
-        size = self.step_session.get_outputs()[0].shape[1]
-        free = Constraints.build(size, (), end=None)
+        (they call rank). For comparing the graph with the network it came from, and for the
+        gender check (caption.model.sure_gender), which reads them along a caption."""
+        free = self._free
         rows = len(tokens)
         log_probs, h, c = self._run(["log_probs"], tokens, state, [0.0] * rows, [0] * rows,
                                     None, free, free.words, 1)

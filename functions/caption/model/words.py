@@ -135,6 +135,23 @@ THINGS_NAMED_ONCE = frozenset("plate plates desk counter shelf floor".split())
 # everyday scene, it would crowd out the thing on it).
 NOT_GUIDING_OBJECTS = frozenset({"person", "dining table"})
 
+# --- Gender ----------------------------------------------------------------------------------
+# The words that name a person's gender (as caption.metrics.gender judges them), and what a
+# caption says instead where the decoder is unsure of the gender (caption.model.sure_gender).
+MALE_WORDS = frozenset("man men boy boys guy guys gentleman gentlemen he his him male father son "
+                       "brother husband".split())
+FEMALE_WORDS = frozenset("woman women girl girls lady ladies she her female mother daughter "
+                         "sister wife".split())
+GENDER_NEUTRAL = {**dict.fromkeys(("man", "woman", "guy", "lady", "gentleman"), "person"),
+                  **dict.fromkeys(("men", "women", "guys", "ladies", "gentlemen"), "people"),
+                  **dict.fromkeys(("boy", "girl"), "child"),
+                  **dict.fromkeys(("boys", "girls"), "children"),
+                  **dict.fromkeys(("his", "her"), "their")}
+# "a man and a woman" said without genders.
+PERSON_ARTICLES = frozenset({"a"})
+HEDGE_NEUTRAL = ("two", "people")
+ANOTHER = "another"  # a second "a person": "a person standing in front of another"
+
 # --- Grammar -------------------------------------------------------------------------------
 _IRREGULAR_PLURALS = {"mouse": "mice", "sheep": "sheep", "fish": "fish", "deer": "deer",
                       "person": "people", "child": "children", "man": "men", "woman": "women",
