@@ -268,15 +268,16 @@ class Plan:
         with the words the decoder was unsure of said as caption.model.sure_words says."""
         # Twice as many as asked: a caption said without a word may be one already found.
         asked = 2 * num_captions if self.sure is not None else num_captions
+        start = self.decoder.start(self.features)  # one start for every search and check
         found = search(self.decoder, self.features, self.vocabulary, self.rules, beam_size,
-                       asked, max_length)
+                       asked, max_length, start)
         fallback = self.rules.without_prefix(WHOLE_SENTENCE)
         if not found and fallback is not self.rules:
             found = search(self.decoder, self.features, self.vocabulary, fallback, beam_size,
-                           asked, max_length)
+                           asked, max_length, start)
         if self.sure is None:
             return Searched(found, [], found[:num_captions])
-        said, checked = self.sure.said(self.decoder, self.features, found, num_captions)
+        said, checked = self.sure.said(self.decoder, start, found, num_captions)
         return Searched(found, checked, said)
 
     def render(self, tokens: tuple[int, ...]) -> str:

@@ -84,13 +84,15 @@ def constraints_of(rules: Rules, vocab: Vocabulary) -> Constraints:
 
 
 def search(decoder: Decoder, features, vocab: Vocabulary, rules: Rules, beam_size: int = 3,
-           num_captions: int = 3, max_length: int = 20) -> list[Hypothesis]:
+           num_captions: int = 3, max_length: int = 20, start=None) -> list[Hypothesis]:
     """features: (1, R, F) for one image (or what the decoder's start takes). Returns up to
     `num_captions` captions that keep `rules`, best first: with a required word, those that
-    contain it, or where none could be formed within `max_length`, the best without it."""
+    contain it, or where none could be formed within `max_length`, the best without it.
+    start: decoder.start(features), where the caller has it already (states are not changed
+    by a search, so one serves several)."""
     constraints = constraints_of(rules, vocab)
     row_rules = rules.row_rules
-    state = decoder.start(features)
+    state = decoder.start(features) if start is None else start
     size = len(vocab)
     last = constraints.banks.shape[0] - 1
     tokens, sums, banks_of_rows = [vocab.start], [0.0], [0]

@@ -35,23 +35,22 @@ class SureWords:
     gender: GenderCheck | None = None
     colour: ColourCheck | None = None
 
-    def said(self, decoder, features, found: list[Hypothesis], limit: int
+    def said(self, decoder, start, found: list[Hypothesis], limit: int
              ) -> tuple[list[Hypothesis], list[Checked]]:
         """Up to `limit` distinct captions from the search's, best first, each as the checks
-        say it; and what they found in each caption of `found` they read. A decoder that
+        say it; and what they found in each caption of `found` they read. start: the
+        decoder's state for the photo (decoder.start), as the search began from it. A decoder that
         cannot give its next-word probabilities (a test's scripted one) keeps its captions."""
         if not found or not hasattr(decoder, "log_probs"):
             return found[:limit], []
-        start_state = decoder.start(features)
+        reader = CaptionReader(decoder, start, self.start_token)
         said: dict[tuple[int, ...], Hypothesis] = {}
         checked: list[Checked] = []
         for hypothesis in found:
             if len(said) == limit:
                 break
             tokens = hypothesis.tokens
-            positions = self._positions(tokens)
-            probabilities = probabilities_at(decoder, start_state, self.start_token, tokens,
-                                             positions)
+            probabilities = {i: reader.next_word(tokens[:i]) for i in self._positions(tokens)}
             found_here = Checked(
                 self.gender.judge(tokens, probabilities) if self.gender else None,
                 self.colour.judge(tokens, probabilities) if self.colour else [])
@@ -74,18 +73,26 @@ class SureWords:
         return positions
 
 
-def probabilities_at(decoder, start_state, start_token: int, tokens: tuple[int, ...],
-                     positions: set[int]) -> dict[int, np.ndarray]:
-    """The decoder's next-word probabilities (float64) before each of `positions` of a
-    caption, given the caption's own words before it: one step per word up to the last
-    position, from the photo's start state."""
-    out: dict[int, np.ndarray] = {}
-    if not positions:
-        return out
-    state, previous = start_state, start_token
-    for index in range(max(positions) + 1):
-        log_probs, state = decoder.log_probs([previous], state)
-        if index in positions:
-            out[index] = np.exp(log_probs[0].astype(np.float64))
-        previous = tokens[index]
-    return out
+class CaptionReader:
+    """The decoder's next-word probabilities along one photo's captions, given each caption's
+    own words: one decoder step per word, and each prefix read once, because a search's
+    captions share their first words ("a man in a red shirt is ...")."""
+
+    def __init__(self, decoder, start, start_token: int):
+        self.decoder, self.start, self.start_token = decoder, start, start_token
+        # Per prefix: the probabilities (float64) of the word after it, and the decoder's
+        # state once it has read <start> and the prefix.
+        self._read: dict[tuple[int, ...], tuple[np.ndarray, object]] = {}
+
+    def next_word(self, prefix: tuple[int, ...]) -> np.ndarray:
+        return self._after(prefix)[0]
+
+    def _after(self, prefix: tuple[int, ...]) -> tuple[np.ndarray, object]:
+        if prefix not in self._read:
+            if prefix:
+                state, word = self._after(prefix[:-1])[1], prefix[-1]
+            else:
+                state, word = self.start, self.start_token
+            log_probs, after = self.decoder.log_probs([word], state)
+            self._read[prefix] = (np.exp(log_probs[0].astype(np.float64)), after)
+        return self._read[prefix]
