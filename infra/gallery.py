@@ -361,8 +361,8 @@ def ablations_table(metrics: dict) -> str:
     lines = ["By `python -m caption.metrics.ablations --write` (guidance on, beam 3):", "",
              "| variant | coco-dev CIDEr-D | names the subject | CHAIR-s | sentence faults | "
              "invented places | captions changed | val BLEU-4 | CIDEr-D | CHAIR-s | "
-             "sentence faults | wrong gender | captions changed |",
-             "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+             "sentence faults | wrong gender | wrong age | captions changed |",
+             "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for name, row in rows.items():
         dev, val = row["coco_dev"], row["val"]
         lines.append(f"| {name} | {dev['cider_d']:.2f} | {dev['names_subject']:.1f} % | "
@@ -370,7 +370,7 @@ def ablations_table(metrics: dict) -> str:
                      f"{dev['invented_places']:.1f} % | {dev.get('changed_captions', '')} | "
                      f"{val['bleu4']:.2f} | {val['cider_d']:.2f} | {val['chair_s']:.1f} % | "
                      f"{val['sentence_faults']:.1f} % | {_share(val.get('wrong_gender'))} | "
-                     f"{val.get('changed_captions', '')} |")
+                     f"{_share(val.get('wrong_age'))} | {val.get('changed_captions', '')} |")
     return "\n".join(lines)
 
 

@@ -7,7 +7,6 @@ from __future__ import annotations
 import dataclasses
 from io import BytesIO
 
-import numpy as np
 import pytest
 from PIL import Image
 
@@ -16,6 +15,7 @@ from caption.model.sure_colour import ColourCheck
 from caption.model.sure_words import SureWords
 from caption.model.vocabulary import SPECIALS, Vocabulary
 from caption.model.words import COLOURS
+from tests.table_decoder import TableDecoder
 
 WORDS = ("a an and in is on with man dog dogs cat shirt fire hydrant orange black white red "
          "brown sitting water").split()
@@ -43,21 +43,9 @@ def test_a_run_of_colours_is_judged_where_it_describes_a_noun_named_once():
     assert runs("a black dog and a white dog") == []
 
 
-class ColourDecoder:
-    """After "a": the colours' probabilities from a table; elsewhere any word."""
-
-    def __init__(self, after_a: dict[str, float]):
-        self.after_a = after_a
-
-    def start(self, features):
-        return None
-
-    def log_probs(self, words, state):
-        probabilities = np.full(len(VOCAB), 0.01)
-        if words[0] == VOCAB.ids["a"]:
-            for word, p in self.after_a.items():
-                probabilities[VOCAB.ids[word]] = p
-        return np.log(probabilities)[None], state
+def colour_decoder(after_a: dict[str, float]) -> TableDecoder:
+    """After "a": the colours' probabilities from a table; every other word 0.01."""
+    return TableDecoder(VOCAB, after_a, elsewhere=0.01)
 
 
 def said(decoder, text: str, min_share: float) -> tuple[str, list[str]]:
@@ -69,7 +57,7 @@ def said(decoder, text: str, min_share: float) -> tuple[str, list[str]]:
 def test_a_colour_the_decoder_gave_too_little_of_its_colour_probability_is_left_out():
     # After "a": red 0.3 of red + black + white + brown + orange (0.3 + 0.3 + 0.2 + 0.1 + 0.1),
     # each other colour 0.01 of the rest: red's share is 0.3 / 1.07.
-    decoder = ColourDecoder({"red": 0.3, "black": 0.3, "white": 0.2, "brown": 0.1,
+    decoder = colour_decoder({"red": 0.3, "black": 0.3, "white": 0.2, "brown": 0.1,
                              "orange": 0.1})
     share = 0.3 / (1.0 + 0.01 * (len(COLOURS & set(WORDS)) - 5))
     sure = SureWords(VOCAB.start, colour=ColourCheck(VOCAB, 0.4))
@@ -84,7 +72,7 @@ def test_a_colour_the_decoder_gave_too_little_of_its_colour_probability_is_left_
 
 
 def test_the_article_agrees_with_the_word_after_a_colour_left_out():
-    decoder = ColourDecoder({"orange": 0.2, "white": 0.5, "black": 0.3})
+    decoder = colour_decoder({"orange": 0.2, "white": 0.5, "black": 0.3})
     assert said(decoder, "an orange cat is sitting with a man", 0.4)[0] == (
         "a cat is sitting with a man")
     assert said(decoder, "a black and white dog is sitting in water", 0.4)[0] == (

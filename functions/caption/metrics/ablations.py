@@ -19,7 +19,7 @@ from caption.settings import Settings
 
 COCO_DEV = Path("../shared/coco-dev")
 FIGURES = ("bleu4", "cider_d", "names_subject", "chair_s", "sentence_faults", "invented_places",
-           "wrong_gender")
+           "wrong_gender", "wrong_age")
 
 
 def _without_bag_words(decoding) -> None:
@@ -42,8 +42,8 @@ def _things_unvouched(decoding) -> None:
     decoding.config = dataclasses.replace(decoding.config, things_vouched=False)
 
 
-def _genders_as_written(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, gender_odds=None)
+def _persons_as_written(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, person_odds=None)
 
 
 def _colours_as_written(decoding) -> None:
@@ -57,7 +57,7 @@ VARIANTS = {"as served": None,
             "words for the photo itself allowed": _photo_words_allowed,
             "a thing or place may be named twice": _things_twice_allowed,
             "a plate needs nothing to eat beside it": _things_unvouched,
-            "a gender however unsure the decoder, or both": _genders_as_written,
+            "a gender or age however unsure the decoder, or both genders": _persons_as_written,
             "a colour however unsure the decoder": _colours_as_written}
 
 

@@ -5,7 +5,8 @@ CHAIR-s and CHAIR-i, invented scenes, broken sentences (caption.metrics.hallucin
 objects.tsv, where there is one, adds its annotated objects to the ground truth, and scores the
 detector's objects against them: caption.metrics.presence), and, judged with word lists the
 search's rules do not use, sentence faults and invented places (caption.metrics.faults); and
-how often it calls a person the gender the references did not (caption.metrics.gender).
+how often it calls a person the gender or the age the references did not (caption.metrics.gender,
+caption.metrics.age).
 CAPTION_OBJECTS=0 scores the same bundle without its detector.
 
     python -m caption.metrics.evaluate                      # Flickr8k val (../shared/flickr8k)
@@ -36,6 +37,7 @@ from pathlib import Path
 from tqdm import tqdm
 
 from caption.images import decode_image
+from caption.metrics.age import wrong_age
 from caption.metrics.datasets import half_of, load_dataset, read_split
 from caption.metrics.faults import fault, faults
 from caption.metrics.gender import wrong_gender
@@ -91,6 +93,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics.update(hallucination(predictions, data.captions, objects))
     metrics.update(faults(predictions, data.captions))
     metrics.update(wrong_gender(predictions, data.captions))
+    metrics.update(wrong_age(predictions, data.captions))
     metrics["beam_size"] = beam_size
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
@@ -119,9 +122,11 @@ def halves(predictions: dict[str, str], references: dict[str, list[str]],
             continue
         refs = {n: references[n] for n in picked}
         figures = {**score_captions(picked, refs), **names_subject(picked, refs),
-                   **hallucination(picked, refs, objects), **wrong_gender(picked, refs)}
+                   **hallucination(picked, refs, objects), **wrong_gender(picked, refs),
+                   **wrong_age(picked, refs)}
         out[half] = {key: figures[key] for key in ("images", "bleu4", "cider_d",
-                                                   "names_subject", "chair_s", "wrong_gender")}
+                                                   "names_subject", "chair_s", "wrong_gender",
+                                                   "wrong_age")}
     return out
 
 

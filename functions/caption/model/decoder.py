@@ -89,7 +89,7 @@ class OnnxDecoder:
                   ) -> tuple[np.ndarray, DecoderState]:
         """The next word's log-probabilities per row, unconstrained: what the searches rank
         (they call rank). For comparing the graph with the network it came from, and for the
-        gender check (caption.model.sure_gender), which reads them along a caption."""
+        checks of caption.model.sure_words, which read them along a caption."""
         free = self._free
         rows = len(tokens)
         log_probs, h, c = self._run(["log_probs"], tokens, state, [0.0] * rows, [0] * rows,

@@ -54,7 +54,7 @@ from caption.model.rules import (
 )
 from caption.model.search import Hypothesis, search
 from caption.model.sure_colour import ColourCheck
-from caption.model.sure_gender import GenderCheck
+from caption.model.sure_person import PersonCheck
 from caption.model.sure_words import Checked, SureWords
 from caption.model.vocabulary import Vocabulary
 from caption.model.words import (
@@ -146,11 +146,11 @@ class DecodingConfig:
     nms_overlap: float = NMS_OVERLAP
     # A colour may not come back within this many words ("white and white").
     colour_window: int = COLOUR_WINDOW
-    # A caption names a gender only where the decoder found it at least this many times as
-    # probable as the other, at its word, and never both (caption.model.sure_gender); else it
-    # says "a person", "two people". None: genders as the decoder wrote them. Measured on
-    # Flickr8k val's halves (the model card's rule table).
-    gender_odds: float | None = 3.0
+    # A caption names a person's gender or age only where the decoder found it at least this
+    # many times as probable as the other, at its word, and never both genders
+    # (caption.model.sure_person); else it says "a person", "a child", "two people". None: as
+    # the decoder wrote them. Measured on Flickr8k val's halves (the model card's rule table).
+    person_odds: float | None = 3.0
     # A colour is named only where the decoder gave it at least this share of its probability
     # for any colour, at its word (caption.model.sure_colour); else it is left out. None: as
     # written. The highest share whose BLEU-4 and CIDEr-D on Flickr8k val's first half stay
@@ -177,7 +177,7 @@ class DecodingConfig:
                "detector_floor": "caption.model.objects.SCORE_FLOOR",
                "nms_overlap": "caption.model.objects.NMS_OVERLAP",
                "colour_window": "caption.model.words.COLOUR_WINDOW",
-               "gender_odds": "caption.model.decoding.DecodingConfig",
+               "person_odds": "caption.model.decoding.DecodingConfig",
                "colour_min_share": "caption.model.decoding.DecodingConfig"}
 
     @classmethod
@@ -256,7 +256,7 @@ class Plan:
     guide: Guide | None = None  # spells the guide noun where a proxy stood
     guided_by: str | None = None  # the noun the caption is steered to name
 
-    sure: SureWords | None = None  # says a gender or colour only where the decoder is sure
+    sure: SureWords | None = None  # says who a person is, or a colour, only where sure
 
     def search(self, beam_size: int, num_captions: int, max_length: int) -> list[Hypothesis]:
         """The captions that keep the rules, best first."""
@@ -509,16 +509,16 @@ class Decoding:
                     self._sure())
 
     def _sure(self) -> SureWords | None:
-        """The checks for the configured gender odds and colour share, built once per setting
+        """The checks for the configured person odds and colour share, built once per setting
         (the ablations change the configuration after the captioner is built)."""
-        key = (self.config.gender_odds, self.config.colour_min_share)
+        key = (self.config.person_odds, self.config.colour_min_share)
         if key == (None, None):
             return None
         if self._sure_words is None or self._sure_words[0] != key:
             odds, share = key
             self._sure_words = (key, SureWords(
                 self.vocabulary.start,
-                GenderCheck(self.vocabulary, odds) if odds is not None else None,
+                PersonCheck(self.vocabulary, odds) if odds is not None else None,
                 ColourCheck(self.vocabulary, share) if share is not None else None))
         return self._sure_words[1]
 

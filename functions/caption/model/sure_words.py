@@ -1,9 +1,9 @@
 """What a caption says only where the decoder was sure of it: after the search, each caption is
 read once more through the decoder (the words it wrote as input, as in training), and its
-next-word probabilities at the words that matter decide what stays. A gender the decoder was
-not sure of becomes a neutral word (caption.model.sure_gender); a colour it was not sure of is
-left out (caption.model.sure_colour). The rest of the caption is the decoder's, unchanged, and
-so is its score (the mean log-probability per word of what the decoder wrote).
+next-word probabilities at the words that matter decide what stays. A gender or an age the
+decoder was not sure of becomes a neutral word (caption.model.sure_person); a colour it was
+not sure of is left out (caption.model.sure_colour). The rest of the caption is the decoder's,
+unchanged, and so is its score (the mean log-probability per word of what the decoder wrote).
 """
 
 from __future__ import annotations
@@ -14,25 +14,25 @@ import numpy as np
 
 from caption.model.search import Hypothesis
 from caption.model.sure_colour import ColourCheck, ColourJudgement
-from caption.model.sure_gender import GenderCheck, Judgement
+from caption.model.sure_person import Judgement, PersonCheck
 
 
 @dataclass(frozen=True)
 class Checked:
     """What the checks found in one caption the search wrote."""
 
-    gender: Judgement | None = None  # None where it names no gender
+    person: Judgement | None = None  # None where it names no gender or age
     colours: list[ColourJudgement] = field(default_factory=list)
 
     def reasons(self) -> list[str]:
-        return ([self.gender.reason()] if self.gender else []) + [
+        return ([self.person.reason()] if self.person else []) + [
             judgement.reason() for judgement in self.colours]
 
 
 @dataclass(frozen=True)
 class SureWords:
     start_token: int  # the vocabulary's <start>, which the decoder reads first
-    gender: GenderCheck | None = None
+    person: PersonCheck | None = None
     colour: ColourCheck | None = None
 
     def said(self, decoder, start, found: list[Hypothesis], limit: int
@@ -52,13 +52,13 @@ class SureWords:
             tokens = hypothesis.tokens
             probabilities = {i: reader.next_word(tokens[:i]) for i in self._positions(tokens)}
             found_here = Checked(
-                self.gender.judge(tokens, probabilities) if self.gender else None,
+                self.person.judge(tokens, probabilities) if self.person else None,
                 self.colour.judge(tokens, probabilities) if self.colour else [])
             checked.append(found_here)
             if self.colour is not None:
                 tokens = self.colour.without(tokens, found_here.colours)
-            if found_here.gender is not None and found_here.gender.neutral:
-                tokens = self.gender.neutral(tokens)
+            if found_here.person is not None:
+                tokens = self.person.neutral(tokens, found_here.person)
             # Its score stays the decoder's for the words it wrote: the same mean per word.
             said.setdefault(tokens, Hypothesis(
                 tokens, hypothesis.mean_log_prob * max(len(tokens), 1)))
@@ -66,7 +66,7 @@ class SureWords:
 
     def _positions(self, tokens: tuple[int, ...]) -> set[int]:
         positions = set()
-        if self.gender is not None and (first := self.gender.position(tokens)) is not None:
+        if self.person is not None and (first := self.person.position(tokens)) is not None:
             positions.add(first)
         if self.colour is not None:
             positions.update(start for start, _ in self.colour.positions(tokens))

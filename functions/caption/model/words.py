@@ -135,18 +135,27 @@ THINGS_NAMED_ONCE = frozenset("plate plates desk counter shelf floor".split())
 # everyday scene, it would crowd out the thing on it).
 NOT_GUIDING_OBJECTS = frozenset({"person", "dining table"})
 
-# --- Gender ----------------------------------------------------------------------------------
-# The words that name a person's gender (as caption.metrics.gender judges them), and what a
-# caption says instead where the decoder is unsure of the gender (caption.model.sure_gender).
+# --- Who a person is ------------------------------------------------------------------------
+# The words that name a person's gender (as caption.metrics.gender judges them) or age, and what
+# a caption says instead where the decoder is unsure of them (caption.model.sure_person).
 MALE_WORDS = frozenset("man men boy boys guy guys gentleman gentlemen he his him male father son "
                        "brother husband".split())
 FEMALE_WORDS = frozenset("woman women girl girls lady ladies she her female mother daughter "
                          "sister wife".split())
+CHILD_WORDS = frozenset("boy boys girl girls child children kid kids toddler baby babies".split())
+ADULT_WORDS = frozenset("man men woman women lady ladies guy guys gentleman gentlemen".split())
+# Without the gender: the age stays.
 GENDER_NEUTRAL = {**dict.fromkeys(("man", "woman", "guy", "lady", "gentleman"), "person"),
                   **dict.fromkeys(("men", "women", "guys", "ladies", "gentlemen"), "people"),
                   **dict.fromkeys(("boy", "girl"), "child"),
                   **dict.fromkeys(("boys", "girls"), "children"),
                   **dict.fromkeys(("his", "her"), "their")}
+# Without the age (and so the gender too): a person, people.
+AGE_NEUTRAL = {**GENDER_NEUTRAL,
+               **dict.fromkeys(("boy", "girl", "child", "kid", "toddler", "baby"), "person"),
+               **dict.fromkeys(("boys", "girls", "children", "kids", "babies"), "people")}
+# Words of age that go with the age ("a little girl" is not "a little person").
+AGE_ADJECTIVES = frozenset("little young small".split())
 # "a man and a woman" said without genders.
 PERSON_ARTICLES = frozenset({"a"})
 HEDGE_NEUTRAL = ("two", "people")
