@@ -54,8 +54,7 @@ class ColourCheck:
         # word describing one.
         self.not_a_noun = vocabulary.ids_of(NOT_AFTER_MODIFIERS) | {self.conjunction,
                                                                      vocabulary.end}
-        self.articles = {vocabulary.ids[word]: word for word in ("a", "an")
-                         if word in vocabulary.ids}
+        self.articles = vocabulary.ids_of(("a", "an"))
 
     def positions(self, tokens: tuple[int, ...]) -> list[tuple[int, int]]:
         """The runs of colours that describe a noun the caption names once, as (start, end)."""

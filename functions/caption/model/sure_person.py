@@ -34,6 +34,7 @@ from caption.model.words import (
     AGE_NEUTRAL,
     ANOTHER,
     CHILD_WORDS,
+    CONJUNCTION,
     FEMALE_WORDS,
     GENDER_NEUTRAL,
     HEDGE_NEUTRAL,
@@ -89,7 +90,7 @@ class PersonCheck:
         # Where the vocabulary lacks a neutral word, that part is left as written.
         self.hedge = (tuple(ids[word] for word in HEDGE_NEUTRAL)
                       if all(word in ids for word in HEDGE_NEUTRAL) else ())
-        self.conjunction = ids.get("and", -1)
+        self.conjunction = ids.get(CONJUNCTION, -1)
         self.another = ids.get(ANOTHER)
 
     def _ids(self, table: dict[str, str]) -> dict[int, int]:
