@@ -278,6 +278,39 @@ def test_a_stale_or_malformed_detector_is_refused_at_load(bundle_with_detector, 
     shutil.rmtree(malformed)
 
 
+def greedy_one_by_one(boxes, scores, classes, overlap=0.5):
+    """Non-maximum suppression as its definition reads: best first, each box against every
+    box of its class kept before it."""
+    def iou(a, b):
+        w = max(0.0, min(a[2], b[2]) - max(a[0], b[0]))
+        h = max(0.0, min(a[3], b[3]) - max(a[1], b[1]))
+        union = (a[2] - a[0]) * (a[3] - a[1]) + (b[2] - b[0]) * (b[3] - b[1]) - w * h
+        return w * h / max(union, 1e-9)
+
+    kept = []
+    for i in sorted(range(len(scores)), key=lambda i: -scores[i]):
+        if all(classes[k] != classes[i] or iou(boxes[i], boxes[k]) <= overlap for k in kept):
+            kept.append(i)
+    return kept
+
+
+def test_a_box_dropped_for_a_better_one_drops_no_other():
+    """B overlaps A and goes; C overlaps B but not A, and stays."""
+    boxes = np.array([[0, 0, 10, 10], [4, 0, 14, 10], [8, 0, 18, 10]], dtype=float)
+    assert suppress(boxes, np.array([0.9, 0.8, 0.7]), np.array([0, 0, 0]), 0.3) == [0, 2]
+
+
+def test_suppression_keeps_what_one_by_one_keeps():
+    rng = np.random.default_rng(7)
+    for _ in range(200):
+        n = int(rng.integers(1, 40))
+        corner = rng.uniform(0, 1, (n, 2))
+        boxes = np.concatenate([corner, corner + rng.uniform(0.01, 0.5, (n, 2))], axis=1)
+        scores = rng.uniform(0, 1, n).round(2)  # ties too
+        classes = rng.integers(0, 3, n)
+        assert suppress(boxes, scores, classes) == greedy_one_by_one(boxes, scores, classes)
+
+
 def test_overlapping_boxes_of_one_class_are_one_object():
     boxes = np.array([[0, 0, 10, 10], [1, 1, 10, 10], [0, 0, 10, 10], [50, 50, 60, 60]],
                      dtype=float)

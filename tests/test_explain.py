@@ -57,9 +57,24 @@ def test_a_barred_word_is_explained_by_its_rule_and_evidence(capsys):
 
 def test_the_guided_caption_says_who_wrote_it(capsys):
     result = run(capsys, str(SAMPLE))
-    assert result["guided_by"] == "cat"
+    assert result["guided_by"] == "cat" and result["guide_dropped"] is None
     assert all("cat" in caption.split() for caption in result["captions"])
     assert any(name.endswith(": name the cat") for name in result["rules"])
+
+
+def test_a_guide_the_sentence_had_to_bend_around_is_reported_as_dropped(tmp_path, capsys,
+                                                                       photos):
+    """The classifier is sure of the coffee, but the decoder finds its captions without the
+    word more probable than any with it (DecodingConfig.guide_margin): those come back, and
+    explain says which noun was dropped."""
+    photo = tmp_path / "coffee.jpg"
+    photo.write_bytes(photos["coffee"])
+    result = run(capsys, str(photo), "--config")
+    assert result["guided_by"] is None and result["guide_dropped"] == "coffee"
+    assert not any("coffee" in caption.split() for caption in result["captions"])
+    assert any(name.endswith(": name the coffee") for name in result["rules"])
+    assert result["config"]["guide_margin"] == {
+        "value": 0.0, "from": "code: caption.model.decoding.DecodingConfig"}
 
 
 def test_a_file_that_is_not_an_image_gets_the_error_json(tmp_path, capsys):

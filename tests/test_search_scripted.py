@@ -16,7 +16,7 @@ from caption.model.constraints import Constraints
 from caption.model.decoding import DecodingConfig, WordIds
 from caption.model.preprocess import Preprocessing
 from caption.model.rules import BanWords, RequireOneOf, Rules
-from caption.model.search import beam_search, search
+from caption.model.search import Banks, Hypothesis, beam_search, search, search_banks
 from caption.model.vocabulary import SPECIALS, Vocabulary
 from caption.model.words import COLOUR_WINDOW, NUMBER_WORDS
 
@@ -107,6 +107,78 @@ def test_a_guided_search_that_cannot_reach_its_word_falls_back_to_bank_zero():
                       Rules((RequireOneOf("dog", frozenset({IDS["dog"]})),)), 3, 2, 10)
     assert [text(c) for c in captions][0] == "a cat sits on the mat"
     assert all("dog" not in text(c).split() for c in captions)
+
+
+def bends_around_red(history):
+    """"a cat sits on the mat" at 0.9 a word; "red" is reachable only at 0.05 and what follows
+    it is unsure ("red" is followed by "the" or "mat", 0.3 each)."""
+    if history and history[-1] == IDS["red"]:
+        return {"<end>": 0.0, "dog": 0.0, "the": 0.3, "mat": 0.3}
+    return {**a_cat_sits(history), "red": 0.05}
+
+
+def test_the_guided_search_also_returns_its_best_captions_without_the_word():
+    banks = search_banks(ScriptedDecoder(bends_around_red), None, VOCAB,
+                         Rules((RequireOneOf("red", frozenset({IDS["red"]})),)), 3, 10)
+    assert banks.having and all("red" in text(c).split() for c in banks.having)
+    assert "a cat sits on the mat" in [text(c) for c in banks.lacking]
+
+
+def test_a_guide_that_costs_the_sentence_is_dropped_at_the_margin():
+    """The best caption with "red" is less probable per word than "a cat sits on the mat":
+    at margin 0 the captions without it come back, and say so; with no margin, or one wider
+    than the difference, the guided ones."""
+    banks = search_banks(ScriptedDecoder(bends_around_red), None, VOCAB,
+                         Rules((RequireOneOf("red", frozenset({IDS["red"]})),)), 3, 10)
+    gap = (max(h.mean_log_prob for h in banks.lacking)
+           - max(h.mean_log_prob for h in banks.having))
+    assert gap > 0
+    captions, guided = banks.best(2, margin=0.0)
+    assert not guided and text(captions[0]) == "a cat sits on the mat"
+    for margin in (None, gap + 0.01):
+        captions, guided = banks.best(2, margin)
+        assert guided and all("red" in text(c).split() for c in captions)
+
+
+def test_a_dropped_guide_still_gives_as_many_captions_as_asked():
+    """Where fewer captions without the word ended than were asked for, those with it follow
+    them, best first."""
+    def hypothesis(words, mean):
+        tokens = tuple(IDS[w] for w in words.split()) + (VOCAB.end,)
+        return Hypothesis(tokens, mean * len(tokens))
+
+    banks = Banks(having=[hypothesis("a red cat", -2.0), hypothesis("a red mat", -1.5),
+                          hypothesis("the red cat", -2.5)],
+                  lacking=[hypothesis("a cat sits", -1.0)])
+    captions, guided = banks.best(3, margin=0.0)
+    assert not guided
+    assert [text(c) for c in captions] == ["a cat sits", "a red mat", "a red cat"]
+
+
+def test_a_guide_the_decoder_prefers_is_kept_at_margin_zero():
+    def prefers_red(history):
+        plan = ["a", "red", "cat", "sits", "<end>"]
+        following = plan[len(history)] if len(history) < len(plan) else "<end>"
+        return {"<end>": 0.0, "dog": 0.0, following: 0.9}
+
+    banks = search_banks(ScriptedDecoder(prefers_red), None, VOCAB,
+                         Rules((RequireOneOf("red", frozenset({IDS["red"]})),)), 3, 10)
+    captions, guided = banks.best(1, margin=0.0)
+    assert guided and text(captions[0]) == "a red cat sits"
+
+
+def test_the_plan_says_whether_its_captions_kept_the_guide():
+    """describe_features reports guided_by only where the captions name the guide."""
+    from caption.model.decoding import Plan
+
+    def plan(margin):
+        return Plan(ScriptedDecoder(bends_around_red), None, VOCAB,
+                    Rules((RequireOneOf("red", frozenset({IDS["red"]})),)), guided_by="red",
+                    guide_margin=margin)
+
+    kept, dropped = plan(None).captions(3, 1, 10), plan(0.0).captions(3, 1, 10)
+    assert kept.guided and "red" in text(kept.said[0]).split()
+    assert not dropped.guided and text(dropped.said[0]) == "a cat sits on the mat"
 
 
 def test_barred_words_are_never_written():

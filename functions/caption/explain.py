@@ -2,7 +2,8 @@
 
 Prints, for one photo and the bundle as it serves: what the photo shows (the classifier's
 nouns, the detector's objects, grounding's concepts), what the decoder starts from (the
-photo's regions, and the detector's bag where it reads one) and the noun it is guided to name,
+photo's regions, and the detector's bag where it reads one) and the noun it is guided to name
+(or `guide_dropped`: the noun it would have been guided to, where naming it cost the sentence),
 the captions (and, where a caption names a gender or a colour, whether the decoder was sure
 enough of it to keep it: caption.model.sure_words), and for each WORD every
 rule that barred it, with the evidence that fell short ("absent: dog: grounding's evidence
@@ -61,7 +62,10 @@ def explain(model, data: bytes, words: list[str], guidance: bool = True, beam_si
         why[word] = reasons or ["allowed: no rule bars it; the model preferred other words"]
     return {
         "bag": [f"{slot.concept} ({slot.count}) {round(slot.score, 3)}" for slot in evidence.bag],
-        "guided_by": plan.guided_by,
+        "guided_by": plan.guided_by if searched.guided else None,
+        # A guide the decoder would have had to bend its sentence around: the captions
+        # without it came back (DecodingConfig.guide_margin).
+        "guide_dropped": None if searched.guided else plan.guided_by,
         "captions": captions,
         # Per caption the search wrote, what the decoder was sure of: its gender, its colours.
         "sure_words": {plan.render(h.tokens): checked.reasons()

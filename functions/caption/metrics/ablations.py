@@ -50,6 +50,10 @@ def _colours_as_written(decoding) -> None:
     decoding.config = dataclasses.replace(decoding.config, colour_min_share=None)
 
 
+def _guide_whatever_it_costs(decoding) -> None:
+    decoding.config = dataclasses.replace(decoding.config, guide_margin=None)
+
+
 # Each variant: what it turns off, and how (on the captioner's Decoding).
 VARIANTS = {"as served": None,
             "a COCO class the detector did not find may be named": _without_bag_words,
@@ -58,7 +62,8 @@ VARIANTS = {"as served": None,
             "a thing or place may be named twice": _things_twice_allowed,
             "a plate needs nothing to eat beside it": _things_unvouched,
             "a gender or age however unsure the decoder, or both genders": _persons_as_written,
-            "a colour however unsure the decoder": _colours_as_written}
+            "a colour however unsure the decoder": _colours_as_written,
+            "the guide noun named whatever it costs the sentence": _guide_whatever_it_costs}
 
 
 def score(model, coco_dev: Path, flickr: Path) -> tuple[dict, dict[str, dict[str, str]]]:

@@ -91,9 +91,10 @@ class Captioner:
         evidence = self.decoding.evidence(regions, probabilities, detections, guidance,
                                           max_labels)
         plan = self.decoding.plan(evidence, regions, guidance, max_length)
-        captions = [Caption(plan.render(h.tokens), round(h.score, 4))
-                    for h in plan.search(beam_size, num_captions, max_length)]
-        return Description(captions, evidence.labels, plan.guided_by)
+        searched = plan.captions(beam_size, num_captions, max_length)
+        captions = [Caption(plan.render(h.tokens), round(h.score, 4)) for h in searched.said]
+        return Description(captions, evidence.labels,
+                           plan.guided_by if searched.guided else None)
 
     def describe(self, images: list[Image.Image], beam_size: int = 3, num_captions: int = 3,
                  max_length: int = 20, guidance: bool = True, max_labels: int = MAX_LABELS,

@@ -52,29 +52,32 @@ class DetectedObject:
                         "height": box.height}}
 
 
-def _overlap(box: np.ndarray, others: np.ndarray) -> np.ndarray:
-    """Intersection over union of one (4,) x1 y1 x2 y2 box with (M, 4) others."""
-    x1 = np.maximum(box[0], others[:, 0])
-    y1 = np.maximum(box[1], others[:, 1])
-    x2 = np.minimum(box[2], others[:, 2])
-    y2 = np.minimum(box[3], others[:, 3])
+def _overlaps(boxes: np.ndarray) -> np.ndarray:
+    """Intersection over union of every pair of (M, 4) x1 y1 x2 y2 boxes: (M, M)."""
+    x1 = np.maximum(boxes[:, None, 0], boxes[None, :, 0])
+    y1 = np.maximum(boxes[:, None, 1], boxes[None, :, 1])
+    x2 = np.minimum(boxes[:, None, 2], boxes[None, :, 2])
+    y2 = np.minimum(boxes[:, None, 3], boxes[None, :, 3])
     inter = np.clip(x2 - x1, 0, None) * np.clip(y2 - y1, 0, None)
-    area = (box[2] - box[0]) * (box[3] - box[1])
-    areas = (others[:, 2] - others[:, 0]) * (others[:, 3] - others[:, 1])
-    return inter / np.maximum(area + areas - inter, 1e-9)
+    areas = (boxes[:, 2] - boxes[:, 0]) * (boxes[:, 3] - boxes[:, 1])
+    return inter / np.maximum(areas[:, None] + areas[None, :] - inter, 1e-9)
 
 
 def suppress(boxes: np.ndarray, scores: np.ndarray, classes: np.ndarray,
              overlap: float = NMS_OVERLAP) -> list[int]:
-    """Indices kept by per-class non-maximum suppression, best score first."""
+    """Indices kept by per-class non-maximum suppression, best score first: a box is dropped
+    where it overlaps a kept better box of its class by more than `overlap`. All pairs are
+    weighed at once; only the few boxes that overlap a better one are decided one by one (the
+    graph's hundred peaks took 1.7 ms a photo box by box in Python, on the detector's thread)."""
     order = np.argsort(-scores, kind="stable")
-    kept: list[int] = []
-    for i in order.tolist():
-        same = [k for k in kept if classes[k] == classes[i]]
-        if same and (_overlap(boxes[i], boxes[same]) > overlap).any():
-            continue
-        kept.append(i)
-    return kept
+    boxes, classes = boxes[order], classes[order]
+    # conflicts[i, j]: box i overlaps the better box j (j < i) of its own class
+    conflicts = np.tril((_overlaps(boxes) > overlap) & (classes[:, None] == classes[None, :]),
+                        k=-1)
+    kept = np.ones(len(order), dtype=bool)
+    for i in np.flatnonzero(conflicts.any(axis=1)).tolist():  # in order: better boxes first
+        kept[i] = not (conflicts[i] & kept).any()
+    return order[kept].tolist()
 
 
 @dataclass(frozen=True)

@@ -83,6 +83,32 @@ def constraints_of(rules: Rules, vocab: Vocabulary) -> Constraints:
     return Constraints.build(size, banned, vocab.end, np.stack([lacking, having]))
 
 
+@dataclass(frozen=True)
+class Banks:
+    """A search's finished captions: with a required word, those that have it and those that
+    lack it (the best captions the search found without it, at no extra cost); without one,
+    every caption is `having`."""
+
+    having: list[Hypothesis]
+    lacking: list[Hypothesis]
+
+    def best(self, num_captions: int, margin: float | None = None) -> tuple[list[Hypothesis], bool]:
+        """Up to `num_captions` captions, best first, and whether they have the required word:
+        those that have it, unless none could be formed or (given `margin`) the best caption
+        without it is more probable per word than the best with it by more than `margin`
+        (natural log): the decoder would have to bend the sentence around the word. Then those
+        without it come first, and those with it after them where too few ended (the search
+        stops when the beam's worth with the word have ended)."""
+        if self.having and self.lacking and margin is not None and (
+                max(h.mean_log_prob for h in self.lacking)
+                - max(h.mean_log_prob for h in self.having) > margin):
+            return (finish(self.lacking, num_captions)
+                    + finish(self.having, num_captions))[:num_captions], False
+        if self.having:
+            return finish(self.having, num_captions), True
+        return finish(self.lacking, num_captions), False
+
+
 def search(decoder: Decoder, features, vocab: Vocabulary, rules: Rules, beam_size: int = 3,
            num_captions: int = 3, max_length: int = 20, start=None) -> list[Hypothesis]:
     """features: (1, R, F) for one image (or what the decoder's start takes). Returns up to
@@ -90,6 +116,13 @@ def search(decoder: Decoder, features, vocab: Vocabulary, rules: Rules, beam_siz
     contain it, or where none could be formed within `max_length`, the best without it.
     start: decoder.start(features), where the caller has it already (states are not changed
     by a search, so one serves several)."""
+    return search_banks(decoder, features, vocab, rules, beam_size, max_length,
+                        start).best(num_captions)[0]
+
+
+def search_banks(decoder: Decoder, features, vocab: Vocabulary, rules: Rules,
+                 beam_size: int = 3, max_length: int = 20, start=None) -> Banks:
+    """The search itself (see search): every finished caption, by bank."""
     constraints = constraints_of(rules, vocab)
     row_rules = rules.row_rules
     state = decoder.start(features) if start is None else start
@@ -133,7 +166,7 @@ def search(decoder: Decoder, features, vocab: Vocabulary, rules: Rules, beam_siz
         # Out of length: the live beams still count, as captions cut at max_length.
         for history, total, bank in zip(histories, sums, banks_of_rows, strict=True):
             done[bank].append(Hypothesis(history, total))
-    return finish(done[last] or done[0], num_captions)
+    return Banks(done[last], done[0] if last else [])
 
 
 def beam_search(decoder: Decoder, features, vocab: Vocabulary, beam_size: int = 3,
