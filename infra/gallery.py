@@ -294,6 +294,16 @@ def notes_below(metrics: dict) -> list[str]:
                 for half, m in halves.items()]
         notes.append("\ncoco-dev by halves (guidance on; A, the even ids, is where choices are "
                      "tuned, B only reports): " + "; ".join(said) + ".")
+    people = [f"{label} {m['wrong_gender']:.1f} % and {m['wrong_age']:.1f} % of the photos "
+              f"whose references agree on it ({m['gender_judged']} and {m['age_judged']}), "
+              f"{m['unbacked_numbers']:.1f} % of captions ({m['numbers_unbacked']} of the "
+              f"{m['numbers_said']} that say a number)"
+              for key, label in (("val", "Flickr8k val"), ("coco_dev", "coco-dev"))
+              if "unbacked_numbers" in (m := metrics.get(key) or {})]
+    if people:
+        notes.append("\nWho and how many (guidance on; caption.metrics.gender, .age and .counts): "
+                     "the wrong gender and the wrong age, and a number no reference says: "
+                     + "; ".join(people) + ".")
     held, unguided = metrics.get("coco_held_out"), metrics.get("coco_held_out_unguided")
     if held:
         notes.append(f"\n{held['photos']} uncaptioned COCO photos held out of training (no "

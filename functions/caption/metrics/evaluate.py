@@ -6,7 +6,7 @@ objects.tsv, where there is one, adds its annotated objects to the ground truth,
 detector's objects against them: caption.metrics.presence), and, judged with word lists the
 search's rules do not use, sentence faults and invented places (caption.metrics.faults); and
 how often it calls a person the gender or the age the references did not (caption.metrics.gender,
-caption.metrics.age).
+caption.metrics.age), and how often it says a number no reference says (caption.metrics.counts).
 CAPTION_OBJECTS=0 scores the same bundle without its detector.
 
     python -m caption.metrics.evaluate                      # Flickr8k val (../shared/flickr8k)
@@ -38,6 +38,7 @@ from tqdm import tqdm
 
 from caption.images import decode_image
 from caption.metrics.age import wrong_age
+from caption.metrics.counts import unbacked_numbers
 from caption.metrics.datasets import half_of, load_dataset, read_split
 from caption.metrics.faults import fault, faults
 from caption.metrics.gender import wrong_gender
@@ -94,6 +95,7 @@ def evaluate(model: Captioner, images: Path, captions: list[Path], split: Path |
     metrics.update(faults(predictions, data.captions))
     metrics.update(wrong_gender(predictions, data.captions))
     metrics.update(wrong_age(predictions, data.captions))
+    metrics.update(unbacked_numbers(predictions, data.captions))
     metrics["beam_size"] = beam_size
     metrics["guidance"] = guidance
     metrics["guided_images"] = guided
@@ -123,10 +125,10 @@ def halves(predictions: dict[str, str], references: dict[str, list[str]],
         refs = {n: references[n] for n in picked}
         figures = {**score_captions(picked, refs), **names_subject(picked, refs),
                    **hallucination(picked, refs, objects), **wrong_gender(picked, refs),
-                   **wrong_age(picked, refs)}
+                   **wrong_age(picked, refs), **unbacked_numbers(picked, refs)}
         out[half] = {key: figures[key] for key in ("images", "bleu4", "cider_d",
                                                    "names_subject", "chair_s", "wrong_gender",
-                                                   "wrong_age")}
+                                                   "wrong_age", "unbacked_numbers")}
     return out
 
 
