@@ -10,8 +10,9 @@ not penalised merely for being long.
 A RequireOneOf rule makes it the guided search (Anderson et al., EMNLP 2017, constrained beam
 search): the caption must contain one of a set of required words. Bank 0 grows captions that
 still lack the word, bank 1 those that have it, reached from bank 1 by any word or from bank 0
-by a required word, and only bank 1's captions are returned when there are any. Without one,
-the same loop runs one bank.
+by a required word, and bank 1's captions are returned when there are any, unless (given a
+margin: Banks.best) bank 0's best is the more probable by more than it. Without one, the same
+loop runs one bank.
 """
 
 from __future__ import annotations
