@@ -26,44 +26,24 @@ def _without_bag_words(decoding) -> None:
     decoding.class_words = {}
 
 
-def _places_unguarded(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, guards_decoder=False)
-
-
-def _photo_words_allowed(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, no_medium_words=False)
-
-
-def _things_twice_allowed(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, things_once=False)
-
-
-def _things_unvouched(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, things_vouched=False)
-
-
-def _persons_as_written(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, person_odds=None)
-
-
-def _colours_as_written(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, colour_min_share=None)
-
-
-def _guide_whatever_it_costs(decoding) -> None:
-    decoding.config = dataclasses.replace(decoding.config, guide_margin=None)
+def _setting(**changes):
+    """A variant that changes decoding settings (DecodingConfig fields) and nothing else."""
+    def change(decoding) -> None:
+        decoding.config = dataclasses.replace(decoding.config, **changes)
+    return change
 
 
 # Each variant: what it turns off, and how (on the captioner's Decoding).
 VARIANTS = {"as served": None,
             "a COCO class the detector did not find may be named": _without_bag_words,
-            "places need no vouching object": _places_unguarded,
-            "words for the photo itself allowed": _photo_words_allowed,
-            "a thing or place may be named twice": _things_twice_allowed,
-            "a plate needs nothing to eat beside it": _things_unvouched,
-            "a gender or age however unsure the decoder, or both genders": _persons_as_written,
-            "a colour however unsure the decoder": _colours_as_written,
-            "the guide noun named whatever it costs the sentence": _guide_whatever_it_costs}
+            "places need no vouching object": _setting(guards_decoder=False),
+            "words for the photo itself allowed": _setting(no_medium_words=False),
+            "a thing or place may be named twice": _setting(things_once=False),
+            "a plate needs nothing to eat beside it": _setting(things_vouched=False),
+            "a gender or age however unsure the decoder, or both genders":
+                _setting(person_odds=None),
+            "a colour however unsure the decoder": _setting(colour_min_share=None),
+            "the guide noun named whatever it costs the sentence": _setting(guide_margin=None)}
 
 
 def score(model, coco_dev: Path, flickr: Path) -> tuple[dict, dict[str, dict[str, str]]]:
